@@ -1,0 +1,42 @@
+"""The WSGI application: create_app() wires settings, the Kimi client and the blueprints.
+
+gunicorn serves `app` (see Procfile and configs/gunicorn.conf.py); tests call create_app(config).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from flask import Flask
+from flask_cors import CORS
+
+from blueprints import errors, meta, openai
+from blueprints.logs import configure_logging
+from configs.settings import load_models, load_settings
+from kimi.client import KimiClient
+from kimi.models import ModelTable
+
+
+def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
+    settings = load_settings(config)
+    configure_logging(settings["log_level"])
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = int(settings["max_body_mb"] * 1024 * 1024)
+    app.json.sort_keys = False
+    app.extensions["kimi_client"] = KimiClient(
+        base_url=settings["kimi_base_url"],
+        chat_path=settings["kimi_chat_path"],
+        models=ModelTable(load_models()),
+        connect_timeout=settings["upstream_connect_timeout"],
+        read_timeout=settings["upstream_read_timeout"],
+        max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
+    )
+    # Browser clients (chat websites) call the API cross-origin; credentials travel as headers.
+    CORS(app, expose_headers=["X-Conversation-Id", "Retry-After"])
+    for blueprint in (meta.bp, openai.bp):
+        app.register_blueprint(blueprint)
+    errors.register(app)
+    return app
+
+
+app = create_app()

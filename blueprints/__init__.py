@@ -1,0 +1,1 @@
+"""HTTP surfaces: one thin blueprint per API, with pure translators under formats/."""

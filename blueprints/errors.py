@@ -1,0 +1,57 @@
+"""App-level error handlers for what no blueprint sees: unknown routes, wrong methods, oversized
+bodies and crashes. The error body takes the shape of the API the path belongs to.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from blueprints.formats import openai
+from kimi.errors import KimiError
+
+log = logging.getLogger(__name__)
+
+# Path prefix -> the error body of that API (first match wins; later formats add their prefixes).
+ERROR_SHAPES = [
+    ("/v1/", openai.error_body),
+]
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(KimiError, _kimi_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _crash)
+
+
+def _kimi_error(err: KimiError):
+    return _render(err)
+
+
+def _http_error(exc: HTTPException):
+    err = KimiError(_http_message(exc), code=(exc.name or "error").lower().replace(" ", "_"))
+    err.status = exc.code or 500
+    err.is_retryable = False
+    return _render(err)
+
+
+def _crash(exc: Exception):
+    # Logged once here with its traceback; the client gets a short message only.
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _render(KimiError("The gateway hit an internal error; it has been logged.", code="internal_error"))
+
+
+def _render(err: KimiError):
+    shape = next((body for prefix, body in ERROR_SHAPES if request.path.startswith(prefix)), openai.error_body)
+    return jsonify(shape(err)), err.status, err.response_headers()
+
+
+def _http_message(exc: HTTPException) -> str:
+    if exc.code == 404:
+        return f"No route for {request.method} {request.path}."
+    if exc.code == 405:
+        return f"{request.method} is not allowed on {request.path}."
+    if exc.code == 413:
+        return "The request body is too large (see MAX_BODY_MB)."
+    return exc.description or exc.name

@@ -1,0 +1,1 @@
+"""Pure translators between each API's wire format and the neutral kimi.events model."""

@@ -1,0 +1,46 @@
+"""OpenAI-compatible API: /v1/chat/completions and /v1/models."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from blueprints.access import bearer, choose_token
+from blueprints.formats import openai as fmt
+from blueprints.upstream import json_body, settings, upstream
+from kimi.errors import KimiError, NotFound
+
+bp = Blueprint("openai", __name__)
+
+
+@bp.post("/v1/chat/completions")
+def chat_completions():
+    chat = fmt.parse_request(json_body())
+    token = choose_token(bearer(request.headers.get("Authorization")), request.remote_addr, settings())
+    events = upstream().open_chat(chat, token)
+    headers = {"X-Conversation-Id": events.chat_id or ""}
+    if not chat.stream:
+        return jsonify(fmt.whole_completion(events, chat)), 200, headers
+    headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(fmt.stream_completion(events, chat), mimetype="text/event-stream", headers=headers)
+
+
+@bp.get("/v1/models")
+def list_models():
+    models = upstream().models
+    return jsonify({"object": "list", "data": [_model(spec.id, models.created) for spec in models]})
+
+
+@bp.get("/v1/models/<path:model_id>")
+def retrieve_model(model_id: str):
+    models = upstream().models
+    if model_id not in models:
+        raise NotFound(f"The model `{model_id}` does not exist.", code="model_not_found", param="model")
+    return jsonify(_model(model_id, models.created))
+
+
+def _model(model_id: str, created: int) -> dict:
+    return {"id": model_id, "object": "model", "created": created, "owned_by": "moonshotai"}
+
+
+@bp.errorhandler(KimiError)
+def kimi_error(err: KimiError):
+    return jsonify(fmt.error_body(err)), err.status, err.response_headers()

@@ -1,0 +1,150 @@
+"""Errors the gateway can meet, named by meaning, each with the HTTP status it answers with.
+
+KimiError
+ ├── BadRequest            400  the caller's request cannot be served as sent
+ ├── AuthRejected          401  no token, an expired token, or Kimi refused it (retrying won't help)
+ ├── PaymentRequired       402  Kimi's paywall: the feature needs a paid membership
+ ├── PermissionDenied      403  Kimi forbids this account the action
+ ├── NotFound              404
+ ├── PayloadTooLarge       413
+ ├── RateLimited           429  a limit that lifts with time (carries Retry-After)
+ │    └── Overloaded       429  Kimi is busy for free users (Anthropic callers see 529)
+ ├── UpstreamUnavailable   502  Kimi answered 5xx, refused the connection, or failed internally
+ │    └── ProtocolError    502  Kimi's stream could not be understood or ended early
+ └── UpstreamTimeout       504  Kimi did not answer in time
+
+Nothing here imports Flask or requests; formats turn these into their own error bodies.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from kimi.events import UpstreamError
+
+
+class KimiError(Exception):
+    status = 500
+    is_retryable = True
+    default_message = "The gateway failed to handle this request."
+
+    def __init__(self, message: str = "", *, code: str = "", param: Optional[str] = None,
+                 retry_after: Optional[int] = None):
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+        self.code = code
+        self.param = param
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers the official SDKs read to decide whether and when to retry."""
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        if not self.is_retryable:
+            headers["x-should-retry"] = "false"
+        return headers
+
+
+class BadRequest(KimiError):
+    status = 400
+    is_retryable = False
+    default_message = "The request is not valid."
+
+
+class AuthRejected(KimiError):
+    status = 401
+    is_retryable = False
+    default_message = "The Kimi token was rejected."
+
+
+class PaymentRequired(KimiError):
+    status = 402
+    is_retryable = False
+    default_message = "This Kimi feature needs a paid membership."
+
+
+class PermissionDenied(KimiError):
+    status = 403
+    is_retryable = False
+    default_message = "Kimi does not allow this account to do that."
+
+
+class NotFound(KimiError):
+    status = 404
+    is_retryable = False
+    default_message = "Not found."
+
+
+class PayloadTooLarge(KimiError):
+    status = 413
+    is_retryable = False
+    default_message = "The request body is too large."
+
+
+class RateLimited(KimiError):
+    status = 429
+    default_message = "Too many requests; try again later."
+
+    def __init__(self, message: str = "", *, retry_after: int = 30, **kwargs):
+        super().__init__(message, retry_after=retry_after, **kwargs)
+
+
+class Overloaded(RateLimited):
+    default_message = "Kimi is busy at the moment. Please try again in a little while."
+
+
+class UpstreamUnavailable(KimiError):
+    status = 502
+    default_message = "Kimi could not be reached or failed to answer."
+
+
+class ProtocolError(UpstreamUnavailable):
+    default_message = "Kimi's reply could not be understood."
+
+
+class UpstreamTimeout(KimiError):
+    status = 504
+    default_message = "Kimi did not answer in time."
+
+
+# Connect error codes (kimi-protocol.md A.11) -> our kinds. Codes not listed are upstream faults.
+_CONNECT_CODES: dict[str, type[KimiError]] = {
+    "unauthenticated": AuthRejected,
+    "permission_denied": PermissionDenied,
+    "resource_exhausted": RateLimited,
+    "invalid_argument": BadRequest,
+    "not_found": NotFound,
+    "deadline_exceeded": UpstreamTimeout,
+    "unavailable": UpstreamUnavailable,
+}
+
+# Reasons that say more than their code does.
+_CONNECT_REASONS: dict[str, type[KimiError]] = {
+    "REASON_SERVER_OVERLOADED_FOR_FREE_USER": Overloaded,
+    "REASON_ANONYMOUS_REQUIRE_LOGIN": AuthRejected,
+}
+
+
+def from_upstream_error(error: UpstreamError) -> KimiError:
+    """The KimiError that an in-stream Connect error stands for."""
+    if error.is_paywall:
+        kind = PaymentRequired
+    else:
+        kind = _CONNECT_REASONS.get(error.reason) or _CONNECT_CODES.get(error.code, UpstreamUnavailable)
+    text = error.message or kind.default_message
+    return kind(f"Kimi: {text}", code=error.code or "upstream_error")
+
+
+def from_http_status(status: int, body_text: str = "") -> KimiError:
+    """The KimiError for a non-200 HTTP answer from Kimi (body shown only as a short excerpt)."""
+    excerpt = " ".join(body_text.split())[:200]
+    detail = f" ({excerpt})" if excerpt else ""
+    if status == 401:
+        return AuthRejected(f"Kimi rejected the token (HTTP 401){detail}.", code="unauthenticated")
+    if status == 403:
+        return PermissionDenied(f"Kimi refused the request (HTTP 403){detail}.", code="permission_denied")
+    if status == 429:
+        return RateLimited(f"Kimi is rate limiting this account (HTTP 429){detail}.", code="rate_limited")
+    if status in (408, 504):
+        return UpstreamTimeout(f"Kimi timed out (HTTP {status}).", code="upstream_timeout")
+    return UpstreamUnavailable(f"Kimi answered HTTP {status}{detail}.", code="upstream_http_error")

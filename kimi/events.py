@@ -1,0 +1,95 @@
+"""The format-neutral chat request and the events a Kimi reply becomes.
+
+Every API blueprint parses its body into a ChatRequest and renders these events; nothing here
+knows about Flask, HTTP or any one wire format.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn of a conversation, already reduced to plain text."""
+
+    role: str  # "system", "user", "assistant" (other roles are folded with their own label)
+    text: str
+
+
+@dataclass
+class ChatRequest:
+    """What a caller asked for, in no API's words."""
+
+    model: str  # the model id exactly as the caller sent it (echoed back in replies)
+    messages: list[Message]
+    stream: bool = False
+    conversation_id: Optional[str] = None  # continue this Kimi chat instead of folding history
+    thinking: Optional[bool] = None  # None: the model's default
+    search: Optional[bool] = None  # None: the model's default
+    include_usage: bool = False
+    max_tokens: Optional[int] = None
+    stop: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChatStarted:
+    """Kimi named the chat that holds this exchange (new or continued)."""
+
+    chat_id: str
+
+
+@dataclass(frozen=True)
+class MessageStarted:
+    """Kimi created the assistant message; its id is the parent of the next user turn."""
+
+    message_id: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """One web source Kimi consulted; `ref_id` is what `[^N^]` markers in the text point at."""
+
+    ref_id: str
+    url: str
+    title: str = ""
+    site_name: str = ""
+    snippet: str = ""
+
+
+@dataclass(frozen=True)
+class Citations:
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The answer is complete; `reason` is "stop" or "length"."""
+
+    reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class UpstreamError:
+    """Kimi reported a failure inside the stream (a Connect error object)."""
+
+    code: str
+    reason: str = ""
+    message: str = ""
+    is_paywall: bool = False
+
+
+Event = Union[ChatStarted, MessageStarted, ThinkingDelta, TextDelta, Citations, Finished, UpstreamError]
+
+# Events that carry answer content: the first of these (or an error) ends the pre-stream peek.
+CONTENT_EVENTS = (ThinkingDelta, TextDelta)

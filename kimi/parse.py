@@ -1,0 +1,251 @@
+"""Kimi's Chat stream, one decoded frame at a time, as the neutral events of kimi.events.
+
+Knows the patch vocabulary of kimi-protocol.md A.6–A.11; no I/O, no framing, no Flask.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from kimi.events import (ChatStarted, Citations, Event, Finished, MessageStarted, Source,
+                         TextDelta, ThinkingDelta, UpstreamError)
+from kimi.frames import Frame
+
+_COMPLETED = "MESSAGE_STATUS_COMPLETED"
+_DELTAS = {"text": TextDelta, "think": ThinkingDelta}
+_REF_LISTS = ("searchChunks", "usedSearchChunks")  # A.8: all sources, then the cited subset
+# Documented families we deliberately skip (A.6, A.9): not worth counting as unknown.
+_IGNORED_PREFIXES = ("block.tool.", "block.search.", "block.multiStage")
+
+
+class StreamParser:
+    """Turns frame payloads into events; keeps per-stream state between frames."""
+
+    def __init__(self):
+        self.chat_id: Optional[str] = None
+        self.chat_name: Optional[str] = None  # latest title Kimi gave the chat (chat.name)
+        self.assistant_message_id: Optional[str] = None
+        self.is_finished = False
+        self.unknown_kinds: set[str] = set()  # e.g. "mask:block.foo", "key:something"
+        self.notifications: list = []  # e.g. {"type": "TYPE_MODEL_DEGRADE", ...}, for logging
+        self._assistant_ids: set[str] = set()
+        self._blocks: dict[tuple[str, str], list[str]] = {}  # (kind, block id) -> content parts
+        self._source_keys: set[tuple[str, str]] = set()
+
+    def feed(self, frame: Frame) -> list[Event]:
+        """Events this frame adds (often none); malformed parts are recorded, not raised."""
+        events: list[Event] = []
+        payload = frame.payload
+        for key in payload:
+            handler = _TOP_LEVEL.get(key, _unknown_key)
+            try:
+                handler(self, payload, key, events)
+            except (AttributeError, TypeError, KeyError):
+                # A known key with an unexpected shape: Kimi changed something; keep streaming.
+                self.unknown_kinds.add(f"shape:{payload.get('mask', key)}")
+        return events
+
+    # Top-level keys (A.6 non-patch events, A.10 order of authority).
+
+    def _on_patch(self, payload: dict, key: str, events: list) -> None:
+        op, mask = payload.get("op", "set"), payload["mask"]
+        if op not in ("set", "append"):
+            self.unknown_kinds.add(f"op:{op}")
+            return
+        handler = _MASKS.get(mask)
+        if handler is not None:  # the usual single path, kept free of splitting
+            handler(self, payload, op, events)
+            return
+        # A FieldMask path list (A.6): "block.text,block.text.content" must apply the block once.
+        handlers = []
+        for part in mask.split(","):
+            part = part.strip()
+            handler = _MASKS.get(part)
+            if handler is None:
+                self._note_mask(part)
+            elif handler not in handlers:
+                handlers.append(handler)
+        for handler in handlers:
+            handler(self, payload, op, events)
+
+    def _note_mask(self, mask: str) -> None:
+        if not mask.startswith(_IGNORED_PREFIXES):
+            self.unknown_kinds.add(f"mask:{mask}")
+
+    def _on_done(self, payload: dict, key: str, events: list) -> None:
+        if payload[key] is not False:  # {} and true both mean done; {} is falsy, so no truthiness
+            self._finish(events)
+
+    def _on_error(self, payload: dict, key: str, events: list) -> None:
+        error = payload[key]
+        try:
+            events.append(parse_error(error))
+        except (AttributeError, TypeError):
+            # Never lose a failure to an odd shape: report it with whatever code it carries.
+            code = error.get("code") if isinstance(error, dict) else None
+            events.append(UpstreamError(code=code if isinstance(code, str) else ""))
+            self.unknown_kinds.add("shape:error")
+
+    def _on_notification(self, payload: dict, key: str, events: list) -> None:
+        self.notifications.append(payload[key])
+
+    def _ignore_key(self, payload: dict, key: str, events: list) -> None:
+        pass
+
+    def _unknown_key(self, payload: dict, key: str, events: list) -> None:
+        self.unknown_kinds.add(f"key:{key}")
+
+    # Masks: chat.
+
+    def _on_chat(self, payload: dict, op: str, events: list) -> None:
+        chat = payload.get("chat") or {}
+        chat_id = chat.get("id")
+        if chat_id and self.chat_id is None:
+            # Only the first id: `chat`, `chat.lastRequest` and `chat.name` repeat it.
+            self.chat_id = chat_id
+            events.append(ChatStarted(chat_id))
+        self._on_chat_name(payload, op, events)
+
+    def _on_chat_name(self, payload: dict, op: str, events: list) -> None:
+        name = (payload.get("chat") or {}).get("name")
+        if name:
+            self.chat_name = name
+
+    # Masks: message.
+
+    def _on_message(self, payload: dict, op: str, events: list) -> None:
+        message = payload.get("message") or {}
+        if message.get("role") == "assistant":
+            message_id = message.get("id")
+            if message_id and message_id not in self._assistant_ids:
+                self._assistant_ids.add(message_id)
+                self.assistant_message_id = message_id
+                events.append(MessageStarted(message_id))
+            self._on_status(payload, op, events)
+        self._on_refs(payload, op, events)
+
+    def _on_status(self, payload: dict, op: str, events: list) -> None:
+        message = payload.get("message") or {}
+        if message.get("status") != _COMPLETED:
+            return
+        # Status frames may omit the role (A.6); then the id tells whose status it is.
+        role = message.get("role")
+        if role == "assistant" or (role is None and message.get("id") == self.assistant_message_id):
+            self._finish(events)
+
+    def _on_refs(self, payload: dict, op: str, events: list) -> None:
+        refs = (payload.get("message") or {}).get("refs")
+        if refs:
+            for name in _REF_LISTS:
+                self._add_sources(refs.get(name), events)
+
+    # Masks: block.
+
+    def _on_text(self, payload: dict, op: str, events: list) -> None:
+        self._on_content("text", payload, op, events)
+
+    def _on_think(self, payload: dict, op: str, events: list) -> None:
+        self._on_content("think", payload, op, events)
+
+    def _on_tool(self, payload: dict, op: str, events: list) -> None:
+        tool = (payload.get("block") or {}).get("tool") or {}
+        self._add_sources(tool.get("contents"), events)  # web_search results (A.8, A.9)
+
+    def _on_content(self, kind: str, payload: dict, op: str, events: list) -> None:
+        block = payload.get("block") or {}
+        value = block.get(kind)
+        if value is None:
+            return
+        new = value.get("content") or ""
+        key = (kind, block.get("id", ""))
+        parts = self._blocks.get(key)
+        if op == "append":
+            delta = new
+            if parts is None:
+                self._blocks[key] = [new]
+            else:
+                parts.append(new)
+        else:
+            delta = _snapshot_delta("".join(parts) if parts else "", new)
+            self._blocks[key] = [new]
+        if delta:
+            events.append(_DELTAS[kind](delta))
+
+    # Shared steps.
+
+    def _finish(self, events: list) -> None:
+        if not self.is_finished:
+            self.is_finished = True
+            events.append(Finished("stop"))
+
+    def _add_sources(self, items: Optional[list], events: list) -> None:
+        if not items:
+            return
+        fresh = []
+        for item in items:
+            source = parse_source(item)
+            if source is not None and (source.ref_id, source.url) not in self._source_keys:
+                self._source_keys.add((source.ref_id, source.url))
+                fresh.append(source)
+        if fresh:
+            events.append(Citations(tuple(fresh)))
+
+
+def _snapshot_delta(old: str, new: str) -> str:
+    # A.6: a `set` is a snapshot; only a pure extension can be streamed, sent text can't be retracted.
+    return new[len(old):] if new.startswith(old) else ""
+
+
+def parse_source(item: dict) -> Optional[Source]:
+    """The Source of a flat `{id, base, refIndex}` or a `{searchResult: {...}}` item (None: no url)."""
+    result = item.get("searchResult", item)
+    base = result.get("base") or result
+    url = base.get("url")
+    if not url:
+        return None
+    ref_id = result.get("id")
+    return Source(ref_id="" if ref_id is None else str(ref_id), url=url,
+                  title=base.get("title") or "", site_name=base.get("siteName") or "",
+                  snippet=base.get("snippet") or "")
+
+
+def parse_error(error: dict) -> UpstreamError:
+    """The UpstreamError of a Connect error object (A.11); text prefers the localized message."""
+    reason = message = ""
+    is_paywall = False
+    for detail in error.get("details") or ():
+        debug = detail.get("debug") or {}
+        reason = reason or debug.get("reason") or ""
+        message = message or (debug.get("localizedMessage") or {}).get("message") or ""
+        is_paywall = is_paywall or "paywall" in debug
+    return UpstreamError(code=error.get("code") or "", reason=reason,
+                         message=message or error.get("message") or "", is_paywall=is_paywall)
+
+
+_Handler = Callable[[StreamParser, dict, str, list], None]
+
+_TOP_LEVEL: dict[str, _Handler] = {
+    "mask": StreamParser._on_patch,
+    "done": StreamParser._on_done,
+    "error": StreamParser._on_error,
+    "notification": StreamParser._on_notification,
+    **dict.fromkeys(("op", "eventOffset", "chat", "message", "block", "heartbeat", "metadata"),
+                    StreamParser._ignore_key),
+}
+_unknown_key = StreamParser._unknown_key
+
+_MASKS: dict[str, _Handler] = {
+    "chat": StreamParser._on_chat,
+    "chat.lastRequest": StreamParser._on_chat,
+    "chat.name": StreamParser._on_chat_name,
+    "message": StreamParser._on_message,
+    "message.status": StreamParser._on_status,
+    "message.refs": StreamParser._on_refs,
+    "message.refs.searchChunks": StreamParser._on_refs,
+    "message.refs.usedSearchChunks": StreamParser._on_refs,
+    "block.text": StreamParser._on_text,
+    "block.text.content": StreamParser._on_text,
+    "block.think": StreamParser._on_think,
+    "block.think.content": StreamParser._on_think,
+    "block.tool": StreamParser._on_tool,
+    "block.tool.contents": StreamParser._on_tool,
+}

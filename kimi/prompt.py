@@ -1,0 +1,56 @@
+"""What Kimi is actually sent: one user message, folded from the caller's history.
+
+Kimi's web chat takes one new user message per request. A caller that keeps its own history
+(every SDK and chat UI) sends the whole list, so without a conversation id the history is folded
+into one prompt; with one, Kimi already holds the history and only the newest user turn is sent.
+"""
+from __future__ import annotations
+
+from kimi.events import Message
+
+SYSTEM_ROLES = ("system", "developer")
+ROLE_LABELS = {"user": "User", "assistant": "Assistant", "tool": "Tool result"}
+
+SYSTEM_HEADER = "[System instructions]"
+HISTORY_HEADER = "[Conversation so far]"
+NEWEST_HEADER = "[Newest message from the user — answer this one]"
+
+
+def build_prompt(messages: list[Message], is_continuation: bool) -> str:
+    """The text of the single user message Kimi receives."""
+    if is_continuation:
+        return "\n\n".join(m.text for m in newest_turns(messages))
+    return fold_messages(messages)
+
+
+def newest_turns(messages: list[Message]) -> list[Message]:
+    """The trailing non-assistant turns: what the caller added since Kimi's last answer."""
+    turns = [m for m in messages if m.role not in SYSTEM_ROLES]
+    start = len(turns)
+    while start > 0 and turns[start - 1].role != "assistant":
+        start -= 1
+    return turns[start:] or turns[-1:]
+
+
+def fold_messages(messages: list[Message]) -> str:
+    """System prompt first, earlier turns with role labels, the newest turn last."""
+    system = [m.text for m in messages if m.role in SYSTEM_ROLES]
+    turns = [m for m in messages if m.role not in SYSTEM_ROLES]
+    if not turns:  # only instructions: they are the whole request
+        return "\n\n".join(system)
+    newest = newest_turns(turns)
+    history = turns[:len(turns) - len(newest)]
+    if not system and not history:
+        return "\n\n".join(m.text for m in newest)
+    sections = []
+    if system:
+        sections.append(SYSTEM_HEADER + "\n" + "\n\n".join(system))
+    if history:
+        sections.append(HISTORY_HEADER + "\n" + "\n\n".join(_labelled(m) for m in history))
+    sections.append(NEWEST_HEADER + "\n" + "\n\n".join(m.text for m in newest))
+    return "\n\n".join(sections)
+
+
+def _labelled(message: Message) -> str:
+    label = ROLE_LABELS.get(message.role, message.role.capitalize())
+    return f"{label}: {message.text}"

@@ -1,0 +1,60 @@
+"""Kimi tokens: recognising a kimi-auth access JWT and reading its claims (never verifying them).
+
+See kimi-protocol.md A.2: clients only base64url-decode the payload; the signature key is Kimi's.
+"""
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, Optional
+
+import jwt
+
+_COOKIE_TOKEN = re.compile(r"(?:^|[;\s])kimi-auth=([^;\s]+)")
+
+
+def extract_token(text: str) -> str:
+    """The bare token from a pasted `Bearer …`, Cookie header or `kimi-auth=` cookie."""
+    text = text.strip()
+    match = _COOKIE_TOKEN.search(text)
+    if match:
+        return match.group(1)
+    if text.lower().startswith("bearer "):
+        return text[7:].strip()
+    return text
+
+
+def read_claims(token: str) -> Optional[dict[str, Any]]:
+    """The JWT payload, or None when the token is not a JWT."""
+    if not token.startswith("eyJ") or token.count(".") != 2:
+        return None
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def is_access_jwt(claims: Optional[dict[str, Any]]) -> bool:
+    """A kimi-auth access token, as opposed to a refresh token or anything else."""
+    return bool(claims) and claims.get("app_id") == "kimi" and claims.get("typ") == "access"
+
+
+def is_expired(claims: dict[str, Any], now: Optional[float] = None, leeway: int = 30) -> bool:
+    exp = claims.get("exp")
+    if not isinstance(exp, (int, float)):
+        return False  # no expiry claim: let Kimi decide
+    return (now if now is not None else time.time()) + leeway >= exp
+
+
+def split_tokens(value: str) -> list[str]:
+    """Tokens from a comma-separated list, each cleaned of Bearer/cookie wrapping."""
+    return [extract_token(part) for part in value.split(",") if part.strip()]
+
+
+def describe(token: str) -> str:
+    """A log-safe name for a token: its user id when it has one, else a short prefix."""
+    claims = read_claims(token)
+    if claims and claims.get("sub"):
+        return f"user:{claims['sub']}"
+    return f"token:{token[:6]}…"

@@ -1,0 +1,395 @@
+"""Fake Kimi upstream: a real Connect-over-HTTP server on 127.0.0.1, scripted per test (tests, bench).
+
+Standard library only and independent of the gateway's `kimi` package, so it cannot share its bugs.
+"""
+
+import argparse
+import itertools
+import json
+import re
+import signal
+import struct
+import sys
+import threading
+import time
+import uuid
+from collections import deque, namedtuple
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+# Both Chat paths are live (kimi-protocol.md A.1: S2A saw the kimi.chat.v1 package in 2026-09).
+CHAT_PATHS = {"/apiv2/kimi.gateway.chat.v1.ChatService/Chat", "/apiv2/kimi.chat.v1.ChatService/Chat"}
+DELETE_CHAT_PATH = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
+FIXTURES = Path(__file__).parent / "fixtures" / "kimi"
+
+RecordedRequest = namedtuple("RecordedRequest", "path headers body raw")
+
+
+class Headers(dict):
+    """Request headers; keys are stored lower-cased so lookups ignore case."""
+
+    def __init__(self, items):
+        super().__init__((key.lower(), value) for key, value in items)
+
+    def __getitem__(self, key):
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key):
+        return super().__contains__(key.lower())
+
+    def get(self, key, default=None):
+        return super().get(key.lower(), default)
+
+
+def encode_envelope(flags, payload):
+    """One Connect envelope (A.4): flags byte, 4-byte big-endian length, compact UTF-8 JSON."""
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return bytes([flags]) + struct.pack(">I", len(data)) + data
+
+
+def decode_request(raw):
+    """The JSON object inside a single uncompressed envelope, or None when the body is not one."""
+    if len(raw) < 5 or raw[0] != 0 or struct.unpack(">I", raw[1:5])[0] != len(raw) - 5:
+        return None
+    try:
+        body = json.loads(raw[5:].decode())
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def load_fixture(name):
+    """(flags, payload) pairs of a fixture file (format: tests/fixtures/kimi/README.md)."""
+    lines = (FIXTURES / name).read_text(encoding="utf-8").splitlines()
+    return [(row["flags"], row["message"]) for row in map(json.loads, filter(str.strip, lines))]
+
+
+def _error_trailer(code, message=None):
+    error = {"code": code} if message is None else {"code": code, "message": message}
+    return (2, {"error": error})
+
+
+def _split_words(text):
+    """Pieces of three words (each keeping its trailing space); joined they give `text` back exactly."""
+    words = re.split(r"(?<=\s)(?=\S)", text)
+    return ["".join(words[i:i + 3]) for i in range(0, len(words), 3)]
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _answer_frames(chat, user_msg, assistant, think_pieces, text_pieces):
+    """The frame order of kimi-protocol.md A.6 for one turn (chat.name is left out)."""
+    offsets = itertools.count(1)
+
+    def patch(op, mask, **container):
+        return (0, {"op": op, "mask": mask, "eventOffset": next(offsets), **container})
+
+    def block(kind, block_id, pieces):
+        first = {"id": block_id, "parentId": "", "messageId": assistant["id"], kind: {"content": pieces[0]}}
+        yield patch("set", f"block.{kind}", block=first)
+        for piece in pieces[1:]:
+            yield patch("append", f"block.{kind}.content", block={"id": block_id, kind: {"content": piece}})
+
+    yield (0, {"heartbeat": {}})
+    yield patch("set", "chat" if "name" in chat else "chat.lastRequest", chat=chat)
+    yield patch("set", "message", message=user_msg)
+    yield patch("set", "message", message=assistant)
+    if think_pieces:
+        yield from block("think", "1_0", think_pieces)
+    yield from block("text", "1_1" if think_pieces else "1_0", text_pieces)
+    status = {"id": assistant["id"], "role": "assistant", "status": "MESSAGE_STATUS_COMPLETED"}
+    yield patch("set", "message.status", message=status)
+    yield (0, {"done": {}})
+    yield (2, {})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Each frame is one small write; with Nagle on, delayed ACKs would hold frames back ~40 ms.
+    disable_nagle_algorithm = True
+    fake = None  # the owning FakeKimi, set on a per-server subclass
+
+    def log_message(self, format, *args):
+        pass  # keep test and bench output clean
+
+    def do_POST(self):
+        raw = self._read_body()
+        if self.path in CHAT_PATHS:
+            self._chat(raw)
+        elif self.path == DELETE_CHAT_PATH:
+            self._delete_chat(raw)
+        else:
+            self._not_found(raw)
+
+    def _not_found(self, raw=b""):
+        self.fake._record(self.path, self.headers, None, raw)
+        self._send_body(404, json.dumps({"code": "not_found", "message": f"no route {self.path}"}).encode())
+
+    do_GET = _not_found
+
+    def _read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        parts = []
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # skip chunked trailers
+        return b"".join(parts)
+
+    def _delete_chat(self, raw):
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = None
+        self.fake._record(self.path, self.headers, body, raw)
+        if not isinstance(body, dict) or "chat_id" not in body:
+            self._send_body(400, b'{"code":"invalid_argument","message":"chat_id is required"}')
+            return
+        self.fake._delete(body["chat_id"])
+        self._send_body(200, b"{}")
+
+    def _chat(self, raw):
+        self.body = decode_request(raw)
+        self.fake._record(self.path, self.headers, self.body, raw)
+        kind, options = self.fake._next_behaviour()
+        self.release = self.fake._release  # captured: reset()/stop() set it to end this response
+        self.fake._count_stream(+1)
+        try:
+            if self.body is None:  # Kimi rejects bare JSON with an in-stream error (A.4)
+                self._stream_frames([_error_trailer("invalid_argument", "body is not an envelope")])
+            else:
+                getattr(self, "_do_" + kind)(**options)
+        except OSError:  # BrokenPipe, ConnectionReset: the client went away; nothing left to tell it
+            self.close_connection = True
+        finally:
+            self.fake._count_stream(-1)
+
+    def _do_echo(self, delay, thinking_text):
+        self._stream_frames(self.fake._answer(self, None, thinking_text), delay)
+
+    def _do_long_answer(self, n_frames, delay):
+        pieces = [""] + [f"word{i} " for i in range(n_frames)]  # an empty `set` opens the block, as in A.6
+        self._stream_frames(self.fake._answer(self, pieces, None), delay)
+
+    def _do_replay(self, name, delay, split):
+        envelopes = [encode_envelope(*frame) for frame in load_fixture(name)]
+        if split:
+            data = b"".join(envelopes)
+            envelopes = [data[i:i + split] for i in range(0, len(data), split)]
+        self._stream(envelopes, delay)
+
+    def _do_cut(self, after_frames, fixture):
+        envelopes = [encode_envelope(*frame) for frame in load_fixture(fixture)]
+        chunks = envelopes[:after_frames]
+        if after_frames < len(envelopes):
+            chunks.append(envelopes[after_frames][:len(envelopes[after_frames]) // 2])
+        self._stream(chunks, finish=False)
+
+    def _do_hang(self, seconds):
+        self.release.wait(seconds)
+        self.close_connection = True  # no status line was sent, so the connection is unusable
+
+    def _send_body(self, status, body, content_type="application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream_frames(self, frames, delay=0.0):
+        self._stream((encode_envelope(flags, payload) for flags, payload in frames), delay)
+
+    _do_frames, _do_raw = _stream_frames, _send_body  # scripted options are named like their arguments
+
+    def _stream(self, chunks, delay=0.0, finish=True):
+        """Write each item as its own HTTP chunk (wfile is unbuffered, so each one leaves at once)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/connect+json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i, chunk in enumerate(chunks):
+            if (i and delay > 0 and self.release.wait(delay)) or self.release.is_set():
+                finish = False  # reset() or stop(): abandon the response mid-stream
+                break
+            if chunk:  # an empty chunk would mean end of body
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        if finish:
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.close_connection = True  # closing without the terminator tells the client it was cut
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the bench opens many connections at once
+
+    def handle_error(self, request, client_address):
+        # A client hanging up between requests is routine here; anything else is a bug worth a traceback.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class FakeKimi:
+    """A scripted fake of Kimi's Chat and DeleteChat endpoints; unscripted Chat requests are echoed."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._server = self._thread = None
+        self._script = deque()
+        self.requests, self.deleted_chats, self.chats = [], [], {}
+        self.rejected_tokens = set()
+        self.open_streams = self.max_open_streams = 0
+
+    def start(self, port=0):
+        """Bind 127.0.0.1 (a free port unless one is given) and serve in a daemon thread; returns self."""
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._server = _Server(("127.0.0.1", port), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._release.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self._server.server_address[1]
+
+    def reset(self):
+        """Forget script, records, chats and rejected tokens; end hanging or still-streaming responses."""
+        with self._lock:
+            self._release.set()
+            self._release = threading.Event()
+            for record in (self._script, self.requests, self.deleted_chats, self.chats, self.rejected_tokens):
+                record.clear()
+            self.max_open_streams = self.open_streams
+
+    def wait_for(self, predicate, timeout=5.0):
+        """True once predicate() holds, False if it still does not after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    # Scripting: each Chat request takes the next behaviour; an empty queue means echo.
+
+    def _push(self, kind, **options):
+        with self._lock:
+            self._script.append((kind, options))
+        return self
+
+    def replay(self, name, delay=0.0, split=None):
+        return self._push("replay", name=name, delay=delay, split=split)
+
+    def frames(self, frames, delay=0.0):
+        return self._push("frames", frames=list(frames), delay=delay)
+
+    def echo(self, delay=0.0, thinking_text=None):
+        return self._push("echo", delay=delay, thinking_text=thinking_text)
+
+    def long_answer(self, n_frames=1000, delay=0.02):
+        return self._push("long_answer", n_frames=n_frames, delay=delay)
+
+    def http_error(self, status, body=b'{"code":"internal","message":"boom"}',
+                   content_type="application/json"):
+        return self._push("raw", body=body, status=status, content_type=content_type)
+
+    def cut(self, after_frames=3, fixture="plain_text.jsonl"):
+        return self._push("cut", after_frames=after_frames, fixture=fixture)
+
+    def hang(self, seconds=30):
+        return self._push("hang", seconds=seconds)
+
+    def raw(self, bytes_body, status=200, content_type="application/connect+json"):
+        return self._push("raw", body=bytes_body, status=status, content_type=content_type)
+
+    # Called from handler threads.
+
+    def _next_behaviour(self):
+        with self._lock:
+            return self._script.popleft() if self._script else ("echo", {"delay": 0.0, "thinking_text": None})
+
+    def _record(self, path, headers, body, raw):
+        with self._lock:
+            self.requests.append(RecordedRequest(path, Headers(headers.items()), body, raw))
+
+    def _delete(self, chat_id):
+        with self._lock:
+            self.deleted_chats.append(chat_id)
+            self.chats.pop(chat_id, None)  # continuing a deleted chat then fails, as it would on Kimi
+
+    def _count_stream(self, step):
+        with self._lock:
+            self.open_streams += step
+            self.max_open_streams = max(self.max_open_streams, self.open_streams)
+
+    def _answer(self, handler, text_pieces, thinking_text):
+        """Frames answering handler.body: auth and chat-memory checks first, as Kimi does (A.11)."""
+        auth = handler.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] in self.rejected_tokens:
+            return [_error_trailer("unauthenticated")]
+        body = handler.body
+        message = body.get("message") if isinstance(body.get("message"), dict) else {}
+        blocks = message.get("blocks") or [{}]
+        prompt = str(((blocks[0] or {}).get("text") or {}).get("content", ""))
+        chat_id = body.get("chat_id") or body.get("chatId")
+        parent_id = message.get("parent_id") or message.get("parentId")
+        user_id, assistant_id = str(uuid.uuid4()), str(uuid.uuid4())
+        with self._lock:
+            if chat_id and chat_id not in self.chats:
+                return [_error_trailer("not_found", "chat not found")]
+            if chat_id and parent_id and parent_id != self.chats[chat_id][-1]["assistant_id"]:
+                return [_error_trailer("invalid_argument", "parent_id does not match")]
+            if not chat_id:
+                chat_id = str(uuid.uuid4())
+                chat = {"id": chat_id, "name": "Untitled Chat", "createTime": _now()}
+            else:
+                chat = {"id": chat_id}
+            turn = {"user_text": prompt, "parent_id": parent_id, "assistant_id": assistant_id}
+            self.chats.setdefault(chat_id, []).append(turn)
+        scenario = body.get("scenario", "SCENARIO_K2D5")
+        common = {"scenario": scenario, "createTime": _now()}
+        user_msg = {"id": user_id, "parentId": parent_id or "", "role": "user",
+                    "status": "MESSAGE_STATUS_COMPLETED", **common,
+                    "blocks": [{"id": "0_0", "messageId": user_id, "text": {"content": prompt}}]}
+        assistant = {"id": assistant_id, "parentId": user_id, "role": "assistant",
+                     "status": "MESSAGE_STATUS_GENERATING", **common}
+        is_thinking = (body.get("options") or {}).get("thinking") is True
+        think = _split_words(thinking_text or f"Thinking about: {prompt}") if is_thinking else None
+        return _answer_frames(chat, user_msg, assistant, think, text_pieces or _split_words(prompt))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    port = parser.parse_args(argv).port
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    fake = FakeKimi().start(port)
+    print("READY", fake.url, flush=True)
+    stopped.wait()
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()

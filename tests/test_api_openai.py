@@ -1,0 +1,150 @@
+"""The OpenAI API end to end: gunicorn + gevent worker, the fake Kimi upstream, the official SDK."""
+import openai
+import orjson
+import pytest
+import requests
+
+from tests.jwts import make_jwt
+
+PLAIN_TEXT = ("Set up a dedicated workspace and keep it free of distractions. "
+              "A short list of three daily goals also helps.")
+PLAIN_CHAT_ID = "19b3f0a2-6c1e-8d44-8000-0b7e2a91c5d3"
+
+
+def test_create_returns_the_answer_with_chat_id_model_and_usage(kimi, openai_client):
+    kimi.replay("plain_text.jsonl")
+    reply = openai_client.chat.completions.create(
+        model="kimi-k2.5-instant", messages=[{"role": "user", "content": "Focus tip?"}])
+    assert reply.id == PLAIN_CHAT_ID
+    assert reply.model == "kimi-k2.5-instant"
+    assert reply.choices[0].message.content == PLAIN_TEXT
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+
+
+def test_stream_delivers_reasoning_then_content(kimi, openai_client):
+    kimi.replay("thinking.jsonl")
+    stream = openai_client.chat.completions.create(
+        model="kimi-k2.5-thinking", stream=True, messages=[{"role": "user", "content": "Is 221 prime?"}])
+    chunks = list(stream)
+    reasoning = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks)
+    content = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert reasoning == "The user asks whether 221 is prime. Check small factors: 221 / 13 = 17, so it is composite."
+    assert content == "No. 221 is not prime because it equals 13 × 17."
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks].count("stop") == 1
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_stream_usage_chunk_when_include_usage(kimi, openai_client):
+    kimi.replay("unicode_split.jsonl", split=3)
+    stream = openai_client.chat.completions.create(
+        model="kimi-k2.5-instant", stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "Greet me"}])
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
+        "你好，世界！ 🚀 Have a great day 👩‍💻✨（祝你顺利） — café naïve résumé."
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
+
+
+def test_sse_wire_format_is_exact(kimi, gateway, user_token):
+    kimi.replay("plain_text.jsonl")
+    with requests.post(gateway.url + "/v1/chat/completions", stream=True, timeout=10,
+                       headers={"Authorization": f"Bearer {user_token}"},
+                       json={"model": "kimi-k2.5-instant", "stream": True,
+                             "messages": [{"role": "user", "content": "hi"}]}) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        assert response.headers["X-Conversation-Id"] == PLAIN_CHAT_ID
+        body = response.content.decode()
+    events = body.split("\n\n")
+    assert events[-2:] == ["data: [DONE]", ""]
+    first = orjson.loads(events[0].removeprefix("data: "))
+    assert first == {"id": PLAIN_CHAT_ID, "object": "chat.completion.chunk", "created": first["created"],
+                     "model": "kimi-k2.5-instant", "system_fingerprint": None,
+                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                  "logprobs": None, "finish_reason": None}]}
+    last = orjson.loads(events[-3].removeprefix("data: "))
+    assert last["choices"] == [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]
+    assert all(e.startswith("data: ") and "\n" not in e for e in events[:-1])
+
+
+def test_history_is_folded_into_one_prompt(kimi, openai_client):
+    openai_client.chat.completions.create(model="kimi-k2.5-instant", messages=[
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "Blue."}, {"role": "user", "content": "Another one?"}])
+    sent = kimi.requests[-1].body
+    assert sent["message"]["blocks"][0]["text"]["content"] == (
+        "[System instructions]\nBe brief.\n\n"
+        "[Conversation so far]\nUser: Name a colour.\n\nAssistant: Blue.\n\n"
+        "[Newest message from the user — answer this one]\nAnother one?")
+    assert "chat_id" not in sent and "parent_id" not in sent["message"]
+
+
+def test_request_carries_web_client_headers_from_the_token_claims(kimi, openai_client, user_token):
+    openai_client.chat.completions.create(model="kimi-k2.5-thinking", messages=[{"role": "user", "content": "x"}])
+    recorded = kimi.requests[-1]
+    assert recorded.headers["Authorization"] == f"Bearer {user_token}"
+    assert recorded.headers["Content-Type"] == "application/connect+json"
+    assert recorded.headers["Connect-Protocol-Version"] == "1"
+    assert recorded.headers["X-Traffic-Id"] == "testuser0000000000001"
+    assert recorded.headers["X-Msh-Device-Id"] == "7430000000000000002"
+    assert recorded.headers["X-Msh-Session-Id"] == "1730000000000000001"
+    assert recorded.body["scenario"] == "SCENARIO_K2D5" and recorded.body["options"] == {"thinking": True}
+
+
+def test_conversation_id_continues_the_chat_with_only_the_newest_turn(kimi, openai_client):
+    first = openai_client.chat.completions.create(
+        model="kimi-k2.5-instant", messages=[{"role": "user", "content": "My name is Sari."}])
+    assistant_id = kimi.chats[first.id][-1]["assistant_id"]
+    second = openai_client.chat.completions.create(
+        model="kimi-k2.5-instant", extra_body={"conversation_id": first.id},
+        messages=[{"role": "user", "content": "My name is Sari."},
+                  {"role": "assistant", "content": first.choices[0].message.content},
+                  {"role": "user", "content": "What is my name?"}])
+    sent = kimi.requests[-1].body
+    assert second.id == first.id
+    assert sent["chat_id"] == first.id and sent["message"]["parent_id"] == assistant_id
+    assert sent["message"]["blocks"][0]["text"]["content"] == "What is my name?"
+    assert len(kimi.chats[first.id]) == 2
+
+
+def test_unknown_model_is_echoed_and_served_by_the_default(kimi, openai_client):
+    reply = openai_client.chat.completions.create(model="my-own-name", messages=[{"role": "user", "content": "x"}])
+    assert reply.model == "my-own-name"
+    assert kimi.requests[-1].body["scenario"] == "SCENARIO_K2D5"
+
+
+def test_models_list_and_retrieve(gateway, openai_client):
+    ids = [model.id for model in openai_client.models.list()]
+    for expected in ("kimi-k2.5-instant", "kimi-k2.5-thinking", "kimi-k2.5-agent", "kimi-k2.5-agent-swarm",
+                     "kimi-k2-0905-preview", "kimi-k2-0711-preview", "kimi-k2-turbo-preview",
+                     "kimi-k2-thinking", "kimi-k2-thinking-turbo", "moonshot-v1-8k", "moonshot-v1-32k",
+                     "moonshot-v1-128k", "moonshot-v1-8k-vision-preview", "moonshot-v1-32k-vision-preview",
+                     "moonshot-v1-128k-vision-preview", "kimi-latest", "kimi-k2.6", "kimi-search"):
+        assert expected in ids
+    model = openai_client.models.retrieve("kimi-k2.6")
+    assert (model.id, model.object, model.owned_by) == ("kimi-k2.6", "model", "moonshotai")
+    with pytest.raises(openai.NotFoundError):
+        openai_client.models.retrieve("no-such-model")
+
+
+def test_ping_and_health_never_show_the_token(gateway, server_token):
+    assert requests.get(gateway.url + "/ping", timeout=5).text == "pong"
+    health = requests.get(gateway.url + "/health", timeout=5)
+    assert health.json() == {"status": "ok", "version": "0.1.0", "server_token_present": True,
+                             "server_token_count": 1}
+    assert server_token not in health.text
+
+
+def test_loopback_caller_without_own_token_uses_the_server_token(kimi, gateway, server_token):
+    with openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-placeholder", max_retries=0) as client:
+        client.chat.completions.create(model="kimi-latest", messages=[{"role": "user", "content": "x"}])
+    assert kimi.requests[-1].headers["Authorization"] == f"Bearer {server_token}"
+
+
+def test_server_log_never_contains_a_token(gateway, user_token, server_token, openai_client, kimi):
+    openai_client.chat.completions.create(model="kimi-latest", messages=[{"role": "user", "content": "x"}])
+    log = gateway.log_text()
+    assert user_token not in log and server_token not in log
+    assert user_token.split(".")[1] not in log

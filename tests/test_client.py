@@ -1,0 +1,114 @@
+"""kimi/client.py against `responses` (no network): what is sent and how HTTP faults map to errors."""
+import pytest
+import requests
+import responses
+
+from kimi import errors
+from kimi.client import KimiClient, build_chat_body
+from kimi.events import ChatRequest, ChatStarted, Finished, Message, TextDelta
+from kimi.frames import FrameDecoder
+from kimi.models import ModelTable
+from configs.settings import load_models
+from tests.jwts import make_jwt
+from tests.kimi_fixtures import build_body
+
+BASE = "https://kimi.test"
+CHAT_URL = BASE + "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
+TOKEN = make_jwt(sub="clientclientclientcl")
+MODELS = ModelTable(load_models())
+
+
+def client():
+    return KimiClient(base_url=BASE, chat_path="/apiv2/kimi.gateway.chat.v1.ChatService/Chat", models=MODELS)
+
+
+def chat(model="kimi-k2.5-instant", **kwargs):
+    return ChatRequest(model=model, messages=[Message("user", "Hello")], **kwargs)
+
+
+@responses.activate
+def test_open_chat_sends_one_envelope_and_yields_events():
+    responses.post(CHAT_URL, body=build_body("plain_text.jsonl"), content_type="application/connect+json")
+    stream = client().open_chat(chat(), TOKEN)
+    events = list(stream)
+    sent = FrameDecoder().feed(responses.calls[0].request.body)
+    assert len(sent) == 1 and sent[0].flags == 0
+    assert sent[0].payload["message"]["blocks"] == [{"message_id": "", "text": {"content": "Hello"}}]
+    assert events[0] == ChatStarted("19b3f0a2-6c1e-8d44-8000-0b7e2a91c5d3")
+    assert isinstance(events[-1], Finished) and sum(isinstance(e, TextDelta) for e in events) > 3
+    assert stream.chat_id == "19b3f0a2-6c1e-8d44-8000-0b7e2a91c5d3"
+
+
+@pytest.mark.parametrize("status, kind", [(401, errors.AuthRejected), (403, errors.PermissionDenied),
+                                          (429, errors.RateLimited), (500, errors.UpstreamUnavailable),
+                                          (503, errors.UpstreamUnavailable), (504, errors.UpstreamTimeout)])
+@responses.activate
+def test_http_errors_map_to_kinds(status, kind):
+    responses.post(CHAT_URL, status=status, body='{"code":"x","message":"nope"}')
+    with pytest.raises(kind):
+        client().open_chat(chat(), TOKEN)
+
+
+@responses.activate
+def test_connection_failure_is_upstream_unavailable():
+    responses.post(CHAT_URL, body=requests.ConnectionError("refused"))
+    with pytest.raises(errors.UpstreamUnavailable):
+        client().open_chat(chat(), TOKEN)
+
+
+@responses.activate
+def test_timeout_is_upstream_timeout():
+    responses.post(CHAT_URL, body=requests.ReadTimeout("slow"))
+    with pytest.raises(errors.UpstreamTimeout):
+        client().open_chat(chat(), TOKEN)
+
+
+@pytest.mark.parametrize("fixture, kind", [("error_unauthenticated.jsonl", errors.AuthRejected),
+                                           ("error_resource_exhausted.jsonl", errors.Overloaded),
+                                           ("error_paywall.jsonl", errors.PaymentRequired)])
+@responses.activate
+def test_error_in_a_200_stream_raises_before_any_content(fixture, kind):
+    responses.post(CHAT_URL, body=build_body(fixture), content_type="application/connect+json")
+    with pytest.raises(kind):
+        client().open_chat(chat(), TOKEN)
+
+
+@responses.activate
+def test_error_after_done_fails_the_stream():
+    responses.post(CHAT_URL, body=build_body("error_after_done.jsonl"), content_type="application/connect+json")
+    stream = client().open_chat(chat(), TOKEN)
+    with pytest.raises(errors.AuthRejected, match="Please sign in"):
+        list(stream)
+
+
+@responses.activate
+def test_body_without_trailer_or_done_is_truncated():
+    body = build_body("plain_text.jsonl")
+    responses.post(CHAT_URL, body=body[: len(body) // 2], content_type="application/connect+json")
+    stream = client().open_chat(chat(), TOKEN)
+    with pytest.raises(errors.ProtocolError):
+        list(stream)
+
+
+@pytest.mark.parametrize("token, message", [(make_jwt(expires_in=-60), "expired"),
+                                            (make_jwt(typ="refresh"), "not a kimi-auth access token"),
+                                            ("sk-123", "not a kimi-auth access token")])
+@responses.activate
+def test_unusable_tokens_are_rejected_before_sending(token, message):
+    with pytest.raises(errors.AuthRejected, match=message):
+        client().open_chat(chat(), token)
+    assert len(responses.calls) == 0
+
+
+def test_chat_body_for_search_and_agent_models():
+    search = build_chat_body("q", MODELS.resolve("kimi-search"), chat("kimi-search"), None)
+    assert search["tools"] == [{"type": "TOOL_TYPE_SEARCH", "search": {"force": True}}]
+    agent = build_chat_body("q", MODELS.resolve("kimi-k2.5-agent"), chat("kimi-k2.5-agent"), None)
+    assert agent["scenario"] == "SCENARIO_OK_COMPUTER" and agent["kimiplus_id"] == "ok-computer"
+    plain = build_chat_body("q", MODELS.resolve("kimi-latest"), chat(thinking=True), None)
+    assert plain["options"] == {"thinking": True} and "tools" not in plain and "chat_id" not in plain
+
+
+def test_chat_body_for_continuation_names_chat_and_parent():
+    body = build_chat_body("q", MODELS.resolve("kimi-latest"), chat(conversation_id="c-1"), "m-9")
+    assert body["chat_id"] == "c-1" and body["message"]["parent_id"] == "m-9"

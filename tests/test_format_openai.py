@@ -1,0 +1,119 @@
+"""Pure translation tests for blueprints/formats/openai.py: request parsing and rendering."""
+import orjson
+import pytest
+
+from blueprints.formats import openai as fmt
+from kimi.errors import AuthRejected, BadRequest, RateLimited
+from kimi.events import ChatRequest, Finished, Message, TextDelta, ThinkingDelta
+
+
+class FakeEvents:
+    """What the renderers iterate: events plus the attributes ChatStream offers."""
+
+    def __init__(self, events, chat_id="chat-1", fail_with=None):
+        self._events, self._fail_with = events, fail_with
+        self.chat_id, self.prompt_tokens, self.closed = chat_id, 7, False
+
+    def __iter__(self):
+        yield from self._events
+        if self._fail_with:
+            raise self._fail_with
+
+    def close(self):
+        self.closed = True
+
+
+def chunks(body: bytes):
+    lines = body.decode().split("\n\n")
+    assert lines[-1] == ""
+    return [orjson.loads(line[6:]) if line != "data: [DONE]" else "[DONE]" for line in lines[:-1]]
+
+
+def test_parse_request_reads_model_messages_and_options():
+    chat = fmt.parse_request({"model": "kimi-k2.5-thinking", "stream": True, "conversation_id": "c1",
+                              "stream_options": {"include_usage": True},
+                              "messages": [{"role": "system", "content": "S"},
+                                           {"role": "user", "content": [{"type": "text", "text": "a"},
+                                                                        {"type": "text", "text": "b"}]}]})
+    assert chat == ChatRequest(model="kimi-k2.5-thinking", stream=True, conversation_id="c1",
+                               include_usage=True,
+                               messages=[Message("system", "S"), Message("user", "a\nb")])
+
+
+@pytest.mark.parametrize("body, param", [
+    ([], None),
+    ({"messages": [{"role": "user", "content": "x"}]}, "model"),
+    ({"model": "m"}, "messages"),
+    ({"model": "m", "messages": []}, "messages"),
+    ({"model": "m", "messages": "hi"}, "messages"),
+    ({"model": "m", "messages": ["hi"]}, "messages[0]"),
+    ({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+    ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]},
+     "messages[0].content[0].text"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}, "stream"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": True}, "max_tokens"),
+])
+def test_parse_request_rejects_malformed_bodies_naming_the_field(body, param):
+    with pytest.raises(BadRequest) as caught:
+        fmt.parse_request(body)
+    assert caught.value.param == param
+
+
+@pytest.mark.parametrize("effort, thinking", [("high", True), ("low", True), ("none", False), (None, None)])
+def test_reasoning_effort_decides_thinking(effort, thinking):
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    if effort:
+        body["reasoning_effort"] = effort
+    assert fmt.parse_request(body).thinking is thinking
+
+
+def test_stream_renders_role_deltas_finish_and_done():
+    chat = ChatRequest(model="my-model", messages=[], stream=True)
+    events = FakeEvents([ThinkingDelta("hm"), TextDelta("Hi"), TextDelta(" there"), Finished("stop")])
+    out = chunks(b"".join(fmt.stream_completion(events, chat)))
+    deltas = [c["choices"][0]["delta"] for c in out[:-1]]
+    assert deltas == [{"role": "assistant", "content": ""}, {"reasoning_content": "hm"},
+                      {"content": "Hi"}, {"content": " there"}, {}]
+    assert [c["choices"][0]["finish_reason"] for c in out[:-1]] == [None, None, None, None, "stop"]
+    assert {(c["id"], c["model"], c["object"]) for c in out[:-1]} == {("chat-1", "my-model", "chat.completion.chunk")}
+    assert out[-1] == "[DONE]" and events.closed
+
+
+def test_stream_adds_usage_chunk_when_asked():
+    chat = ChatRequest(model="m", messages=[], stream=True, include_usage=True)
+    out = chunks(b"".join(fmt.stream_completion(FakeEvents([TextDelta("abcdefgh"), Finished()]), chat)))
+    assert out[-2]["choices"] == []
+    assert out[-2]["usage"] == {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+
+
+def test_stream_ends_with_error_chunk_then_done_when_upstream_fails_mid_answer():
+    chat = ChatRequest(model="m", messages=[], stream=True)
+    events = FakeEvents([TextDelta("par")], fail_with=RateLimited("Kimi is busy", code="resource_exhausted"))
+    out = chunks(b"".join(fmt.stream_completion(events, chat)))
+    assert out[-2] == {"error": {"message": "Kimi is busy", "type": "rate_limit_error", "param": None,
+                                 "code": "resource_exhausted"}}
+    assert out[-1] == "[DONE]"
+
+
+def test_delta_text_is_json_escaped():
+    chat = ChatRequest(model="m", messages=[], stream=True)
+    text = 'quote " backslash \\ newline \n emoji 🚀 \u2028'
+    out = chunks(b"".join(fmt.stream_completion(FakeEvents([TextDelta(text)]), chat)))
+    assert out[1]["choices"][0]["delta"]["content"] == text
+
+
+def test_whole_completion_has_message_reasoning_and_usage():
+    chat = ChatRequest(model="kimi-k2.5-thinking", messages=[])
+    body = fmt.whole_completion(FakeEvents([ThinkingDelta("think"), TextDelta("Answer."), Finished("length")]), chat)
+    assert body["id"] == "chat-1" and body["object"] == "chat.completion" and body["model"] == "kimi-k2.5-thinking"
+    assert body["choices"] == [{"index": 0, "logprobs": None, "finish_reason": "length",
+                                "message": {"role": "assistant", "content": "Answer.", "refusal": None,
+                                            "reasoning_content": "think"}}]
+    assert body["usage"]["prompt_tokens"] == 7 and body["usage"]["completion_tokens"] > 0
+
+
+def test_error_body_shape():
+    err = AuthRejected("bad token", code="unauthenticated")
+    assert fmt.error_body(err) == {"error": {"message": "bad token", "type": "authentication_error",
+                                             "param": None, "code": "unauthenticated"}}
