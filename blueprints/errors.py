@@ -8,14 +8,22 @@ import logging
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from blueprints.formats import openai
+from blueprints.formats import anthropic, gemini, openai
 from kimi.errors import KimiError
 
 log = logging.getLogger(__name__)
 
-# Path prefix -> the error body of that API (first match wins; later formats add their prefixes).
+
+def _is_gemini(path: str) -> bool:
+    # Gemini paths live under /v1beta, and under /v1 as `models/<id>:<method>`.
+    return path.startswith("/v1beta/") or (path.startswith("/v1/models/") and ":" in path)
+
+
+# Which API a path belongs to -> that API's error body (first match wins).
 ERROR_SHAPES = [
-    ("/v1/", openai.error_body),
+    (lambda path: path.startswith("/v1/messages"), anthropic.error_body),
+    (_is_gemini, gemini.error_body),
+    (lambda path: path.startswith("/v1/"), openai.error_body),
 ]
 
 
@@ -43,7 +51,7 @@ def _crash(exc: Exception):
 
 
 def _render(err: KimiError):
-    shape = next((body for prefix, body in ERROR_SHAPES if request.path.startswith(prefix)), openai.error_body)
+    shape = next((body for belongs, body in ERROR_SHAPES if belongs(request.path)), openai.error_body)
     return jsonify(shape(err)), err.status, err.response_headers()
 
 

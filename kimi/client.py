@@ -15,11 +15,12 @@ import urllib3.exceptions
 
 from kimi import errors, prompt, tokens
 from kimi.conversations import ConversationMemory
-from kimi.events import CONTENT_EVENTS, ChatRequest, ChatStarted, Event, Finished, MessageStarted, UpstreamError
+from kimi.events import (CONTENT_EVENTS, ChatRequest, ChatStarted, Event, Finished, MessageStarted, TextDelta,
+                         UpstreamError)
 from kimi.frames import FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable
 from kimi.parse import StreamParser
-from kimi.usage import estimate_tokens
+from kimi.usage import TokenCounter, estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class KimiClient:
         body = build_chat_body(text, model, chat, parent_id)
         response = self._post(encode_envelope(body), _headers(token, claims))
         stream = ChatStream(response, FrameDecoder(self.max_frame_bytes), self.conversations,
-                            prompt_tokens=estimate_tokens(text))
+                            prompt_tokens=estimate_tokens(text), max_tokens=chat.max_tokens)
         try:
             stream.peek()
         except BaseException:
@@ -85,7 +86,8 @@ class ChatStream:
     """A closable iterator of neutral events over one open upstream response."""
 
     def __init__(self, response: requests.Response, decoder: FrameDecoder,
-                 conversations: ConversationMemory, prompt_tokens: int = 0):
+                 conversations: ConversationMemory, prompt_tokens: int = 0,
+                 max_tokens: Optional[int] = None):
         self._response = response
         self._decoder = decoder
         self._parser = StreamParser()
@@ -93,6 +95,8 @@ class ChatStream:
         self._pending: deque[Event] = deque()
         self._live = self._read_events()
         self.prompt_tokens = prompt_tokens
+        self._max_tokens = max_tokens
+        self._answer_tokens = TokenCounter()
         self.chat_id: Optional[str] = None
         self.message_id: Optional[str] = None
 
@@ -131,6 +135,10 @@ class ChatStream:
                         raise errors.from_upstream_error(event)
                     self._note(event)
                     yield event
+                    if self._max_tokens and isinstance(event, TextDelta) and self._over_limit(event):
+                        # Kimi has no output limit of its own: stop reading and close the answer.
+                        yield Finished("length")
+                        return
                 if frame.is_end_stream:
                     break
             else:
@@ -142,6 +150,10 @@ class ChatStream:
             yield finished or Finished("stop")
         finally:
             self._response.close()
+
+    def _over_limit(self, delta: TextDelta) -> bool:
+        self._answer_tokens.add(delta.text)
+        return self._answer_tokens.tokens >= self._max_tokens
 
     def _frames(self):
         raw = self._response.raw

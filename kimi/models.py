@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any, Optional
 
 
@@ -18,21 +19,26 @@ class ModelSpec:
 
 
 class ModelTable:
-    """Resolves public model ids; unknown ids take the default entry's options under their own name."""
+    """Resolves public model ids: exact ids, then alias patterns, then the default entry."""
 
     def __init__(self, table: dict[str, Any]):
         self.created = int(table.get("created", 0))
         self.specs = {model_id: ModelSpec(id=model_id, **options)
                       for model_id, options in table["models"].items()}
         self.default_id = table["default"]
-        if self.default_id not in self.specs:
-            raise ValueError(f"default model {self.default_id!r} is not in the model table")
+        self.aliases = [(alias["pattern"].lower(), alias["model"]) for alias in table.get("aliases", [])]
+        for target in [self.default_id] + [model for _, model in self.aliases]:
+            if target not in self.specs:
+                raise ValueError(f"model {target!r} named in the model table is not defined")
 
     def resolve(self, model_id: str) -> ModelSpec:
         spec = self.specs.get(model_id)
         if spec is not None:
             return spec
-        return self.specs[self.default_id]
+        wanted = model_id.lower()
+        target = next((model for pattern, model in self.aliases if fnmatchcase(wanted, pattern)),
+                      self.default_id)
+        return self.specs[target]
 
     def __contains__(self, model_id: str) -> bool:
         return model_id in self.specs

@@ -112,3 +112,12 @@ def test_chat_body_for_search_and_agent_models():
 def test_chat_body_for_continuation_names_chat_and_parent():
     body = build_chat_body("q", MODELS.resolve("kimi-latest"), chat(conversation_id="c-1"), "m-9")
     assert body["chat_id"] == "c-1" and body["message"]["parent_id"] == "m-9"
+
+
+@responses.activate
+def test_max_tokens_cuts_the_answer_with_finish_reason_length():
+    responses.post(CHAT_URL, body=build_body("plain_text.jsonl"), content_type="application/connect+json")
+    events = list(client().open_chat(chat(max_tokens=3), TOKEN))
+    texts = [e.text for e in events if isinstance(e, TextDelta)]
+    assert "".join(texts) == "Set up a dedicated"  # 2 + 3 estimated tokens
+    assert events[-1] == Finished("length")
