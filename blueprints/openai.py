@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from blueprints.access import bearer, choose_token
+from blueprints.access import bearer
 from blueprints.formats import openai as fmt
-from blueprints.upstream import json_body, settings, upstream
+from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events, upstream
 from kimi.errors import KimiError, NotFound
 
 bp = Blueprint("openai", __name__)
@@ -14,13 +14,12 @@ bp = Blueprint("openai", __name__)
 @bp.post("/v1/chat/completions")
 def chat_completions():
     chat = fmt.parse_request(json_body())
-    token = choose_token(bearer(request.headers.get("Authorization")), request.remote_addr, settings())
-    events = upstream().open_chat(chat, token)
-    headers = {"X-Conversation-Id": events.chat_id or ""}
+    events = open_events(chat, bearer(request.headers.get("Authorization")))
+    headers = conversation_headers(events)
     if not chat.stream:
         return jsonify(fmt.whole_completion(events, chat)), 200, headers
-    headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    return Response(fmt.stream_completion(events, chat), mimetype="text/event-stream", headers=headers)
+    return Response(fmt.stream_completion(events, chat), mimetype="text/event-stream",
+                    headers={**headers, **STREAM_HEADERS})
 
 
 @bp.get("/v1/models")

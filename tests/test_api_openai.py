@@ -148,3 +148,15 @@ def test_server_log_never_contains_a_token(gateway, user_token, server_token, op
     log = gateway.log_text()
     assert user_token not in log and server_token not in log
     assert user_token.split(".")[1] not in log
+
+
+def test_x_conversation_id_header_continues_the_chat(kimi, gateway, user_token):
+    first = requests.post(gateway.url + "/v1/chat/completions", timeout=10,
+                          headers={"Authorization": f"Bearer {user_token}"},
+                          json={"model": "kimi-latest", "messages": [{"role": "user", "content": "one"}]})
+    chat_id = first.headers["X-Conversation-Id"]
+    requests.post(gateway.url + "/v1/chat/completions", timeout=10,
+                  headers={"Authorization": f"Bearer {user_token}", "X-Conversation-Id": chat_id},
+                  json={"model": "kimi-latest", "messages": [{"role": "user", "content": "two"}]})
+    assert kimi.requests[-1].body["chat_id"] == chat_id == first.json()["id"]
+    assert [turn["user_text"] for turn in kimi.chats[chat_id]] == ["one", "two"]
