@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional
 from flask import Flask
 from flask_cors import CORS
 
-from blueprints import errors, meta, openai
+from blueprints import errors, meta, observability, openai
 from blueprints.logs import configure_logging
 from configs.settings import load_models, load_settings
 from kimi.client import KimiClient
@@ -18,7 +18,7 @@ from kimi.models import ModelTable
 
 def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     settings = load_settings(config)
-    configure_logging(settings["log_level"])
+    configure_logging(settings["log_level"], settings["log_format"])
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = int(settings["max_body_mb"] * 1024 * 1024)
@@ -32,7 +32,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
         max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
     )
     # Browser clients (chat websites) call the API cross-origin; credentials travel as headers.
-    CORS(app, expose_headers=["X-Conversation-Id", "Retry-After"])
+    CORS(app, expose_headers=["X-Conversation-Id", "X-Request-Id", "Retry-After"])
+    observability.install(app)
     for blueprint in (meta.bp, openai.bp):
         app.register_blueprint(blueprint)
     errors.register(app)

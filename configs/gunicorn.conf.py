@@ -1,5 +1,6 @@
 """gunicorn settings: one gevent worker holds many slow streams; PORT comes from the host."""
 import os
+import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 worker_class = "gevent"
@@ -9,6 +10,25 @@ worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "2000"))
 timeout = 60
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
-accesslog = "-"
-# %(U)s is the path without the query string: Gemini clients may put their key in ?key=.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+# gunicorn's runtime control socket is not used, and several instances on one host would share its path.
+control_socket_disable = True
+# The app writes its own JSON access line per request (with request id, no query string:
+# Gemini clients may put their key in ?key=), so gunicorn's access log stays off.
+accesslog = None
+
+# prometheus-client multi-process mode: every worker writes its metrics under this folder and
+# /metrics adds them up. It must be set before the app (and prometheus_client) is imported.
+_OWN_METRICS_DIR = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kimi-gateway-metrics-")
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        import shutil
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)

@@ -1,0 +1,131 @@
+"""Request ids, one JSON access-log line per request, and Prometheus metrics at GET /metrics.
+
+Metrics use prometheus-client's multi-process mode when PROMETHEUS_MULTIPROC_DIR is set (the
+gunicorn config sets it), so every worker's counts add up in one scrape.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+from typing import Iterable
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest, multiprocess)
+
+bp = Blueprint("observability", __name__)
+access_log = logging.getLogger("access")
+
+_REQUEST_ID = re.compile(r"^[\w.-]{1,64}$")
+_TIME_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+REQUESTS = Counter("kimi_gateway_requests_total", "HTTP requests answered",
+                   ["route", "format", "status"])
+FIRST_BYTE = Histogram("kimi_gateway_time_to_first_byte_seconds",
+                       "Time from request to the first body byte (first token for streams)",
+                       ["format"], buckets=_TIME_BUCKETS)
+DURATION = Histogram("kimi_gateway_request_duration_seconds", "Time from request to the last body byte",
+                     ["format"], buckets=_TIME_BUCKETS)
+OPEN_STREAMS = Gauge("kimi_gateway_open_streams", "Streaming responses being written now",
+                     multiprocess_mode="livesum")
+UPSTREAM_ERRORS = Counter("kimi_gateway_upstream_errors_total", "Errors met on the way to or from Kimi",
+                          ["code"])
+UNKNOWN_FRAMES = Counter("kimi_gateway_unknown_upstream_frames_total",
+                         "Upstream frame kinds the parser does not know (Kimi changed its protocol?)",
+                         ["kind"])
+
+
+def install(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_finish)
+    app.register_blueprint(bp)
+
+
+@bp.get("/metrics")
+def metrics():
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+        output = generate_latest(registry)
+    else:
+        output = generate_latest()
+    return Response(output, content_type=CONTENT_TYPE_LATEST)
+
+
+def current_request_id() -> str:
+    return getattr(g, "request_id", "-")
+
+
+def _start() -> None:
+    given = request.headers.get("X-Request-Id", "")
+    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    g.started = time.monotonic()
+
+
+def _finish(response: Response) -> Response:
+    response.headers["X-Request-Id"] = g.request_id
+    labels = {"route": request.url_rule.rule if request.url_rule else "unmatched",
+              "format": request.blueprint or "none", "status": str(response.status_code)}
+    record = _Record(labels, g.request_id, request.method, request.path, g.started)
+    if response.is_streamed:
+        response.response = record.watch(response.response)
+    else:
+        response.call_on_close(record.close)
+    return response
+
+
+class _Record:
+    """One request's measurements, finished when its body has been written (or abandoned)."""
+
+    def __init__(self, labels: dict, request_id: str, method: str, path: str, started: float):
+        self.labels, self.request_id, self.method, self.path = labels, request_id, method, path
+        self.started = started
+        self.first_byte_at = None
+
+    def watch(self, body: Iterable[bytes]) -> "_WatchedBody":
+        return _WatchedBody(body, self)
+
+    def close(self) -> None:
+        now = time.monotonic()
+        first = self.first_byte_at or now
+        REQUESTS.labels(**self.labels).inc()
+        FIRST_BYTE.labels(self.labels["format"]).observe(first - self.started)
+        DURATION.labels(self.labels["format"]).observe(now - self.started)
+        # The path only: query strings can carry API keys (Gemini's ?key=).
+        access_log.info("%s %s %s", self.method, self.path, self.labels["status"], extra={
+            "request_id": self.request_id, "status": int(self.labels["status"]),
+            "duration_ms": round((now - self.started) * 1000, 1),
+            "first_byte_ms": round((first - self.started) * 1000, 1)})
+
+
+class _WatchedBody:
+    """Passes a streamed body through, noting its first byte; a class rather than a generator
+    because WSGI servers may close the body before its first chunk, and an unstarted generator's
+    `finally` never runs."""
+
+    def __init__(self, body: Iterable[bytes], record: _Record):
+        self._body, self._iterator, self._record = body, iter(body), record
+        self._closed = False
+        OPEN_STREAMS.inc()
+
+    def __iter__(self) -> "_WatchedBody":
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = next(self._iterator)
+        if self._record.first_byte_at is None:
+            self._record.first_byte_at = time.monotonic()
+        return chunk
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        OPEN_STREAMS.dec()
+        closer = getattr(self._body, "close", None)
+        if closer:
+            closer()
+        self._record.close()
