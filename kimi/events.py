@@ -10,11 +10,21 @@ from typing import Optional, Union
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """An image or file the caller sent: an http(s) URL or a base64 `data:` URI, not yet fetched."""
+
+    url: str
+    kind: str = "image"  # "image" or "file"
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Message:
-    """One turn of a conversation, already reduced to plain text."""
+    """One turn of a conversation, reduced to plain text plus its attachments."""
 
     role: str  # "system", "user", "assistant" (other roles are folded with their own label)
     text: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass
