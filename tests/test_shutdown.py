@@ -1,12 +1,11 @@
 """A Heroku-style restart (SIGTERM) lets open streams finish and stops taking new connections."""
 import os
 import signal
-import time
-
 import pytest
 import requests
 
 from tests.conftest import Gateway
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -26,15 +25,6 @@ def _refuses_connections(url: str) -> bool:
     return False
 
 
-def _wait(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_sigterm_during_a_stream_lets_it_finish_and_then_exits(kimi, own_gateway, user_token):
     kimi.long_answer(n_frames=80, delay=0.025)
     with requests.post(own_gateway.url + "/v1/chat/completions", stream=True, timeout=30,
@@ -44,7 +34,7 @@ def test_sigterm_during_a_stream_lets_it_finish_and_then_exits(kimi, own_gateway
         lines = response.iter_lines()
         assert next(lines).startswith(b"data: ")
         own_gateway.process.send_signal(signal.SIGTERM)
-        assert _wait(lambda: _refuses_connections(own_gateway.url))
+        assert wait_until(lambda: _refuses_connections(own_gateway.url))
         rest = [line for line in lines if line]
     assert rest[-1] == b"data: [DONE]"
     assert sum(b'"content":"word' in line for line in rest) == 80
