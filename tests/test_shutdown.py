@@ -1,6 +1,7 @@
 """A Heroku-style restart (SIGTERM) lets open streams finish and stops taking new connections."""
 import os
 import signal
+
 import pytest
 import requests
 
