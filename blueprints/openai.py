@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from blueprints.access import bearer
-from blueprints.formats import openai as fmt
+from blueprints.formats import anthropic, openai as fmt
 from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events, upstream
 from kimi.errors import KimiError, NotFound
 
@@ -25,6 +25,8 @@ def chat_completions():
 @bp.get("/v1/models")
 def list_models():
     models = upstream().models
+    if request.headers.get("anthropic-version"):  # the anthropic SDK and Claude Code list models here too
+        return jsonify(anthropic.model_list(models, models.created))
     return jsonify({"object": "list", "data": [_model(spec.id, models.created) for spec in models]})
 
 
@@ -33,6 +35,8 @@ def retrieve_model(model_id: str):
     models = upstream().models
     if model_id not in models:
         raise NotFound(f"The model `{model_id}` does not exist.", code="model_not_found", param="model")
+    if request.headers.get("anthropic-version"):
+        return jsonify(anthropic.model_info(models.resolve(model_id), models.created))
     return jsonify(_model(model_id, models.created))
 
 

@@ -1,10 +1,240 @@
-"""Anthropic Messages API translation (placeholder until the Anthropic format lands)."""
+"""Anthropic Messages API: request body -> ChatRequest, neutral events -> Anthropic's SSE events or a
+whole message, KimiError -> Anthropic's error body, and the models list. Pure: no Flask, no requests.
+"""
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Iterator, Optional
 
-from kimi.errors import KimiError
+import orjson
+
+from blueprints.formats import sse
+from blueprints.formats.anthropic_request import count_tokens, parse_request
+from kimi.errors import KimiError, Overloaded
+from kimi.events import ChatRequest, Finished, TextDelta, ThinkingDelta
+from kimi.usage import TokenCounter
+
+__all__ = ["parse_request", "count_tokens", "stream_message", "whole_message", "error_body", "error_status",
+           "model_list", "model_info"]
+
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+
+# Anthropic's error `type` for each status we answer with; the SDK picks exception classes by status.
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+               403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
+               413: "request_too_large", 429: "rate_limit_error", 504: "timeout_error",
+               529: "overloaded_error"}
+
+# Anthropic's own status for "overloaded"; its SDK raises OverloadedError for it and retries.
+OVERLOADED_STATUS = 529
+
+
+def new_message_id() -> str:
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
+    """Anthropic's event sequence, one delta event per upstream delta; errors end the stream."""
+    message_id = new_message_id()
+    blocks = _Blocks(_signature(message_id))
+    stops = _StopScanner(chat.stop)
+    counter = TokenCounter()
+    stop_reason, stop_sequence = "end_turn", None
+    try:
+        head = _message(message_id, chat, [], None, None, _usage(events.prompt_tokens, 1), events.chat_id)
+        yield sse.event("message_start", {"type": "message_start", "message": head})
+        for event in events:
+            if isinstance(event, TextDelta):
+                text, stop_sequence = stops.feed(event.text)
+                if text:
+                    counter.add(text)
+                    yield blocks.write("text", text)
+                if stop_sequence is not None:
+                    stop_reason = "stop_sequence"
+                    break
+            elif isinstance(event, ThinkingDelta) and event.text:
+                held = stops.flush()  # a stop sequence never spans a thinking block
+                if held:
+                    counter.add(held)
+                    yield blocks.write("text", held)
+                counter.add(event.text)
+                yield blocks.write("thinking", event.text)
+            elif isinstance(event, Finished):
+                stop_reason = STOP_REASONS.get(event.reason, "end_turn")
+        held = stops.flush()
+        if held:
+            counter.add(held)
+            yield blocks.write("text", held)
+        yield blocks.finish()
+        delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}
+        yield sse.event("message_delta", {"type": "message_delta", "delta": delta,
+                                          "usage": _usage(events.prompt_tokens, counter.tokens)})
+        yield sse.event("message_stop", {"type": "message_stop"})
+    except KimiError as err:
+        yield sse.event("error", error_body(err))
+    finally:
+        events.close()
+
+
+def whole_message(events, chat: ChatRequest) -> dict[str, Any]:
+    """The non-stream Message object, built from the same events."""
+    texts: list[str] = []
+    thoughts: list[str] = []
+    stops = _StopScanner(chat.stop)
+    stop_reason, stop_sequence = "end_turn", None
+    try:
+        for event in events:
+            if isinstance(event, TextDelta):
+                text, stop_sequence = stops.feed(event.text)
+                texts.append(text)
+                if stop_sequence is not None:
+                    stop_reason = "stop_sequence"
+                    break
+            elif isinstance(event, ThinkingDelta):
+                thoughts.append(event.text)
+            elif isinstance(event, Finished):
+                stop_reason = STOP_REASONS.get(event.reason, "end_turn")
+    finally:
+        events.close()
+    text, thinking = "".join(texts) + stops.flush(), "".join(thoughts)
+    message_id = new_message_id()
+    content: list[dict[str, Any]] = []
+    if thinking:
+        content.append({"type": "thinking", "thinking": thinking, "signature": _signature(message_id)})
+    if text or not thinking:
+        content.append({"type": "text", "text": text})
+    counter = TokenCounter()
+    counter.add(text + thinking)
+    return _message(message_id, chat, content, stop_reason, stop_sequence,
+                    _usage(events.prompt_tokens, counter.tokens), events.chat_id)
 
 
 def error_body(err: KimiError) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": "api_error", "message": err.message}}
+    """Anthropic's error shape: {"type": "error", "error": {"type", "message"}}."""
+    error_type = ERROR_TYPES.get(error_status(err), "api_error")
+    return {"type": "error", "error": {"type": error_type, "message": err.message}}
+
+
+def error_status(err: KimiError) -> int:
+    """The HTTP status Anthropic would answer with: Kimi's free-tier overload is its 529."""
+    return OVERLOADED_STATUS if isinstance(err, Overloaded) else err.status
+
+
+def model_list(specs, created: int) -> dict[str, Any]:
+    """GET /v1/models in Anthropic's shape (one page holding every model)."""
+    data = [model_info(spec, created) for spec in specs]
+    return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
+
+
+def model_info(spec, created: int) -> dict[str, Any]:
+    """One ModelInfo object; `created_at` is RFC 3339 as the SDK parses it."""
+    created_at = datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"type": "model", "id": spec.id, "display_name": spec.description or spec.id,
+            "created_at": created_at, "lifecycle": "active"}
+
+
+def _message(message_id: str, chat: ChatRequest, content: list, stop_reason: Optional[str],
+             stop_sequence: Optional[str], usage: dict, chat_id: Optional[str]) -> dict[str, Any]:
+    # `conversation_id` is our extension (the Kimi chat id); the SDK keeps unknown fields aside.
+    return {"id": message_id, "type": "message", "role": "assistant", "model": chat.model,
+            "content": content, "stop_reason": stop_reason, "stop_sequence": stop_sequence,
+            "usage": usage, "conversation_id": chat_id}
+
+
+def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens,
+            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+
+
+def _signature(message_id: str) -> str:
+    # Clients replay thinking blocks with their signature; Kimi has nothing to verify, so any
+    # non-empty opaque string serves (replayed blocks are ignored on the way in).
+    return "kimi-" + message_id
+
+
+class _Blocks:
+    """Content blocks of one streamed message: each opened once, closed once, indexed in order."""
+
+    def __init__(self, signature: str):
+        self.index = -1
+        self.kind: Optional[str] = None  # "thinking" or "text" while a block is open
+        self._signature = signature
+        self._delta: Optional[_DeltaTemplate] = None
+
+    def write(self, kind: str, text: str) -> bytes:
+        """The delta event, preceded by the events that close the open block and open one of `kind`."""
+        if kind == self.kind:
+            return self._delta.render(text)
+        return self._close() + self._open(kind) + self._delta.render(text)
+
+    def finish(self) -> bytes:
+        """Closes the last block; an empty answer still gets one (empty) text block."""
+        return (self._open("text") if self.index < 0 else b"") + self._close()
+
+    def _open(self, kind: str) -> bytes:
+        self.index += 1
+        self.kind = kind
+        self._delta = _DeltaTemplate(self.index, kind)
+        block = {"type": "thinking", "thinking": "", "signature": ""} if kind == "thinking" else \
+            {"type": "text", "text": ""}
+        start = sse.event("content_block_start", {"type": "content_block_start", "index": self.index,
+                                                  "content_block": block})
+        # Anthropic sends its first ping right after the first block opens.
+        return start + sse.event("ping", {"type": "ping"}) if self.index == 0 else start
+
+    def _close(self) -> bytes:
+        if self.kind is None:
+            return b""
+        closing = b""
+        if self.kind == "thinking":
+            closing = sse.event("content_block_delta", {
+                "type": "content_block_delta", "index": self.index,
+                "delta": {"type": "signature_delta", "signature": self._signature}})
+        self.kind = None
+        return closing + sse.event("content_block_stop", {"type": "content_block_stop", "index": self.index})
+
+
+class _DeltaTemplate:
+    """A content_block_delta event pre-rendered around its text: per delta only the text is encoded."""
+
+    _FIELDS = {"text": ("text_delta", "text"), "thinking": ("thinking_delta", "thinking")}
+
+    def __init__(self, index: int, kind: str):
+        marker = "\x00DELTA\x00"
+        delta_type, field = self._FIELDS[kind]
+        rendered = sse.event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                     "delta": {"type": delta_type, field: marker}})
+        self._prefix, self._suffix = rendered.split(orjson.dumps(marker))
+
+    def render(self, text: str) -> bytes:
+        return self._prefix + orjson.dumps(text) + self._suffix
+
+
+class _StopScanner:
+    """Applies `stop_sequences` to streamed text, holding back only what may begin a stop sequence."""
+
+    def __init__(self, stop_sequences: list[str]):
+        self._stops = [s for s in stop_sequences if s]
+        self._held = ""
+
+    def feed(self, text: str) -> tuple[str, Optional[str]]:
+        """(text safe to emit, the stop sequence that ended the answer or None)."""
+        if not self._stops:
+            return text, None
+        buffer = self._held + text
+        found = [(buffer.find(s), s) for s in self._stops]
+        hits = [(at, s) for at, s in found if at >= 0]
+        if hits:
+            at, stop = min(hits, key=lambda hit: hit[0])
+            self._held = ""
+            return buffer[:at], stop
+        keep = max((n for s in self._stops for n in range(1, len(s)) if buffer.endswith(s[:n])), default=0)
+        self._held = buffer[len(buffer) - keep:] if keep else ""
+        return buffer[:len(buffer) - keep], None
+
+    def flush(self) -> str:
+        """What was held back, once it can no longer become a stop sequence."""
+        held, self._held = self._held, ""
+        return held
