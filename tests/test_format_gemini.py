@@ -1,0 +1,265 @@
+"""Pure translation tests for blueprints/formats/gemini.py and json_schema.py: parsing, rendering, errors."""
+import orjson
+import pytest
+
+from blueprints.formats import gemini as fmt
+from blueprints.formats import json_schema
+from kimi.errors import (AuthRejected, BadRequest, KimiError, NotFound, PayloadTooLarge, PaymentRequired,
+                         PermissionDenied, ProtocolError, RateLimited, UpstreamTimeout, UpstreamUnavailable)
+from kimi.events import ChatRequest, Finished, Message, TextDelta, ThinkingDelta
+from kimi.usage import estimate_tokens
+
+USER = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+SCHEMA = {"type": "OBJECT", "properties": {"name": {"type": "STRING"}, "age": {"type": "INTEGER"}},
+          "required": ["name"]}
+
+
+class FakeEvents:
+    """What the renderers iterate: events plus the attributes ChatStream offers."""
+
+    def __init__(self, events, chat_id="chat-1", fail_with=None):
+        self._events, self._fail_with = events, fail_with
+        self.chat_id, self.prompt_tokens, self.closed, self.consumed = chat_id, 7, False, 0
+
+    def __iter__(self):
+        for event in self._events:
+            self.consumed += 1
+            yield event
+        if self._fail_with:
+            raise self._fail_with
+
+    def close(self):
+        self.closed = True
+
+
+def request(body=None, model="gemini-2.5-flash", stream=True):
+    return fmt.parse_request({**USER, **(body or {})}, model, stream=stream)
+
+
+def sse_elements(raw: bytes):
+    events = raw.decode().split("\n\n")
+    assert events[-1] == "" and all(e.startswith("data: ") and "\n" not in e for e in events[:-1])
+    return [orjson.loads(e[6:]) for e in events[:-1]]
+
+
+def element(parts, model="gemini-2.5-flash"):
+    return {"candidates": [{"content": {"parts": parts, "role": "model"}, "index": 0}],
+            "modelVersion": model, "responseId": "chat-1"}
+
+
+def test_parse_request_reads_system_contents_roles_and_generation_config():
+    gemini = fmt.parse_request({
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+        "contents": [{"role": "user", "parts": [{"text": "a"}, {"text": "b"}]},
+                     {"role": "model", "parts": [{"text": "old thought", "thought": True}, {"text": "c"}]},
+                     {"parts": [{"text": "d"}]}],
+        "generationConfig": {"maxOutputTokens": 50, "stopSequences": ["END", ""], "temperature": 0.2},
+        "conversation_id": "c1"}, "gemini-2.5-pro", stream=True)
+    assert gemini == fmt.GeminiRequest(ChatRequest(
+        model="gemini-2.5-pro", stream=True, conversation_id="c1", max_tokens=50, stop=["END"],
+        messages=[Message("system", "Be brief."), Message("user", "a\nb"), Message("assistant", "c"),
+                  Message("user", "d")]))
+
+
+def test_parse_request_accepts_snake_case_fields_as_the_rest_api_does():
+    gemini = fmt.parse_request({"system_instruction": {"parts": [{"text": "S"}]}, **USER,
+                                "generation_config": {"max_output_tokens": 9,
+                                                      "thinking_config": {"include_thoughts": True}}}, "m")
+    assert gemini.chat.messages[0] == Message("system", "S")
+    assert (gemini.chat.max_tokens, gemini.chat.thinking, gemini.include_thoughts) == (9, True, True)
+
+
+@pytest.mark.parametrize("part, text", [
+    ({"inlineData": {"mimeType": "image/png", "data": "iVBO"}}, "[image omitted]"),
+    ({"file_data": {"mime_type": "image/jpeg", "file_uri": "gs://x"}}, "[image omitted]"),
+    ({"fileData": {"mimeType": "application/pdf", "fileUri": "https://x"}}, "[application/pdf file omitted]"),
+    ({"functionCall": {"name": "ls", "args": {"dir": "."}}}, '[Function call] ls({"dir":"."})'),
+    ({"functionResponse": {"name": "ls", "response": {"files": []}}}, '[Function result] ls: {"files":[]}'),
+])
+def test_non_text_parts_are_folded_as_short_text(part, text):
+    gemini = fmt.parse_request({"contents": [{"role": "user", "parts": [{"text": "see:"}, part]}]}, "m")
+    assert gemini.chat.messages == [Message("user", "see:\n" + text)]
+
+
+@pytest.mark.parametrize("body, param", [
+    ([], None),
+    ({}, "contents"),
+    ({"contents": []}, "contents"),
+    ({"contents": ["hi"]}, "contents[0]"),
+    ({"contents": [{"role": "system", "parts": [{"text": "x"}]}]}, "contents[0].role"),
+    ({"contents": [{"role": "user"}]}, "contents[0].parts"),
+    ({"contents": [{"role": "user", "parts": ["x"]}]}, "contents[0].parts[0]"),
+    ({"contents": [{"role": "user", "parts": [{"text": 3}]}]}, "contents[0].parts[0].text"),
+    ({**USER, "systemInstruction": 5}, "systemInstruction"),
+    ({**USER, "systemInstruction": {"parts": "x"}}, "systemInstruction.parts"),
+    ({**USER, "generationConfig": []}, "generationConfig"),
+    ({**USER, "generationConfig": {"maxOutputTokens": True}}, "generationConfig.maxOutputTokens"),
+    ({**USER, "generationConfig": {"stopSequences": "END"}}, "generationConfig.stopSequences"),
+    ({**USER, "generationConfig": {"stopSequences": [1]}}, "generationConfig.stopSequences"),
+    ({**USER, "generationConfig": {"thinkingConfig": {"thinkingBudget": "0"}}},
+     "generationConfig.thinkingConfig.thinkingBudget"),
+    ({**USER, "conversation_id": 5}, "conversation_id"),
+])
+def test_parse_request_rejects_malformed_bodies_naming_the_field(body, param):
+    with pytest.raises(BadRequest) as caught:
+        fmt.parse_request(body, "m")
+    assert caught.value.param == param
+
+
+@pytest.mark.parametrize("thinking_config, thinking, include_thoughts", [
+    (None, None, False),
+    ({"includeThoughts": True}, True, True),
+    ({"thinkingBudget": 0}, False, False),
+    ({"thinkingBudget": 0, "includeThoughts": True}, False, False),
+    ({"thinkingBudget": 1024}, None, False),
+    ({"thinkingBudget": -1, "includeThoughts": False}, None, False),
+])
+def test_thinking_config_decides_thinking_and_returned_thoughts(thinking_config, thinking, include_thoughts):
+    config = {"thinkingConfig": thinking_config} if thinking_config else {}
+    gemini = request({"generationConfig": config})
+    assert (gemini.chat.thinking, gemini.include_thoughts) == (thinking, include_thoughts)
+
+
+def test_json_mode_asks_kimi_for_json_matching_the_schema():
+    gemini = request({"generationConfig": {"responseMimeType": "application/json", "responseSchema": SCHEMA}})
+    assert gemini.is_json and gemini.schema == SCHEMA
+    assert gemini.chat.messages[-1] == Message("system", (
+        "Answer with JSON only: no prose before or after it, and no Markdown code fences. The JSON must "
+        "conform to this JSON Schema:\n" + orjson.dumps(SCHEMA).decode()))
+
+
+def test_sse_stream_sends_thoughts_then_text_then_finish_with_usage():
+    gemini = request({"generationConfig": {"thinkingConfig": {"includeThoughts": True}}})
+    events = FakeEvents([ThinkingDelta("hmm"), TextDelta("Hi"), TextDelta(" there"), Finished("stop")])
+    out = sse_elements(b"".join(fmt.stream_sse(events, gemini)))
+    assert out[:3] == [element([{"text": "hmm", "thought": True}]), element([{"text": "Hi"}]),
+                       element([{"text": " there"}])]
+    assert out[3] == {"candidates": [{"content": {"parts": [{"text": ""}], "role": "model"},
+                                      "finishReason": "STOP", "index": 0}],
+                      "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 2, "totalTokenCount": 10,
+                                        "thoughtsTokenCount": 1},
+                      "modelVersion": "gemini-2.5-flash", "responseId": "chat-1", "conversation_id": "chat-1"}
+    assert len(out) == 4 and events.closed
+
+
+def test_thoughts_are_hidden_unless_asked_for_but_still_counted():
+    events = FakeEvents([ThinkingDelta("hmm"), TextDelta("Hi"), Finished("length")])
+    out = sse_elements(b"".join(fmt.stream_sse(events, request())))
+    assert out[0] == element([{"text": "Hi"}])
+    assert out[1]["candidates"][0]["finishReason"] == "MAX_TOKENS"
+    assert out[1]["usageMetadata"]["thoughtsTokenCount"] == 1
+
+
+def test_json_array_stream_is_framed_as_google_frames_it():
+    events = FakeEvents([TextDelta('Hi "you"'), Finished("stop")])
+    raw = b"".join(fmt.stream_array(events, request()))
+    first = orjson.dumps(element([{"text": 'Hi "you"'}]), option=orjson.OPT_INDENT_2)
+    assert raw.startswith(b"[" + first + b"\n,\r\n{\n  \"candidates\": [\n")
+    assert raw.endswith(b"\n}\n]") and raw.count(b",\r\n") == 1
+    assert orjson.loads(raw)[1]["candidates"][0]["finishReason"] == "STOP"
+
+
+@pytest.mark.parametrize("render", [fmt.stream_sse, fmt.stream_array])
+def test_stream_ends_with_an_error_element_when_upstream_fails_mid_answer(render):
+    events = FakeEvents([TextDelta("par")], fail_with=RateLimited("Kimi is busy", code="resource_exhausted"))
+    raw = b"".join(render(events, request()))
+    elements = orjson.loads(raw) if render is fmt.stream_array else sse_elements(raw)
+    assert elements == [element([{"text": "par"}]),
+                        {"error": {"code": 429, "message": "Kimi is busy", "status": "RESOURCE_EXHAUSTED"}}]
+    assert events.closed
+
+
+def test_whole_response_has_thought_part_first_then_text_and_usage():
+    gemini = request({"generationConfig": {"thinkingConfig": {"includeThoughts": True}}}, stream=False)
+    body = fmt.whole_response(FakeEvents([ThinkingDelta("a"), ThinkingDelta("b"), TextDelta("Answer.")]), gemini)
+    assert body == {"candidates": [{"content": {"parts": [{"text": "ab", "thought": True}, {"text": "Answer."}],
+                                                "role": "model"}, "finishReason": "STOP", "index": 0}],
+                    "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 2, "totalTokenCount": 10,
+                                      "thoughtsTokenCount": 1},
+                    "modelVersion": "gemini-2.5-flash", "responseId": "chat-1", "conversation_id": "chat-1"}
+
+
+@pytest.mark.parametrize("deltas, text, finish_reason", [
+    (["Hello END world", " more"], "Hello ", "STOP"),
+    (["Hello E", "N", "D world"], "Hello ", "STOP"),
+    (["Hello", " STOP", "!"], "Hello ", "STOP"),
+    (["Hello E", "nd of story"], "Hello End of story", "MAX_TOKENS"),
+    (["ends with E"], "ends with E", "MAX_TOKENS"),  # a held tail is sent when the answer ends
+])
+def test_stop_sequences_cut_the_answer_even_across_deltas(deltas, text, finish_reason):
+    events = FakeEvents([TextDelta(d) for d in deltas] + [Finished("length")])
+    gemini = request({"generationConfig": {"stopSequences": ["END", "STOP"]}})
+    out = sse_elements(b"".join(fmt.stream_sse(events, gemini)))
+    assert "".join(e["candidates"][0]["content"]["parts"][0]["text"] for e in out) == text
+    assert out[-1]["candidates"][0]["finishReason"] == finish_reason
+
+
+def test_stop_sequence_ends_the_whole_response_and_stops_reading_upstream():
+    events = FakeEvents([TextDelta("one. END"), TextDelta(" two"), Finished("stop")])
+    body = fmt.whole_response(events, request({"generationConfig": {"stopSequences": ["END"]}}, stream=False))
+    assert body["candidates"][0]["content"]["parts"] == [{"text": "one. "}]
+    assert events.consumed == 1 and events.closed
+
+
+JSON_MODE = {"generationConfig": {"responseMimeType": "application/json", "responseSchema": SCHEMA}}
+
+
+@pytest.mark.parametrize("answer", ['{"name": "Sari", "age": 30}', '```json\n{"name": "Sari", "age": 30}\n```',
+                                    'Here it is:\n```\n{"name": "Sari", "age": 30}\n```'])
+def test_json_mode_returns_the_json_without_fences(answer):
+    pieces = [answer[:5], answer[5:]]
+    body = fmt.whole_response(FakeEvents([TextDelta(p) for p in pieces]), request(JSON_MODE, stream=False))
+    assert body["candidates"][0]["content"]["parts"] == [{"text": '{"name": "Sari", "age": 30}'}]
+    out = sse_elements(b"".join(fmt.stream_sse(FakeEvents([TextDelta(p) for p in pieces]), request(JSON_MODE))))
+    assert out[0] == element([{"text": '{"name": "Sari", "age": 30}'}]) and len(out) == 2
+
+
+@pytest.mark.parametrize("answer, message", [
+    ("Sure! Sari is 30.", "Kimi did not answer with JSON although responseMimeType is application/json."),
+    ('{"age": 30}', "Kimi's JSON answer does not match the response schema: $.name is required."),
+    ('{"name": "Sari", "age": "30"}',
+     "Kimi's JSON answer does not match the response schema: $.age must be of type integer."),
+])
+def test_json_mode_answer_that_is_not_valid_is_an_error(answer, message):
+    with pytest.raises(ProtocolError, match=message.replace("$", r"\$").replace(".", r"\.")) as caught:
+        fmt.whole_response(FakeEvents([TextDelta(answer)]), request(JSON_MODE, stream=False))
+    assert fmt.error_body(caught.value)["error"] == {"code": 502, "message": message, "status": "INTERNAL"}
+    out = sse_elements(b"".join(fmt.stream_sse(FakeEvents([TextDelta(answer)]), request(JSON_MODE))))
+    assert out == [{"error": {"code": 502, "message": message, "status": "INTERNAL"}}]
+
+
+@pytest.mark.parametrize("value, schema, problem", [
+    ({"a": [1, 2]}, {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}}}, None),
+    ({"a": [1, 2.5]}, {"type": "OBJECT", "properties": {"a": {"type": "ARRAY", "items": {"type": "INTEGER"}}}},
+     "$.a[1] must be of type integer"),
+    (True, {"type": "number"}, "$ must be of type number"),
+    (3.0, {"type": "integer"}, None),
+    (None, {"type": "string", "nullable": True}, None),
+    (None, {"type": ["string", "null"]}, None),
+    ("red", {"type": "string", "enum": ["green", "blue"]}, "$ must be one of ['green', 'blue']"),
+    ({"x": 1}, {"anyOf": [{"type": "string"}, {"type": "object", "required": ["x"]}]}, None),
+    (5, {"anyOf": [{"type": "string"}, {"type": "boolean"}]}, "$ matches none of the allowed schemas"),
+    ({"x": 1}, {"type": "object", "$ref": "#/$defs/Thing", "minProperties": 3}, None),
+])
+def test_json_schema_subset(value, schema, problem):
+    assert json_schema.find_violation(value, schema) == problem
+
+
+@pytest.mark.parametrize("err, status", [
+    (BadRequest("x"), "INVALID_ARGUMENT"), (AuthRejected("x"), "UNAUTHENTICATED"),
+    (PaymentRequired("x"), "PERMISSION_DENIED"), (PermissionDenied("x"), "PERMISSION_DENIED"),
+    (NotFound("x"), "NOT_FOUND"), (PayloadTooLarge("x"), "INVALID_ARGUMENT"),
+    (RateLimited("x"), "RESOURCE_EXHAUSTED"), (KimiError("x"), "INTERNAL"),
+    (UpstreamUnavailable("x"), "UNAVAILABLE"), (ProtocolError("x"), "INTERNAL"),
+    (UpstreamTimeout("x"), "DEADLINE_EXCEEDED"),
+])
+def test_error_body_uses_googles_status_names(err, status):
+    assert fmt.error_body(err) == {"error": {"code": err.status, "message": "x", "status": status}}
+
+
+def test_count_tokens_covers_system_contents_and_tools():
+    tools = [{"functionDeclarations": [{"name": "ls", "description": "list files"}]}]
+    body = {"systemInstruction": {"parts": [{"text": "Be brief."}]}, **USER, "tools": tools}
+    expected = estimate_tokens("Be brief.\n\nhi\n\n" + orjson.dumps(tools).decode())
+    assert fmt.count_tokens(body) == {"totalTokens": expected}
+    assert fmt.count_tokens({"generateContentRequest": {"model": "models/m", **body}}) == {"totalTokens": expected}
