@@ -19,12 +19,33 @@ class Attachment:
 
 
 @dataclass(frozen=True)
-class Message:
-    """One turn of a conversation, reduced to plain text plus its attachments."""
+class Tool:
+    """A function the caller offers; Kimi is told about it in the prompt (kimi/tools.py)."""
 
-    role: str  # "system", "user", "assistant" (other roles are folded with their own label)
+    name: str
+    description: str = ""
+    parameters: Optional[dict] = None  # JSON schema of the arguments object
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call of an offered tool: in a reply (recognised in Kimi's text) or in replayed history."""
+
+    call_id: str
+    name: str
+    arguments: str  # a JSON object, as text (what every API carries)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn of a conversation, reduced to plain text plus its attachments and tool traffic."""
+
+    role: str  # "system", "user", "assistant", "tool" (other roles are folded with their own label)
     text: str
     attachments: tuple[Attachment, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()  # assistant turns that called tools
+    tool_call_id: str = ""  # tool turns: the call this result answers
+    name: str = ""  # tool turns: the tool's name, when the API says it
 
 
 @dataclass
@@ -40,6 +61,9 @@ class ChatRequest:
     include_usage: bool = False
     max_tokens: Optional[int] = None
     stop: list[str] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    # "auto", "none", "required", or the name of the one tool that must be called.
+    tool_choice: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -84,9 +108,11 @@ class Citations:
 
 @dataclass(frozen=True)
 class Finished:
-    """The answer is complete; `reason` is "stop" or "length"."""
+    """The answer is complete: `reason` is "stop", "length", "stop_sequence" (then `stop_sequence`
+    names it) or "tool_calls"."""
 
     reason: str = "stop"
+    stop_sequence: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +125,8 @@ class UpstreamError:
     is_paywall: bool = False
 
 
-Event = Union[ChatStarted, MessageStarted, ThinkingDelta, TextDelta, Citations, Finished, UpstreamError]
+Event = Union[ChatStarted, MessageStarted, ThinkingDelta, TextDelta, Citations, ToolCall, Finished,
+              UpstreamError]
 
 # Events that carry answer content: the first of these (or an error) ends the pre-stream peek.
 CONTENT_EVENTS = (ThinkingDelta, TextDelta)

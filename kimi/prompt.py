@@ -2,11 +2,14 @@
 
 Kimi's web chat takes one new user message per request. A caller that keeps its own history
 (every SDK and chat UI) sends the whole list, so without a conversation id the history is folded
-into one prompt; with one, Kimi already holds the history and only the newest user turn is sent.
+into one prompt; with one, Kimi already holds the history and only the newest turns are sent.
 """
 from __future__ import annotations
 
-from kimi.events import Message
+from typing import Optional
+
+from kimi.events import Message, Tool
+from kimi.tools import describe_tools, render_message_text
 
 SYSTEM_ROLES = ("system", "developer")
 ROLE_LABELS = {"user": "User", "assistant": "Assistant", "tool": "Tool result"}
@@ -16,11 +19,12 @@ HISTORY_HEADER = "[Conversation so far]"
 NEWEST_HEADER = "[Newest message from the user — answer this one]"
 
 
-def build_prompt(messages: list[Message], is_continuation: bool) -> str:
+def build_prompt(messages: list[Message], is_continuation: bool,
+                 tools: Optional[list[Tool]] = None, tool_choice: str = "auto") -> str:
     """The text of the single user message Kimi receives."""
     if is_continuation:
-        return "\n\n".join(m.text for m in newest_turns(messages))
-    return fold_messages(messages)
+        return "\n\n".join(_newest_text(m) for m in newest_turns(messages))
+    return fold_messages(messages, tools, tool_choice)
 
 
 def newest_turns(messages: list[Message]) -> list[Message]:
@@ -32,25 +36,33 @@ def newest_turns(messages: list[Message]) -> list[Message]:
     return turns[start:] or turns[-1:]
 
 
-def fold_messages(messages: list[Message]) -> str:
-    """System prompt first, earlier turns with role labels, the newest turn last."""
+def fold_messages(messages: list[Message], tools: Optional[list[Tool]] = None,
+                  tool_choice: str = "auto") -> str:
+    """System prompt (and tools) first, earlier turns with role labels, the newest turn last."""
     system = [m.text for m in messages if m.role in SYSTEM_ROLES]
+    if tools:
+        system.append(describe_tools(tools, tool_choice))
     turns = [m for m in messages if m.role not in SYSTEM_ROLES]
     if not turns:  # only instructions: they are the whole request
         return "\n\n".join(system)
     newest = newest_turns(turns)
     history = turns[:len(turns) - len(newest)]
     if not system and not history:
-        return "\n\n".join(m.text for m in newest)
+        return "\n\n".join(_newest_text(m) for m in newest)
     sections = []
     if system:
         sections.append(SYSTEM_HEADER + "\n" + "\n\n".join(system))
     if history:
         sections.append(HISTORY_HEADER + "\n" + "\n\n".join(_labelled(m) for m in history))
-    sections.append(NEWEST_HEADER + "\n" + "\n\n".join(m.text for m in newest))
+    sections.append(NEWEST_HEADER + "\n" + "\n\n".join(_newest_text(m) for m in newest))
     return "\n\n".join(sections)
 
 
 def _labelled(message: Message) -> str:
     label = ROLE_LABELS.get(message.role, message.role.capitalize())
-    return f"{label}: {message.text}"
+    return f"{label}: {render_message_text(message)}"
+
+
+def _newest_text(message: Message) -> str:
+    # A plain user turn reads as itself; tool results and other roles keep their label.
+    return message.text if message.role == "user" else _labelled(message)

@@ -49,3 +49,20 @@ def test_continuation_sends_only_the_turns_after_the_last_answer():
 
 def test_continuation_with_a_single_message_sends_it():
     assert build_prompt([m("user", "only")], is_continuation=True) == "only"
+
+
+def test_tools_join_the_system_instructions_and_calls_appear_in_history():
+    from kimi.events import Tool, ToolCall
+    call = ToolCall("call_1", "read_file", '{"path": "a"}')
+    messages = [m("user", "Read a"), Message("assistant", "", tool_calls=(call,)),
+                Message("tool", "hello", tool_call_id="call_1", name="read_file")]
+    folded = fold_messages(messages, [Tool("read_file", "Read a file")], "auto")
+    assert folded.startswith("[System instructions]\n[Tools]\n")
+    assert ('[Conversation so far]\nUser: Read a\n\nAssistant: <tool_call>{"name": "read_file", '
+            '"arguments": {"path": "a"}}</tool_call>') in folded
+    assert folded.endswith("answer this one]\nTool result: [read_file (call call_1)] hello")
+
+
+def test_continuation_sends_tool_results_with_their_label():
+    messages = [m("user", "q"), m("assistant", "calling"), Message("tool", "42", tool_call_id="c1")]
+    assert build_prompt(messages, is_continuation=True) == "Tool result: [(call c1)] 42"
