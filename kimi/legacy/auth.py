@@ -1,0 +1,140 @@
+"""Refresh token -> access token and user id (kimi-protocol.md B.1), cached until shortly before the
+access token expires, with one refresh in flight per refresh token however many requests need it.
+
+Uses threading primitives only: under gunicorn's gevent worker they are monkey-patched into
+greenlet-aware ones, so waiting greenlets yield to the one doing the refresh.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from kimi import errors, tokens
+from kimi.legacy.transport import Transport
+
+log = logging.getLogger(__name__)
+
+REFRESH_PATH = "/api/auth/token/refresh"
+USER_PATH = "/api/user"
+
+
+@dataclass(frozen=True)
+class Access:
+    token: str
+    user_id: str
+    expires_at: float  # wall-clock seconds; the cache treats the token as stale from here on
+
+
+@dataclass
+class _Entry:
+    access: Access
+    refresh_token: str  # the newest one Kimi handed out (it may rotate them, B.1)
+
+
+class _Flight:
+    """One refresh in progress: the greenlet doing it fills in result or error, then sets done."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Optional[_Entry] = None
+        self.error: Optional[errors.KimiError] = None
+
+
+class AccessTokens:
+    """Access tokens per refresh token. `ttl` applies when the access token carries no `exp`
+    (KFA caches 300 s); `margin` is how long before `exp` a token is renewed."""
+
+    def __init__(self, transport: Transport, *, ttl: float = 300, margin: float = 60,
+                 clock: Callable[[], float] = time.time):
+        self.transport = transport
+        self.ttl = ttl
+        self.margin = margin
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, _Entry] = {}  # keyed by a hash: no token is kept as a dict key
+        self._flights: dict[str, _Flight] = {}
+
+    def get(self, refresh_token: str) -> Access:
+        """A live access token; AuthRejected when Kimi refuses the refresh token."""
+        key = _key(refresh_token)
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is not None and entry.access.expires_at > self.clock():
+                return entry.access
+            flight = self._flights.get(key)
+            is_leader = flight is None
+            if is_leader:
+                flight = self._flights[key] = _Flight()
+        if is_leader:
+            self._fly(key, flight, entry.refresh_token if entry else refresh_token)
+        elif not flight.done.wait(self.transport.timeout[0] + 2 * self.transport.timeout[1]):
+            raise errors.UpstreamTimeout("Kimi's token refresh did not finish in time.", code="upstream_timeout")
+        if flight.error is not None:
+            raise copy.copy(flight.error)  # a copy each: waiters must not share one traceback
+        return flight.result.access
+
+    def drop(self, refresh_token: str) -> None:
+        """Forget the cached access token (after a 401 or `auth.token.invalid`, B.1)."""
+        with self._lock:
+            self._cache.pop(_key(refresh_token), None)
+
+    def _fly(self, key: str, flight: _Flight, refresh_token: str) -> None:
+        try:
+            flight.result = self._exchange(refresh_token)
+        except errors.KimiError as exc:
+            flight.error = exc
+        finally:
+            if flight.result is None and flight.error is None:  # a bug below us: waiters still get an answer
+                flight.error = errors.UpstreamUnavailable("Kimi's token refresh failed.", code="refresh_failed")
+            with self._lock:
+                if flight.result is not None:
+                    self._cache[key] = flight.result
+                else:
+                    self._cache.pop(key, None)  # next time start over from the caller's own token
+                self._flights.pop(key, None)
+            flight.done.set()
+
+    def _exchange(self, refresh_token: str) -> _Entry:
+        headers = self.transport.headers(refresh_token)
+        try:
+            body = self.transport.call_json("GET", REFRESH_PATH, headers)
+        except errors.AuthRejected:
+            raise errors.AuthRejected("Kimi refused the refresh token; log in to Kimi again and copy a fresh "
+                                      "refresh_token.", code="refresh_rejected") from None
+        access_token, new_refresh = _token_pair(body)
+        if not access_token:
+            raise errors.AuthRejected("Kimi's refresh call returned no access token.", code="refresh_rejected")
+        user = self.transport.call_json("GET", USER_PATH, self.transport.headers(access_token))
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if not user_id:  # KFA fails here too: every later call needs X-Traffic-Id
+            raise errors.ProtocolError("Kimi's user info carries no user id.", code="bad_user")
+        log.info("legacy access token refreshed for user:%s", user_id)
+        access = Access(access_token, str(user_id), self._expiry(access_token))
+        return _Entry(access, new_refresh or refresh_token)
+
+    def _expiry(self, access_token: str) -> float:
+        now = self.clock()
+        exp = (tokens.read_claims(access_token) or {}).get("exp")
+        if isinstance(exp, (int, float)):
+            return max(now, exp - self.margin)
+        return now + self.ttl
+
+
+def _key(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode()).hexdigest()
+
+
+def _token_pair(body: object) -> tuple[Optional[str], Optional[str]]:
+    # Most clients read access_token/refresh_token; some look for camelCase or a `data` wrapper (C.11).
+    if isinstance(body, dict) and isinstance(body.get("data"), dict):
+        body = body["data"]
+    if not isinstance(body, dict):
+        return None, None
+    access = body.get("access_token") or body.get("accessToken")
+    refresh = body.get("refresh_token") or body.get("refreshToken")
+    return (access if isinstance(access, str) else None), (refresh if isinstance(refresh, str) else None)

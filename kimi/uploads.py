@@ -1,0 +1,227 @@
+"""Attachments (kimi.events.Attachment) as bytes + mime type + file name, ready to upload to Kimi:
+`data:` URIs are decoded, http(s) URLs fetched with a size limit and a timeout. URLs that resolve
+to loopback, private, link-local or reserved addresses are refused, so callers cannot make the
+gateway reach into its own network (server-side request forgery).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import logging
+import mimetypes
+import posixpath
+import socket
+import time
+import urllib.parse
+from dataclasses import dataclass
+
+import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
+
+from kimi.errors import BadRequest
+from kimi.events import Attachment
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # the limit kimi-free-api used (kimi-protocol.md B.6)
+MAX_REDIRECTS = 5
+READ_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Payload:
+    data: bytes
+    mime: str
+    name: str
+
+
+class Fetcher:
+    """Turns attachments into Payloads. `allow_private` lifts the address check (tests, LAN setups)."""
+
+    def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES, connect_timeout: float = 10,
+                 read_timeout: float = 30, total_timeout: float = 120, allow_private: bool = False):
+        self.max_bytes = max_bytes
+        self.timeout = (connect_timeout, read_timeout)
+        self.total_timeout = total_timeout
+        self.allow_private = allow_private
+        self.session = requests.Session()
+        if not allow_private:
+            # Checked twice: by name before the request (clear error, also when a proxy connects for
+            # us), and by address when the socket opens, so a name that resolves to a public address
+            # for the check and a private one a moment later (DNS rebinding) is still refused.
+            self.session.mount("http://", PublicOnlyAdapter())
+            self.session.mount("https://", PublicOnlyAdapter())
+
+    def fetch(self, attachment: Attachment) -> Payload:
+        """The attachment's bytes; BadRequest (400) when it is malformed, unreachable, refused or too large."""
+        url = attachment.url.strip()
+        if url[:5].lower() == "data:":
+            data, mime = self._decode_data_uri(url)
+            return Payload(data, mime, _file_name(attachment, "", mime))
+        if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise BadRequest("An attachment must be an http(s) URL or a base64 data: URI.", code="bad_attachment")
+        data, mime, final_url = self._download(url)
+        return Payload(data, mime, _file_name(attachment, final_url, mime))
+
+    def _decode_data_uri(self, uri: str) -> tuple[bytes, str]:
+        header, comma, body = uri[5:].partition(",")
+        if not comma:
+            raise BadRequest("The data: URI has no comma before its data.", code="bad_attachment")
+        params = header.split(";")
+        mime = params[0].strip().lower() or "application/octet-stream"
+        if "base64" not in (p.strip().lower() for p in params[1:]):
+            data = urllib.parse.unquote_to_bytes(body)
+        else:
+            if len(body) // 4 * 3 > self.max_bytes:  # refuse before decoding a huge string
+                raise self._too_large()
+            try:
+                data = base64.b64decode("".join(body.split()), validate=True)
+            except (binascii.Error, ValueError):
+                raise BadRequest("The data: URI is not valid base64.", code="bad_attachment") from None
+        if len(data) > self.max_bytes:
+            raise self._too_large()
+        return data, mime
+
+    def _download(self, url: str) -> tuple[bytes, str, str]:
+        # Redirects are followed by hand so every hop's address is checked before connecting.
+        deadline = time.monotonic() + self.total_timeout
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check_host(url)
+            try:
+                response = self.session.get(url, stream=True, allow_redirects=False, timeout=self.timeout,
+                                            headers={"Accept-Encoding": "identity"})
+            except RefusedAddress:
+                raise _refused(url) from None
+            except requests.RequestException as exc:
+                raise _unreachable(url, type(exc).__name__) from None
+            with response:
+                if response.is_redirect and response.headers.get("Location"):
+                    url = urllib.parse.urljoin(url, response.headers["Location"])
+                    continue
+                if response.status_code != 200:
+                    raise _unreachable(url, f"HTTP {response.status_code}")
+                data = self._read_body(response, url, deadline)
+                mime = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                return data, mime or _guess_mime(url), url
+        raise _unreachable(url, f"more than {MAX_REDIRECTS} redirects")
+
+    def _read_body(self, response: requests.Response, url: str, deadline: float) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise self._too_large()
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(READ_SIZE):
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise self._too_large()
+                if time.monotonic() > deadline:  # a slow drip must not hold the request forever
+                    raise _unreachable(url, "download took too long")
+        except requests.RequestException as exc:
+            raise _unreachable(url, type(exc).__name__) from None
+        return bytes(body)
+
+    def _check_host(self, url: str) -> None:
+        if self.allow_private:
+            return
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        if not host:
+            raise BadRequest("The attachment URL has no host.", code="bad_attachment")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError, ValueError):
+            raise _unreachable(url, "host not found") from None
+        if any(is_refused_address(info[4][0]) for info in infos):
+            raise _refused(url)
+
+    def _too_large(self) -> BadRequest:
+        limit = self.max_bytes
+        size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
+        return BadRequest(f"The attachment is larger than the {size} limit.", code="attachment_too_large")
+
+
+def is_refused_address(address: str) -> bool:
+    """Whether an IP address is loopback, private, link-local, reserved or otherwise not public."""
+    ip = ipaddress.ip_address(address.split("%")[0])  # drop an IPv6 zone id
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:  # ::ffff:127.0.0.1 is 127.0.0.1
+        ip = mapped
+    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
+            or ip.is_unspecified or not ip.is_global)
+
+
+class RefusedAddress(Exception):
+    """Raised from inside urllib3 when a socket would open to a refused address. Not an OSError, so
+    urllib3 neither retries nor rewraps it and it reaches Fetcher unchanged."""
+
+
+class _PublicOnlyConnection:
+    """Mixin for urllib3 connections: resolve, check every address, then connect to a checked one."""
+
+    def _new_conn(self):
+        host = self._dns_host  # urllib3's name for the host it resolves; `host` is derived from it
+        infos = socket.getaddrinfo(host, self.port, type=socket.SOCK_STREAM)
+        addresses = [info[4][0] for info in infos]
+        if any(is_refused_address(address) for address in addresses):
+            raise RefusedAddress(host)
+        self._dns_host = addresses[0]  # TLS still verifies `host`: it is restored before the handshake
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = host
+
+
+class _HTTPConnection(_PublicOnlyConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_PublicOnlyConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class PublicOnlyAdapter(requests.adapters.HTTPAdapter):
+    """Mount on a session so none of its direct connections reaches a refused address."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def _refused(url: str) -> BadRequest:
+    host = urllib.parse.urlsplit(url).hostname or "?"
+    log.warning("refused an attachment URL on a private address")
+    return BadRequest(f"Attachment URL refused: private address ({host}).", code="private_address")
+
+
+def _unreachable(url: str, why: str) -> BadRequest:
+    host = urllib.parse.urlsplit(url).hostname or "?"
+    return BadRequest(f"The attachment URL could not be fetched from {host} ({why}).",
+                      code="attachment_unreachable")
+
+
+def _guess_mime(url: str) -> str:
+    return mimetypes.guess_type(urllib.parse.urlsplit(url).path)[0] or "application/octet-stream"
+
+
+def _file_name(attachment: Attachment, url: str, mime: str) -> str:
+    """The caller's name, else the URL's last path segment, else a name from the kind and mime type."""
+    if attachment.name:
+        return attachment.name
+    name = posixpath.basename(urllib.parse.unquote(urllib.parse.urlsplit(url).path)) if url else ""
+    if name and "." in name:
+        return name
+    extension = mimetypes.guess_extension(mime) or (".png" if attachment.kind == "image" else ".bin")
+    return (name or attachment.kind) + extension
