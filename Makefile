@@ -3,13 +3,26 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test
+.PHONY: run test system-deps
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/gunicorn -c configs/gunicorn.conf.py app:app
 
-test: $(VENV)/.dev-installed
+test: system-deps $(VENV)/.dev-installed node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian packages the tests drive: chromium for tests/test_pages_browser.py (a downloaded browser
+# build is not an option), curl to run the docs page's "copy as cURL" commands, redis-server for the
+# Redis store tests (tests/auth_fixtures.py starts a throwaway one on a free loopback port).
+system-deps:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	command -v curl >/dev/null || (apt-get update && apt-get install -y curl)
+	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+
+# axe-core (accessibility checks in the browser tests), pinned in package-lock.json; the pages need no npm.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +35,4 @@ $(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
 $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
+

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional
 from flask import Flask
 from flask_cors import CORS
 
-from blueprints import anthropic, errors, gemini, meta, observability, openai
+from blueprints import admin, anthropic, auth, auth_api, docs, errors, gemini, meta, observability, openai
 from blueprints.logs import configure_logging
 from configs.settings import load_models, load_settings
 from kimi.client import KimiClient
@@ -34,7 +34,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     # Browser clients (chat websites) call the API cross-origin; credentials travel as headers.
     CORS(app, expose_headers=["X-Conversation-Id", "X-Request-Id", "Retry-After"])
     observability.install(app)
-    for blueprint in (meta.bp, openai.bp, anthropic.bp, gemini.bp):
+    admin.install(app, settings)  # store, account pool, proxy keys, admin secrets
+    for blueprint in (meta.bp, openai.bp, anthropic.bp, gemini.bp, auth.bp, auth_api.bp, docs.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     return app

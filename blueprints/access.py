@@ -1,45 +1,123 @@
-"""Which Kimi token serves a request: the caller's own, or the server's behind a proxy API key.
+"""Who may spend which Kimi token: the caller's own, or the server's accounts behind a proxy API key.
 
-A caller's own kimi-auth token (a JWT) is always used as given. The server-side tokens
-(KIMI_TOKEN) are lent only to callers presenting one of the API_KEYS, or, while no key is
-configured, to callers on this machine: a deployment must never become an open relay.
+A caller's own kimi-auth token (a JWT) is always used as given. The server's accounts are lent only
+to callers presenting a proxy key (created on /auth, stored hashed, or listed in API_KEYS), or, while
+no key exists at all, to callers on this machine: a deployment must never become an open relay.
 """
 from __future__ import annotations
 
-import hmac
+import hashlib
 import ipaddress
+import math
 import random
-from typing import Optional
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from kimi import tokens
-from kimi.errors import AuthRejected
+from kimi.accounts import short_prefix
+from kimi.errors import AuthRejected, NotFound, RateLimited
+from kimi.store import Store
 
-NO_TOKEN_MESSAGE = ("No Kimi token. Send your kimi-auth token (the `kimi-auth` cookie of www.kimi.com) "
-                    "as the API key, or configure KIMI_TOKEN on the server and use one of its API_KEYS.")
-KEY_REQUIRED_MESSAGE = ("This server lends its Kimi account only to callers with a valid proxy API key. "
-                        "Send a key from API_KEYS as the API key, or send your own kimi-auth token.")
+KEY_REQUIRED_MESSAGE = ("This server lends its Kimi accounts only to callers with a valid proxy API key. "
+                        "Ask its owner for one (keys are created on the /auth page) and send it as the API "
+                        "key, or send your own kimi-auth token.")
+KEY_ALPHABET_PREFIX = "sk-"
+RATE_WINDOW = 60
 
 
-def choose_token(credential: Optional[str], remote_addr: Optional[str], settings: dict) -> str:
-    """The Kimi token for this request; AuthRejected (401) when there is none it may use."""
+@dataclass(frozen=True)
+class Access:
+    """What a request may use: its own token, or the server's pool (through `key_id`, None on loopback)."""
+    own_token: Optional[str] = None
+    key_id: Optional[str] = None
+
+
+def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring: "Keyring") -> Access:
+    """The access this credential grants; AuthRejected (401) or RateLimited (429) when it grants none."""
     presented = tokens.split_tokens(credential or "")
     own = [t for t in presented if tokens.read_claims(t) is not None]
     if own:
-        return random.choice(own)  # several comma-separated tokens: spread the load
-    server_tokens = tokens.split_tokens(settings.get("kimi_token") or "")
-    if not server_tokens:
-        raise AuthRejected(NO_TOKEN_MESSAGE, code="missing_token")
-    if not _may_borrow(credential, remote_addr, settings):
-        raise AuthRejected(KEY_REQUIRED_MESSAGE, code="invalid_api_key")
-    return random.choice(server_tokens)
+        return Access(own_token=random.choice(own))  # several comma-separated tokens: spread the load
+    key = keyring.find(credential)
+    if key is not None:
+        keyring.count_use(key)
+        return Access(key_id=key["id"])
+    if not keyring.has_keys() and _is_loopback(remote_addr):
+        return Access()
+    raise AuthRejected(KEY_REQUIRED_MESSAGE, code="invalid_api_key")
 
 
-def _may_borrow(credential: Optional[str], remote_addr: Optional[str], settings: dict) -> bool:
-    keys = tokens.split_tokens(settings.get("api_keys") or "")
-    if keys:
+class Keyring:
+    """Proxy API keys: from API_KEYS, and created on the page (only their SHA-256 is kept)."""
+
+    def __init__(self, store: Store, api_keys: str = "", rate_limit: int = 0):
+        self.store = store
+        self.rate_limit = rate_limit  # requests per minute per key; 0: unlimited
+        self.env = {}
+        for number, key in enumerate(tokens.split_tokens(api_keys), 1):
+            digest = hash_key(key)
+            self.env[digest] = {"id": "env-" + digest[:8], "label": f"API_KEYS #{number}",
+                                "prefix": short_prefix(key), "source": "env"}
+
+    def has_keys(self) -> bool:
+        return bool(self.env) or bool(self.store.read("keys"))
+
+    def find(self, credential: Optional[str]) -> Optional[dict[str, Any]]:
+        """The key record a presented credential matches, or None."""
         given = (credential or "").strip()
-        return any(hmac.compare_digest(given.encode(), key.encode()) for key in keys)
-    return _is_loopback(remote_addr)
+        if not given:
+            return None
+        digest = hash_key(given)  # keys are long random strings: a plain hash cannot be reversed
+        if digest in self.env:
+            return self.env[digest]
+        return next((k for k in self.store.read("keys").values() if secrets.compare_digest(k["hash"], digest)),
+                    None)
+
+    def count_use(self, key: dict[str, Any]) -> None:
+        """Count one request against the key's per-minute limit; RateLimited once it is used up."""
+        limit = key.get("rate_limit") or self.rate_limit
+        if limit:
+            count, left = self.store.hit("key:" + key["id"], RATE_WINDOW)
+            if count > limit:
+                raise RateLimited(f"This API key may make {limit} requests per minute; try again shortly.",
+                                  retry_after=max(1, math.ceil(left)), code="key_rate_limited")
+        now = int(time.time())
+        if now - (_as_int(self.store.recall("key-used:" + key["id"])) or 0) >= 60:  # a minute is precise enough
+            self.store.remember("key-used:" + key["id"], str(now), 90 * 24 * 3600)
+
+    def create(self, label: str = "", rate_limit: Optional[int] = None) -> tuple[str, dict[str, Any]]:
+        """A new key: (the key itself, to show once, and its record)."""
+        key = KEY_ALPHABET_PREFIX + secrets.token_urlsafe(32)
+        record = {"id": secrets.token_hex(4), "hash": hash_key(key), "prefix": short_prefix(key),
+                  "label": label.strip()[:80], "rate_limit": rate_limit or None, "created_at": time.time(),
+                  "source": "page"}
+        self.store.modify("keys", lambda keys: keys.__setitem__(record["id"], record))
+        return key, record
+
+    def revoke(self, key_id: str) -> None:
+        if key_id.startswith("env-"):
+            raise NotFound("Keys from API_KEYS are revoked by removing them from that setting.",
+                           code="key_from_env")
+        if self.store.modify("keys", lambda keys: keys.pop(key_id, None)) is None:
+            raise NotFound(f"No API key {key_id!r}.", code="key_not_found")
+
+    def views(self) -> list[dict[str, Any]]:
+        """Every key without its hash, environment keys first, then by creation time."""
+        stored = sorted(self.store.read("keys").values(), key=lambda k: k.get("created_at", 0))
+        return [{**{k: v for k, v in key.items() if k != "hash"},
+                 "rate_limit": key.get("rate_limit") or self.rate_limit or None,
+                 "last_used": _as_int(self.store.recall("key-used:" + key["id"]))}
+                for key in [*self.env.values(), *stored]]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _as_int(value: Optional[str]) -> Optional[int]:
+    return int(value) if value else None
 
 
 def _is_loopback(remote_addr: Optional[str]) -> bool:

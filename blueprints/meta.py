@@ -1,7 +1,7 @@
 """Liveness endpoints for hosts and uptime checks."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from blueprints.upstream import settings
 from kimi import __version__, tokens
@@ -16,7 +16,14 @@ def ping():
 
 @bp.get("/health")
 def health():
-    """Whether a server-side token is configured, never the token itself."""
+    """Whether server-side tokens are configured and, per saved account, its state, when its access
+    token expires and whether it can renew itself; never a token, a user id or a label."""
     server_tokens = tokens.split_tokens(settings().get("kimi_token") or "")
+    accounts = [{field: view[field] for field in _HEALTH_FIELDS}
+                for view in current_app.extensions["registry"].views()]
     return jsonify({"status": "ok", "version": __version__,
-                    "server_token_present": bool(server_tokens), "server_token_count": len(server_tokens)})
+                    "server_token_present": bool(server_tokens), "server_token_count": len(server_tokens),
+                    "accounts": accounts})
+
+
+_HEALTH_FIELDS = ("id", "state", "expires_at", "expires_in", "expires_soon", "can_renew")

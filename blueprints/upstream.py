@@ -1,15 +1,21 @@
-"""Shared view helpers: reading a JSON body once, and opening a Kimi chat for the caller."""
+"""Shared view helpers: reading a JSON body once, and opening a Kimi chat for the caller, on the
+caller's own token or on an account lent by the pool (with failover before the first byte)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import orjson
 from flask import current_app, request
 
-from blueprints.access import choose_token
+from blueprints.access import Keyring, choose_access
+from kimi import accounts
 from kimi.client import ChatStream, KimiClient
-from kimi.errors import BadRequest
-from kimi.events import ChatRequest
+from kimi.errors import AuthRejected, BadRequest, KimiError, RateLimited
+from kimi.events import ChatRequest, Event
+from kimi.pool import AccountPool, Lease
+
+# Errors from the client's own pre-send check: the token is past its `exp`, Kimi never saw it.
+_LOCAL_REFUSALS = {"token_expired", "invalid_token"}
 
 
 def upstream() -> KimiClient:
@@ -18,6 +24,14 @@ def upstream() -> KimiClient:
 
 def settings() -> dict:
     return current_app.config["SETTINGS"]
+
+
+def account_pool() -> AccountPool:
+    return current_app.extensions["account_pool"]
+
+
+def keyring() -> Keyring:
+    return current_app.extensions["keyring"]
 
 
 def json_body() -> Any:
@@ -39,8 +53,111 @@ def open_events(chat: ChatRequest, credential: Optional[str]) -> ChatStream:
     """
     if not chat.conversation_id:
         chat.conversation_id = request.headers.get("X-Conversation-Id") or None
-    token = choose_token(credential, request.remote_addr, settings())
-    return upstream().open_chat(chat, token)
+    access = choose_access(credential, request.remote_addr, keyring())
+    if access.own_token:
+        return upstream().open_chat(chat, access.own_token)
+    return _open_pooled(chat, account_pool())
+
+
+def _open_pooled(chat: ChatRequest, pool: AccountPool) -> "PooledStream":
+    # A continued chat lives in the account that opened it, so that account is asked first.
+    lease = pool.acquire(prefer=pool.account_for_chat(chat.conversation_id))
+    retried = False
+    while True:
+        try:
+            return PooledStream(upstream().open_chat(chat, lease.token), lease)
+        except (AuthRejected, RateLimited) as err:
+            if retried:
+                lease.release()
+                _note_refusal(pool, lease, err)
+                raise
+            retried = True  # nothing reached the client yet: one more try, renewed or elsewhere
+            lease = _after_rejection(pool, lease, err) if isinstance(err, AuthRejected) \
+                else _after_overload(pool, lease, err)
+        except BaseException:
+            lease.release()
+            raise
+
+
+def _note_refusal(pool: AccountPool, lease: Lease, err: KimiError) -> None:
+    """Record on the account why Kimi refused it, when no retry is left."""
+    if isinstance(err, RateLimited):
+        err.retry_after = pool.cool_down(lease.account_id, err.message)
+    elif err.code not in _LOCAL_REFUSALS:
+        pool.reject(lease.account_id, err.message, token=lease.token)
+
+
+def _after_rejection(pool: AccountPool, lease: Lease, err: AuthRejected) -> Lease:
+    """Renew the rejected account's token when it can renew itself, else retire it and take another."""
+    record = pool.store.read("accounts").get(lease.account_id) or {}
+    if accounts.can_renew(record):
+        try:
+            lease.token = pool.renew(lease.account_id, lease.token)
+            return lease
+        except AuthRejected:
+            pass  # renew() marked the account rejected with Kimi's reason
+        except KimiError as renew_err:
+            pool.note_error(lease.account_id, renew_err.message)
+    elif err.code not in _LOCAL_REFUSALS:
+        pool.reject(lease.account_id, err.message, token=lease.token)
+    lease.release()
+    return pool.acquire(exclude={lease.account_id})
+
+
+def _after_overload(pool: AccountPool, lease: Lease, err: RateLimited) -> Lease:
+    """Rest the overloaded account and take another; when none is free, the caller gets Kimi's 429
+    with the sooner of the rest and the pool's own wait as Retry-After."""
+    lease.release()
+    rest = pool.cool_down(lease.account_id, err.message)
+    try:
+        return pool.acquire(exclude={lease.account_id})
+    except KimiError as pool_err:
+        waits = [rest] + ([pool_err.retry_after] if isinstance(pool_err, RateLimited) and pool_err.retry_after else [])
+        err.retry_after = min(waits)
+        raise err from None
+
+
+class PooledStream:
+    """A ChatStream on a lent account: close() also gives the account's stream slot back, and an error
+    in mid-stream is noted on the account. Everything else is the ChatStream's own."""
+
+    def __init__(self, stream: ChatStream, lease: Lease):
+        self._stream = stream
+        self._lease = lease
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        try:
+            return next(self._stream)
+        except KimiError as err:
+            self._note(err)
+            raise
+
+    def batches(self) -> Iterator[list[Event]]:
+        """The ChatStream's batches (one list per upstream read), with the same error bookkeeping."""
+        try:
+            yield from self._stream.batches()
+        except KimiError as err:
+            self._note(err)
+            raise
+
+    def _note(self, err: KimiError) -> None:
+        pool, account_id = self._lease.pool, self._lease.account_id
+        if isinstance(err, (AuthRejected, RateLimited)):
+            _note_refusal(pool, self._lease, err)
+        else:
+            pool.note_error(account_id, err.message)
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._lease.release(self._stream.chat_id)
 
 
 def conversation_headers(events: ChatStream) -> dict[str, str]:

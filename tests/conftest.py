@@ -70,7 +70,7 @@ class Gateway:
             try:
                 if requests.get(self.url + "/ping", timeout=1).text == "pong":
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a worker still booting under load
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not become ready")
 

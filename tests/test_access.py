@@ -1,43 +1,82 @@
 import pytest
 
-from blueprints.access import bearer, choose_token
-from kimi.errors import AuthRejected
+from blueprints.access import Access, Keyring, bearer, choose_access
+from kimi.errors import AuthRejected, RateLimited
+from kimi.store import FileStore
 from kimi.tokens import describe, extract_token, is_access_jwt, is_expired, read_claims
 from tests.jwts import make_jwt
 
 USER = make_jwt(sub="useruseruseruseruser")
-SERVER = make_jwt(sub="serverserverserverse")
+REMOTE = "203.0.113.9"
 
 
-def test_callers_own_token_is_used():
-    assert choose_token(USER, "203.0.113.9", {"kimi_token": SERVER}) == USER
+@pytest.fixture
+def store(tmp_path):
+    return FileStore(tmp_path)
 
 
-def test_one_of_several_comma_separated_tokens_is_chosen():
+@pytest.fixture
+def no_keys(store):
+    return Keyring(store)
+
+
+def test_callers_own_token_is_used(no_keys):
+    assert choose_access(USER, REMOTE, no_keys) == Access(own_token=USER)
+
+
+def test_one_of_several_comma_separated_tokens_is_chosen(no_keys):
     other = make_jwt(sub="otherotherotherother")
-    chosen = {choose_token(f"{USER}, {other}", None, {}) for _ in range(60)}
+    chosen = {choose_access(f"{USER}, {other}", None, no_keys).own_token for _ in range(60)}
     assert chosen == {USER, other}
 
 
-def test_no_token_anywhere_is_401_saying_how_to_send_one():
-    with pytest.raises(AuthRejected, match="kimi-auth"):
-        choose_token(None, "127.0.0.1", {"kimi_token": ""})
+def test_server_accounts_are_lent_to_loopback_callers_while_no_key_exists(no_keys):
+    assert choose_access("sk-anything", "127.0.0.1", no_keys) == Access()
+    assert choose_access(None, "::1", no_keys) == Access()
 
 
-def test_server_token_is_lent_to_loopback_callers_while_no_key_is_configured():
-    assert choose_token("sk-anything", "127.0.0.1", {"kimi_token": SERVER, "api_keys": ""}) == SERVER
+def test_server_accounts_are_not_lent_to_remote_callers_without_a_key(no_keys):
+    with pytest.raises(AuthRejected, match="proxy API key") as caught:
+        choose_access(None, REMOTE, no_keys)
+    assert "/auth" in caught.value.message and caught.value.code == "invalid_api_key"
 
 
-def test_server_token_is_not_lent_to_remote_callers_without_a_key():
-    with pytest.raises(AuthRejected, match="proxy API key"):
-        choose_token(None, "203.0.113.9", {"kimi_token": SERVER, "api_keys": ""})
-
-
-def test_server_token_needs_a_configured_key_once_keys_exist():
-    settings = {"kimi_token": SERVER, "api_keys": "sk-good1234567"}
-    assert choose_token("sk-good1234567", "203.0.113.9", settings) == SERVER
+def test_a_key_from_api_keys_unlocks_the_accounts_and_loopback_then_needs_one_too(store):
+    keys = Keyring(store, api_keys="sk-good1234567, sk-other7654321")
+    assert choose_access("sk-good1234567", REMOTE, keys).key_id.startswith("env-")
     with pytest.raises(AuthRejected):
-        choose_token("sk-wrong", "127.0.0.1", settings)
+        choose_access("sk-wrong", "127.0.0.1", keys)
+    with pytest.raises(AuthRejected):
+        choose_access(None, "127.0.0.1", keys)
+
+
+def test_a_created_key_is_stored_only_as_its_hash_and_works_until_revoked(store, no_keys):
+    key, record = no_keys.create("laptop")
+    assert key.startswith("sk-") and len(key) > 40
+    assert key not in (store.dir / "keys.json").read_text()
+    assert choose_access(key, REMOTE, no_keys) == Access(key_id=record["id"])
+    no_keys.revoke(record["id"])
+    with pytest.raises(AuthRejected):
+        choose_access(key, REMOTE, no_keys)
+
+
+def test_views_show_a_prefix_never_the_key_or_its_hash(no_keys):
+    key, record = no_keys.create("ci", rate_limit=5)
+    [view] = no_keys.views()
+    assert view["prefix"] == key[:6] + "…" and view["rate_limit"] == 5 and "hash" not in view
+    assert key not in str(view) and record["hash"] not in str(view)
+
+
+def test_each_key_has_its_own_per_minute_limit(store):
+    keys = Keyring(store, rate_limit=2)
+    first, _ = keys.create("a")
+    second, _ = keys.create("b")
+    for _ in range(2):
+        choose_access(first, REMOTE, keys)
+    with pytest.raises(RateLimited) as caught:
+        choose_access(first, REMOTE, keys)
+    assert 1 <= caught.value.retry_after <= 60 and caught.value.code == "key_rate_limited"
+    assert choose_access(second, REMOTE, keys).key_id
 
 
 @pytest.mark.parametrize("pasted", [USER, f"Bearer {USER}", f"foo=1; kimi-auth={USER}; bar=2", f"kimi-auth={USER}"])

@@ -34,7 +34,8 @@ def client(fake_kimi_server, server_token):
 def check_openai_answer(response):
     body = response.get_data()
     assert b"Traceback" not in body
-    assert response.status_code in (200, 400, 401), body
+    # 404: a generated conversation_id names no chat the fake upstream knows.
+    assert response.status_code in (200, 400, 401, 404), body
     if response.status_code != 200:
         error = orjson.loads(body)["error"]
         assert set(error) == {"message", "type", "param", "code"} and error["message"]

@@ -1,0 +1,102 @@
+"""The JSON API behind /auth, for scripts: extract, save, status and clear (admin rights for all but
+extract), and /token/check. Errors take the app-wide JSON shape (blueprints/errors.py)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from blueprints import admin
+from blueprints.upstream import account_pool, json_body, keyring
+from kimi import accounts, tokens
+from kimi.errors import AuthRejected, BadRequest, RateLimited
+from kimi.registry import Registry
+
+bp = Blueprint("auth_api", __name__)
+
+CHECKS_PER_MINUTE = 30  # /token/check makes a call to Kimi for anyone who asks: keep it modest
+
+
+def registry() -> Registry:
+    return current_app.extensions["registry"]
+
+
+@bp.post("/auth/extract")
+def extract():
+    """What a pasted Cookie header, kimi-auth cookie or token says about itself (never the token)."""
+    pasted = tokens.extract_token(_text(json_body(), "cookies"))
+    if not pasted:
+        raise BadRequest("Send `cookies`: a Cookie header, a kimi-auth=… cookie or a bare token.", param="cookies")
+    return jsonify(accounts.describe_token(pasted))
+
+
+@bp.post("/auth/save")
+def save():
+    """Save an account from `cookies` and/or `refresh_token`; 201 when it is new, 200 when it updated one."""
+    admin.require_admin(state_changing=True)
+    body = json_body()
+    view, created = registry().save(_text(body, "cookies"), _text(body, "refresh_token"),
+                                    _text(body, "label"), source="api")
+    return jsonify({"saved": True, "created": created, "account": view}), 201 if created else 200
+
+
+@bp.get("/auth/status")
+def status():
+    admin.require_admin(state_changing=False)
+    return jsonify({"accounts": registry().views(), "keys": keyring().views(),
+                    "admin_password": admin.password_source()})
+
+
+@bp.post("/auth/clear")
+def clear():
+    """Delete every account saved through the page or this API (KIMI_TOKEN accounts stay)."""
+    admin.require_admin(state_changing=True)
+    return jsonify({"cleared": registry().clear()})
+
+
+@bp.get("/auth/clear")
+def clear_by_get():
+    # A link must never wipe the accounts: clearing is POST only, and says so.
+    return jsonify({"error": {"message": "Clearing accounts changes state: send POST /auth/clear with admin "
+                                         "rights (Authorization: Bearer <admin password>).",
+                              "type": "invalid_request_error", "param": None, "code": "method_not_allowed"}}), \
+        405, {"Allow": "POST"}
+
+
+@bp.post("/token/check")
+def check_token():
+    """{live: bool}: an access JWT is checked for expiry, then with Kimi; a refresh token is live when the
+    refresh call returns a new pair (B.1; note that Kimi then rotates it)."""
+    _throttle_checks()
+    token = tokens.extract_token(_text(json_body(), "token"))
+    if not token:
+        raise BadRequest("Send `token`: a kimi-auth access token or a refresh token.", param="token")
+    claims = tokens.read_claims(token)
+    if claims and tokens.is_expired(claims, leeway=0):
+        return jsonify({"live": False})
+    calls = account_pool().calls
+    try:
+        if tokens.is_access_jwt(claims):
+            return jsonify({"live": calls.probe(token)})
+        access, refresh = calls.refresh(token)
+        return jsonify({"live": bool(access and refresh)})
+    except AuthRejected:
+        return jsonify({"live": False})
+
+
+def _throttle_checks() -> None:
+    count, left = admin.store().hit("token-check:" + (request.remote_addr or "?"), 60)
+    if count > CHECKS_PER_MINUTE:
+        raise RateLimited("Too many token checks; try again in a minute.", retry_after=max(1, math.ceil(left)),
+                          code="too_many_checks")
+
+
+def _text(body: Any, field: str) -> str:
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    value = body.get(field)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"`{field}` must be a string.", param=field)
+    return value or ""
+

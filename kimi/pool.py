@@ -1,0 +1,216 @@
+"""The account pool: which saved Kimi account serves the next request, and what happens to an account
+that Kimi rejects, rate-limits or that needs renewing. Its state lives in the store, so every worker
+(and, with Redis, every machine) sees the same leases, cooldowns and rotated tokens.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import secrets
+import time
+from collections import Counter
+from typing import Any, Iterable, Optional
+
+from kimi import accounts, tokens
+from kimi.errors import AuthRejected, KimiError, RateLimited, UpstreamTimeout
+from kimi.refresh import AccountCalls
+from kimi.store import Store
+
+log = logging.getLogger(__name__)
+
+AUTH_PAGE = "/auth"
+CHAT_MEMORY_SECONDS = 24 * 3600
+_STATE_WORDS = {"expired": "expired", "rejected": "rejected by Kimi", "disabled": "disabled",
+                "legacy": "legacy-only (refresh token path)", "unreachable": "not renewable right now"}
+
+
+class Lease:
+    """One account lent to one request; release() gives its stream slot back (once)."""
+
+    def __init__(self, pool: "AccountPool", account_id: str, lease_id: str, record: dict[str, Any]):
+        self.pool = pool
+        self.account_id = account_id
+        self.lease_id = lease_id
+        self.token: Optional[str] = record.get("access_token")
+        self._released = False
+
+    def release(self, chat_id: Optional[str] = None) -> None:
+        if not self._released:
+            self._released = True
+            self.pool._release(self, chat_id)
+
+
+class AccountPool:
+    def __init__(self, store: Store, calls: AccountCalls, *, max_streams: int = 4,
+                 cooldown_seconds: int = 60, lease_seconds: int = 900, refresh_wait: float = 30):
+        self.store = store
+        self.calls = calls
+        self.max_streams = max_streams  # 0: no cap
+        self.cooldown_seconds = cooldown_seconds
+        # A lease outlives any stream; it only matters when a worker died without releasing it.
+        self.lease_seconds = lease_seconds
+        self.refresh_wait = refresh_wait
+
+    # Lending accounts
+
+    def acquire(self, exclude: Iterable[str] = (), prefer: Optional[str] = None) -> Lease:
+        """A lease on the least recently used healthy account (`prefer` first when it is healthy),
+        renewed first when its token is about to expire. AuthRejected or RateLimited when none is free."""
+        skipped = set(exclude)
+        while True:
+            lease = self._reserve(skipped, prefer)
+            record = self.store.read("accounts").get(lease.account_id) or {}
+            if not accounts.needs_refresh(record):
+                return lease
+            try:
+                lease.token = self.renew(lease.account_id, lease.token)
+                return lease
+            except AuthRejected:
+                pass  # renew() marked it rejected or legacy
+            except KimiError as err:  # the account service is unreachable: the old token may still serve
+                self.note_error(lease.account_id, err.message)
+                claims = accounts.access_claims(record)
+                if claims and not tokens.is_expired(claims, leeway=accounts.EXPIRY_LEEWAY):
+                    return lease
+            lease.release()
+            skipped.add(lease.account_id)
+
+    def account_for_chat(self, chat_id: Optional[str]) -> Optional[str]:
+        """The account that opened this Kimi chat: only it can continue the chat."""
+        return self.store.recall("chat:" + chat_id) if chat_id else None
+
+    def renew(self, account_id: str, stale_token: Optional[str]) -> str:
+        """A fresh access token through the refresh call, made once however many greenlets and workers
+        ask at the same moment: whoever comes second finds the token already changed and uses it."""
+        try:
+            with self.store.lock("refresh:" + account_id, timeout=self.refresh_wait):
+                return self._renew_locked(account_id, stale_token)
+        except TimeoutError:
+            raise UpstreamTimeout("Renewing the Kimi token took too long.", code="refresh_timeout") from None
+
+    def _renew_locked(self, account_id: str, stale_token: Optional[str]) -> str:
+        record = self.store.read("accounts").get(account_id)
+        if record is None or record.get("rejected") or record.get("disabled"):
+            raise AuthRejected((record or {}).get("rejected") or "This account is no longer usable.",
+                               code="account_unusable")
+        current = record.get("access_token")
+        if current and current != stale_token and accounts.access_claims(record) \
+                and not accounts.needs_refresh(record):
+            return current
+        if not accounts.can_renew(record):
+            raise AuthRejected("This account has no refresh token to renew its access token.",
+                               code="token_expired")
+        try:
+            access, rotated = self.calls.refresh(record["refresh_token"])
+        except AuthRejected as err:
+            self.reject(account_id, err.message)
+            raise
+
+        def put(records: dict) -> None:
+            if account_id in records:
+                accounts.apply_tokens(records[account_id], access, rotated)
+                records[account_id]["refreshed_at"] = time.time()
+
+        self.store.modify("accounts", put)  # at once: the old refresh token may already be void
+        log.info("renewed the Kimi tokens of account %s (%s)", account_id, tokens.describe(access))
+        if not tokens.is_access_jwt(tokens.read_claims(access)):
+            raise AuthRejected("Kimi renewed this account with a legacy token, which this path cannot use.",
+                               code="legacy_token")
+        return access
+
+    # What happened to an account
+
+    def reject(self, account_id: str, reason: str, token: Optional[str] = None) -> None:
+        """Mark the account rejected by Kimi (unless its token changed since `token` was used)."""
+        def put(records: dict) -> None:
+            record = records.get(account_id)
+            if record is not None and (token is None or record.get("access_token") == token):
+                record.update(rejected=reason[:300], rejected_at=time.time())
+
+        self.store.modify("accounts", put)
+        self.note_error(account_id, reason)
+        log.warning("account %s rejected: %s", account_id, reason)
+
+    def cool_down(self, account_id: str, reason: str, seconds: Optional[int] = None) -> int:
+        """Rest the account after Kimi's rate limit; returns the seconds it rests."""
+        seconds = seconds or self.cooldown_seconds
+        until = time.time() + seconds
+
+        def put(runtime: dict) -> None:
+            status = runtime.setdefault(account_id, {})
+            status.update(cooldown_until=until, cooldown_reason=reason[:300],
+                          last_error=reason[:300], last_error_at=time.time())
+
+        self.store.modify("runtime", put)
+        log.info("account %s cools down for %ss: %s", account_id, seconds, reason)
+        return seconds
+
+    def note_error(self, account_id: str, message: str) -> None:
+        def put(runtime: dict) -> None:
+            runtime.setdefault(account_id, {}).update(last_error=message[:300], last_error_at=time.time())
+
+        self.store.modify("runtime", put)
+
+    # Internals
+
+    def _reserve(self, skipped: set[str], prefer: Optional[str]) -> Lease:
+        now = time.time()
+        records = self.store.read("accounts")
+        candidates = [r["id"] for r in records.values()
+                      if r["id"] not in skipped and accounts.state_of(r, {}, now) == "active"]
+        random.shuffle(candidates)  # equal last use (new accounts): no fixed favourite
+        lease_id = secrets.token_hex(6)
+
+        def take(runtime: dict) -> Optional[str]:
+            ordered = sorted(candidates, key=lambda i: (i != prefer, runtime.get(i, {}).get("last_used", 0)))
+            for account_id in ordered:
+                status = runtime.get(account_id, {})
+                streams = {k: v for k, v in status.get("streams", {}).items() if v > now}
+                if status.get("cooldown_until", 0) > now or (self.max_streams and len(streams) >= self.max_streams):
+                    continue
+                streams[lease_id] = now + self.lease_seconds
+                runtime[account_id] = {**status, "streams": streams, "last_used": now}
+                return account_id
+            return None
+
+        chosen = self.store.modify("runtime", take) if candidates else None
+        if chosen is None:
+            raise self._unavailable(records, skipped, now)
+        return Lease(self, chosen, lease_id, records[chosen])
+
+    def _release(self, lease: Lease, chat_id: Optional[str]) -> None:
+        def put(runtime: dict) -> None:
+            runtime.get(lease.account_id, {}).get("streams", {}).pop(lease.lease_id, None)
+
+        self.store.modify("runtime", put)
+        # Which account holds a chat matters only when there is a choice of accounts.
+        if chat_id and len(self.store.read("accounts")) > 1 and self.account_for_chat(chat_id) != lease.account_id:
+            self.store.remember("chat:" + chat_id, lease.account_id, CHAT_MEMORY_SECONDS)
+
+    def _unavailable(self, records: dict, skipped: set[str], now: float) -> KimiError:
+        """Why no account can be lent, as the error the caller gets."""
+        if not records:
+            return AuthRejected("No Kimi token: send your own kimi-auth token (the `kimi-auth` cookie of "
+                                "www.kimi.com) as the API key. This server has no Kimi account of its own yet; "
+                                f"its owner adds one on the {AUTH_PAGE} page (or sets KIMI_TOKEN).",
+                                code="no_account")
+        runtime = self.store.read("runtime")
+        states = Counter()
+        waits = []
+        for record in records.values():
+            state = accounts.state_of(record, runtime.get(record["id"], {}), now)
+            if state == "active" and record["id"] in skipped:
+                state = "unreachable"
+            states[state] += 1
+            if state == "cooling":
+                waits.append(runtime[record["id"]]["cooldown_until"] - now)
+        if waits:
+            return RateLimited("Every Kimi account of this server is resting after Kimi's rate limit.",
+                               retry_after=max(1, math.ceil(min(waits))), code="accounts_cooling_down")
+        if states["active"]:
+            return RateLimited("Every Kimi account of this server is busy with other streams.",
+                               retry_after=2, code="accounts_busy")
+        summary = ", ".join(f"{count} {_STATE_WORDS[state]}" for state, count in sorted(states.items()))
+        return AuthRejected(f"No usable Kimi account on this server ({summary}). Its owner can save a fresh "
+                            f"token on the {AUTH_PAGE} page.", code="no_usable_account")

@@ -1,0 +1,85 @@
+"""Kimi's account calls: renewing a token pair with a refresh token (kimi-protocol.md A.2, B.1) and
+probing whether an access token is live (GetSubscription, A.1). Both URLs come from settings,
+since public sources disagree on them (C.11).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+import requests
+
+from kimi import errors
+from kimi.client import USER_AGENT
+
+log = logging.getLogger(__name__)
+
+
+class AccountCalls:
+    def __init__(self, *, refresh_url: str, probe_url: str, connect_timeout: float = 10,
+                 read_timeout: float = 20, session: Optional[requests.Session] = None):
+        self.refresh_url = refresh_url
+        self.probe_url = probe_url
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = session or requests.Session()
+
+    def refresh(self, refresh_token: str) -> tuple[str, Optional[str]]:
+        """(new access token, rotated refresh token or None); AuthRejected when Kimi refuses the
+        refresh token, UpstreamUnavailable/UpstreamTimeout when it could not be asked."""
+        response = self._call("GET", self.refresh_url, refresh_token)
+        with response:
+            if response.status_code in (401, 403):
+                raise errors.AuthRejected(f"Kimi refused the refresh token (HTTP {response.status_code}"
+                                          f"{_excerpt(response)}).", code="refresh_rejected")
+            if response.status_code != 200:
+                raise errors.UpstreamUnavailable(f"Kimi's refresh call answered HTTP {response.status_code}.",
+                                                 code="refresh_failed")
+            pair = _token_pair(response)
+        if not pair[0]:
+            raise errors.AuthRejected("Kimi's refresh call returned no access token.", code="refresh_rejected")
+        return pair
+
+    def probe(self, access_token: str) -> bool:
+        """Whether Kimi accepts the access token right now (UpstreamUnavailable when it cannot tell)."""
+        response = self._call("POST", self.probe_url, access_token, json={})
+        with response:
+            if response.status_code == 200:
+                return True
+            if response.status_code in (401, 403):
+                return False
+            raise errors.UpstreamUnavailable(f"Kimi's account check answered HTTP {response.status_code}.",
+                                             code="probe_failed")
+
+    def _call(self, method: str, url: str, token: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": USER_AGENT,
+                   "Origin": "https://www.kimi.com", "Referer": "https://www.kimi.com/",
+                   "X-Msh-Platform": "web", "Connect-Protocol-Version": "1"}
+        try:
+            return self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise errors.UpstreamTimeout("Kimi's account service did not answer in time.",
+                                         code="upstream_timeout") from None
+        except requests.RequestException as exc:
+            log.warning("cannot reach Kimi's account service: %s", type(exc).__name__)
+            raise errors.UpstreamUnavailable("Kimi's account service could not be reached.",
+                                             code="upstream_unreachable") from None
+
+
+def _token_pair(response: requests.Response) -> tuple[Optional[str], Optional[str]]:
+    # Most clients read access_token/refresh_token; some look for camelCase or a `data` wrapper (C.11).
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    if isinstance(body, dict) and isinstance(body.get("data"), dict):
+        body = body["data"]
+    if not isinstance(body, dict):
+        return None, None
+    access = body.get("access_token") or body.get("accessToken")
+    refresh = body.get("refresh_token") or body.get("refreshToken")
+    return (access if isinstance(access, str) else None), (refresh if isinstance(refresh, str) else None)
+
+
+def _excerpt(response: requests.Response) -> str:
+    text = " ".join(response.text.split())[:160]
+    return f": {text}" if text else ""

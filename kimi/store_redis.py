@@ -1,0 +1,88 @@
+"""The Redis store: the same sections as FileStore, so several machines share accounts, keys and
+counters. Sections are JSON strings changed with WATCH/MULTI; counters are native INCRs.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any, Callable, Iterator, Optional, TypeVar
+
+import redis
+
+from kimi.store import Store, _window
+
+T = TypeVar("T")
+
+
+class RedisStore(Store):
+    def __init__(self, url: str, prefix: str = "kimi-gateway"):
+        self.redis = redis.Redis.from_url(url)
+        self.prefix = prefix
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def read(self, section: str) -> dict[str, Any]:
+        return _decode(self.redis.get(self._key("section", section)))
+
+    def modify(self, section: str, change: Callable[[dict[str, Any]], T]) -> T:
+        key = self._key("section", section)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    data = _decode(raw)
+                    result = change(data)
+                    encoded = json.dumps(data, separators=(",", ":")).encode()
+                    if encoded != (raw or b"{}"):
+                        pipe.multi()
+                        pipe.set(key, encoded)
+                        pipe.execute()
+                    else:
+                        pipe.unwatch()
+                    return result
+                except redis.WatchError:
+                    continue  # another writer changed the section first: run the change again
+
+    def hit(self, name: str, window: int) -> tuple[int, float]:
+        start, left = _window(window)
+        key = self._key("count", name, str(start))
+        with self.redis.pipeline() as pipe:
+            pipe.set(key, 0, ex=window + 1, nx=True)
+            pipe.incr(key)
+            _, count = pipe.execute()
+        return int(count), left
+
+    def peek(self, name: str, window: int) -> tuple[int, float]:
+        start, left = _window(window)
+        return int(self.redis.get(self._key("count", name, str(start))) or 0), left
+
+    def remember(self, name: str, value: str, ttl: int) -> None:
+        if ttl > 0:
+            self.redis.set(self._key("value", name), value, ex=ttl)
+        else:
+            self.redis.delete(self._key("value", name))
+
+    def recall(self, name: str) -> Optional[str]:
+        raw = self.redis.get(self._key("value", name))
+        return raw.decode() if raw is not None else None
+
+    @contextlib.contextmanager
+    def lock(self, name: str, timeout: float = 30) -> Iterator[None]:
+        # The lock expires by itself if its holder dies; 60 s outlasts one refresh call.
+        lock = self.redis.lock(self._key("lock", name), timeout=60, sleep=0.02, blocking_timeout=timeout)
+        if not lock.acquire():
+            raise TimeoutError("another worker holds the lock")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(redis.exceptions.LockError):
+                lock.release()
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def _decode(raw: Any) -> dict[str, Any]:
+    return json.loads(raw) if raw else {}

@@ -1,0 +1,85 @@
+"""Fixtures for the accounts-and-access tests, loaded with `pytest_plugins = ["tests.auth_fixtures"]`:
+the fake Kimi account service, a real redis-server on a free loopback port, and a gateway with an
+admin password whose state is wiped before each test."""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+
+from tests.auth_setup import PatientGateway, gateway_env, wipe_state
+from tests.fake_kimi_auth import FakeKimiAuth
+
+
+@pytest.fixture(scope="session")
+def fake_auth_server():
+    with FakeKimiAuth() as fake:
+        yield fake
+
+
+@pytest.fixture
+def kimi_auth(fake_auth_server):
+    """The fake account service, with no valid refresh token and default lifetimes, per test."""
+    fake_auth_server.reset()
+    yield fake_auth_server
+    fake_auth_server.reset()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A throwaway redis-server (no persistence) on 127.0.0.1; `make test` installs the binary."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is missing: run `make test`, which installs it (Debian package redis-server)"
+    port = _free_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    client.close()
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def flushed_redis(redis_url):
+    """The redis-server's URL, emptied for this test."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    client.close()
+    return redis_url
+
+
+@pytest.fixture(scope="session")
+def admin_gateway_server(fake_kimi_server, fake_auth_server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("admin-gateway")
+    server = PatientGateway(gateway_env(fake_kimi_server, fake_auth_server, tmp / "data"), tmp)
+    server.data_dir = tmp / "data"
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def admin_gateway(admin_gateway_server, kimi, kimi_auth):
+    """A gunicorn gateway (two workers) with ADMIN_PASSWORD set and empty state for each test."""
+    wipe_state(admin_gateway_server.data_dir)
+    yield admin_gateway_server
+    wipe_state(admin_gateway_server.data_dir)

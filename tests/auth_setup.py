@@ -1,0 +1,56 @@
+"""Settings and helpers shared by the accounts-and-access tests (their fixtures are in auth_fixtures.py):
+the admin password, gateway environments and app configs aimed at the fake upstreams."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import requests
+
+from tests.conftest import Gateway
+from tests.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
+
+ADMIN_PASSWORD = "admin-pass-for-tests"
+
+
+class PatientGateway(Gateway):
+    """conftest's Gateway, waiting out a /ping that times out while two workers are still loading."""
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return super()._wait_ready(timeout=max(1.0, deadline - time.monotonic()))
+            except requests.Timeout:
+                if time.monotonic() <= deadline:
+                    continue
+                self.stop()  # leave no process or open log behind
+                raise
+            except RuntimeError:
+                self.stop()
+                raise
+
+
+def gateway_env(fake_kimi_server, fake_auth_server, data_dir: Path, **overrides: str) -> dict:
+    """The environment of a gateway with an admin password and no server-side token or key."""
+    return {**os.environ, "KIMI_BASE_URL": fake_kimi_server.url, "DATA_DIR": str(data_dir),
+            "KIMI_REFRESH_URL": fake_auth_server.url + REFRESH_PATH,
+            "KIMI_PROBE_URL": fake_auth_server.url + PROBE_PATH,
+            "ADMIN_PASSWORD": ADMIN_PASSWORD, "KIMI_TOKEN": "", "API_KEYS": "", "WEB_CONCURRENCY": "2",
+            "UPSTREAM_READ_TIMEOUT": "5", "UPSTREAM_CONNECT_TIMEOUT": "2", "LOG_LEVEL": "INFO", **overrides}
+
+
+def app_config(fake_kimi_server, fake_auth_server, data_dir: Path, **overrides) -> dict:
+    """create_app() settings for Flask test-client tests, matching gateway_env()."""
+    return {"kimi_base_url": fake_kimi_server.url, "data_dir": str(data_dir),
+            "kimi_refresh_url": fake_auth_server.url + REFRESH_PATH,
+            "kimi_probe_url": fake_auth_server.url + PROBE_PATH, "admin_password": ADMIN_PASSWORD,
+            "kimi_token": "", "api_keys": "", "upstream_read_timeout": 5, **overrides}
+
+
+def wipe_state(data_dir: Path) -> None:
+    """Forget accounts, keys, status and counters; the gateway's workers see it on their next read."""
+    for path in data_dir.glob("*.json"):
+        if path.name != "secrets.json":
+            path.unlink()

@@ -1,0 +1,129 @@
+"""Proxy API keys end to end (gunicorn, two gevent workers): each API format's own key header lends
+the server's accounts, a wrong or missing key is refused in that format's shape, the loopback rule,
+and the per-key limit answering 429 with Retry-After."""
+import re
+
+import openai
+import pytest
+import requests
+
+from app import create_app
+from tests.auth_setup import ADMIN_PASSWORD, app_config
+from tests.jwts import make_jwt
+
+pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_PASSWORD}"}
+ACCOUNT = make_jwt(sub="keysaccount000000001")
+MESSAGES = [{"role": "user", "content": "halo"}]
+MODEL = "kimi-k2.5-instant"
+
+
+def save_account(gateway, token=ACCOUNT):
+    response = requests.post(gateway.url + "/auth/save", json={"cookies": token}, headers=ADMIN, timeout=10)
+    assert response.status_code in (200, 201)
+    return response.json()["account"]
+
+
+def create_key(gateway, rate_limit=""):
+    """Log in on the page and create a key through its form, as the owner would."""
+    with requests.Session() as browser:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(gateway.url + "/auth", timeout=10).text)
+        browser.post(gateway.url + "/auth/login", data={"password": ADMIN_PASSWORD, "csrf_token": csrf.group(1)},
+                     timeout=10)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(gateway.url + "/auth", timeout=10).text)
+        page = browser.post(gateway.url + "/auth/keys", data={"label": "tests", "rate_limit": rate_limit,
+                                                              "csrf_token": csrf.group(1)}, timeout=10)
+    return re.search(r'<code id="new-key">(sk-[\w-]+)</code>', page.text).group(1)
+
+
+def openai_call(gateway, key):
+    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0) as client:
+        return client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+
+def anthropic_call(gateway, key):
+    return requests.post(gateway.url + "/v1/messages", timeout=10, json={
+        "model": MODEL, "max_tokens": 50, "messages": MESSAGES},
+        headers={"x-api-key": key, "anthropic-version": "2023-06-01"})
+
+
+def gemini_call(gateway, key, in_query=False):
+    path = f"/v1beta/models/{MODEL}:generateContent" + (f"?key={key}" if in_query else "")
+    return requests.post(gateway.url + path, timeout=10, json={"contents": [{"parts": [{"text": "halo"}]}]},
+                         headers={} if in_query else {"x-goog-api-key": key})
+
+
+def used_token(kimi):
+    return kimi.requests[-1].headers["Authorization"][7:]
+
+
+def test_loopback_is_served_with_the_saved_account_while_no_key_exists(admin_gateway, kimi):
+    save_account(admin_gateway)
+    assert openai_call(admin_gateway, "sk-placeholder").choices[0].message.content == "halo"
+    assert used_token(kimi) == ACCOUNT
+
+
+def test_without_any_account_the_error_names_the_auth_page(admin_gateway):
+    with pytest.raises(openai.AuthenticationError) as caught:
+        openai_call(admin_gateway, "sk-placeholder")
+    assert "/auth" in caught.value.message and caught.value.body["code"] == "no_account"
+
+
+def test_a_key_lends_the_accounts_in_every_format(admin_gateway, kimi):
+    save_account(admin_gateway)
+    key = create_key(admin_gateway)
+    assert openai_call(admin_gateway, key).choices[0].message.content == "halo"
+    assert anthropic_call(admin_gateway, key).json()["content"][0]["text"] == "halo"
+    assert gemini_call(admin_gateway, key).json()["candidates"][0]["content"]["parts"][0]["text"] == "halo"
+    assert gemini_call(admin_gateway, key, in_query=True).status_code == 200
+    assert {r.headers["Authorization"] for r in kimi.requests} == {f"Bearer {ACCOUNT}"}
+
+
+def test_once_a_key_exists_loopback_callers_need_one_too_in_each_format(admin_gateway, kimi):
+    save_account(admin_gateway)
+    create_key(admin_gateway)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        openai_call(admin_gateway, "sk-wrong")
+    assert "proxy API key" in caught.value.message and "/auth" in caught.value.message
+    anthropic = anthropic_call(admin_gateway, "sk-wrong")
+    assert anthropic.status_code == 401
+    assert anthropic.json()["type"] == "error" and anthropic.json()["error"]["type"] == "authentication_error"
+    gemini = gemini_call(admin_gateway, "sk-wrong")
+    assert gemini.status_code == 401 and gemini.json()["error"]["status"] == "UNAUTHENTICATED"
+    assert kimi.requests == []
+
+
+def test_an_own_kimi_token_is_still_used_as_is_when_keys_exist(admin_gateway, kimi, user_token):
+    save_account(admin_gateway)
+    create_key(admin_gateway)
+    openai_call(admin_gateway, user_token)
+    assert used_token(kimi) == user_token
+
+
+def test_the_per_key_limit_answers_429_with_retry_after_in_each_format(admin_gateway):
+    save_account(admin_gateway)
+    key = create_key(admin_gateway, rate_limit="1")
+    openai_call(admin_gateway, key)
+    with pytest.raises(openai.RateLimitError) as caught:
+        openai_call(admin_gateway, key)
+    assert 1 <= int(caught.value.response.headers["Retry-After"]) <= 60
+    assert caught.value.body["code"] == "key_rate_limited"
+    anthropic = anthropic_call(admin_gateway, key)
+    assert anthropic.status_code == 429 and anthropic.json()["error"]["type"] == "rate_limit_error"
+    assert anthropic.headers["Retry-After"]
+    gemini = gemini_call(admin_gateway, key)
+    assert gemini.status_code == 429 and gemini.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+
+
+def test_keys_from_api_keys_work_and_remote_callers_without_one_are_refused(fake_kimi_server, kimi, kimi_auth,
+                                                                             tmp_path):
+    app = create_app(app_config(fake_kimi_server, kimi_auth, tmp_path, kimi_token=ACCOUNT, api_keys="sk-fromenv123"))
+    client = app.test_client()
+    remote = {"REMOTE_ADDR": "203.0.113.50"}
+    body = {"model": MODEL, "messages": MESSAGES}
+    served = client.post("/v1/chat/completions", json=body, environ_base=remote,
+                         headers={"Authorization": "Bearer sk-fromenv123"})
+    assert served.status_code == 200 and used_token(kimi) == ACCOUNT
+    refused = client.post("/v1/chat/completions", json=body, environ_base=remote)
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "invalid_api_key"

@@ -1,0 +1,237 @@
+"""The web pages in a real browser: Debian's chromium driven headless by Playwright against the gateway
+under gunicorn and the fake upstream. The browser is on 127.0.0.1, so with no key typed in, the
+loopback rule serves it with the server's token, as it serves a user on the server's own machine."""
+import base64
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# Flags this machine needs: no sandbox as root, no GPU, and none of Chromium's own calls home
+# (the network is closed, and those calls would be refused many at a time).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-quic", "--disable-sync"]
+DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 360, "height": 740}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser, gateway):
+    """open_page(path, viewport=DESKTOP) -> a page of the gateway, in a fresh context (empty storage)."""
+    contexts = []
+
+    def open_(path, viewport=DESKTOP):
+        # bypass_csp: the /auth page's Content-Security-Policy would refuse the injected axe-core.
+        context = browser.new_context(viewport=viewport, bypass_csp=True)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(gateway.url + path)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def open_operation(page, operation_id):
+    operation = page.locator(f"#op-{operation_id}")
+    operation.locator(":scope > summary").click()
+    return operation
+
+
+def test_docs_page_shows_a_stream_live_as_it_arrives(open_page, kimi):
+    kimi.long_answer(n_frames=40, delay=0.05)
+    operation = open_operation(open_page("/?lang=en"), "chat_completions")
+    operation.get_by_role("button", name="Execute").click()
+    # Words show up while the answer is still streaming (Stop is offered only until the end).
+    expect(operation.locator("[data-role=text]")).to_contain_text("word3")
+    expect(operation.get_by_role("button", name="Stop")).to_be_visible()
+    expect(operation.locator("[data-role=status]")).to_contain_text("200 OK · done in")
+    expect(operation.locator("[data-role=text]")).to_have_text("".join(f"word{i} " for i in range(40)))
+    expect(operation.locator("[data-role=response-body]")).to_contain_text("data: [DONE]")
+    expect(operation.locator("[data-role=headers]")).to_contain_text("content-type: text/event-stream")
+
+
+def test_docs_page_executes_a_gemini_json_array_stream(open_page, kimi):
+    operation = open_operation(open_page("/?lang=en"), "stream_generate_content")
+    operation.locator("input[data-name=alt]").fill("")  # without alt=sse: Google's streamed JSON array
+    operation.get_by_role("button", name="Execute").click()
+    expect(operation.locator("[data-role=status]")).to_contain_text("200 OK · done in")
+    expect(operation.locator("[data-role=text]")).to_have_text("Halo, Gemini!")
+
+
+def test_copy_as_curl_is_a_command_that_works(open_page, kimi):
+    operation = open_operation(open_page("/"), "chat_completions")
+    operation.get_by_role("button", name="Salin sebagai cURL").click()
+    command = operation.locator("[data-role=snippet]").text_content()
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith("data: [DONE]\n\n")
+    assert '"content":"Halo! Apa kabar?"' in done.stdout
+
+
+@pytest.mark.parametrize("operation_id,printed", [
+    ("chat_completions", "Halo! Apa kabar?\n"),  # openai, streaming
+    ("messages", "Halo, Claude!\n"),  # anthropic, messages.stream with thinking
+    ("stream_generate_content", "Halo, Gemini!\n"),  # google-genai, thoughts included but not printed
+    ("gemini_count_tokens", "4\n"),
+])
+def test_copy_as_python_runs_with_the_official_sdk(open_page, kimi, operation_id, printed):
+    operation = open_operation(open_page("/?lang=en"), operation_id)
+    operation.get_by_role("button", name="Copy as Python").click()
+    code = operation.locator("[data-role=snippet]").text_content()
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == printed
+
+
+def ask(page, text):
+    page.locator("#prompt").fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def test_chat_continues_the_same_conversation_and_keeps_it_in_local_storage(open_page, kimi):
+    page = open_page("/chat?lang=en")
+    page.locator("#model").select_option("kimi-k2.5-thinking")
+    ask(page, "first question")
+    answers = page.locator(".message-assistant .content")
+    expect(answers.nth(0)).to_have_text("first question")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    ask(page, "second question")
+    expect(answers.nth(1)).to_have_text("second question")
+    expect(page.locator(".message-assistant .thinking-text").nth(1)).to_have_text("Thinking about: second question")
+    [turns] = kimi.chats.values()  # one Kimi chat, continued
+    assert [turn["user_text"] for turn in turns] == ["first question", "second question"]
+    stored = page.evaluate("JSON.parse(localStorage.getItem('kimi-gateway.conversations'))")
+    assert [(c["title"], len(c["messages"]), c["conversationId"]) for c in stored] == \
+        [("first question", 4, next(iter(kimi.chats)))]
+
+
+def test_chat_renders_markdown_with_highlighted_code_and_never_html_from_the_model(open_page, kimi):
+    page = open_page("/chat?lang=en")
+    ask(page, "**bold** <img src=x onerror=alert(1)>\n\n```python\ndef f():\n    return 'x'\n```")
+    answer = page.locator(".message-assistant .content")
+    expect(answer.locator("strong")).to_have_text("bold")
+    expect(answer.locator("pre.code .tok-keyword").first).to_have_text("def")
+    expect(answer).to_contain_text("<img src=x onerror=alert(1)>")
+    assert answer.locator("img").count() == 0
+
+
+def test_stop_aborts_the_answer_and_the_server_closes_the_upstream(open_page, kimi):
+    kimi.long_answer(n_frames=1000, delay=0.02)
+    page = open_page("/chat?lang=en")
+    ask(page, "tell me a long story")
+    expect(page.locator(".message-assistant .content")).to_contain_text("word5")
+    assert kimi.open_streams == 1
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator(".message-assistant .note")).to_have_text("(stopped)")
+    assert kimi.wait_for(lambda: kimi.open_streams == 0)
+    assert "word999" not in page.locator(".message-assistant .content").text_content()
+
+
+def test_language_switch_is_remembered_across_pages(open_page):
+    page = open_page("/")
+    expect(page.locator("html")).to_have_attribute("lang", "id")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dokumentasi API")
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("API documentation")
+    page.get_by_role("link", name="Self-test").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("button", name="Run all checks")).to_be_visible()
+
+
+def test_doctor_passes_every_check_through_the_gateway(open_page, kimi):
+    page = open_page("/doctor?lang=en")
+    page.get_by_role("button", name="Run all checks").click()
+    expect(page.locator("#doctor-summary")).to_have_text("7 of 7 passed.", timeout=30_000)
+    expect(page.locator("#checks .pass")).to_have_count(7)
+
+
+def test_doctor_shows_which_check_failed_and_the_bytes_it_got(open_page, kimi):
+    kimi.http_error(500)  # the first check's chat request: the gateway answers 502
+    page = open_page("/doctor?lang=en")
+    page.get_by_role("button", name="Run all checks").click()
+    expect(page.locator("#doctor-summary")).to_have_text("6 of 7 passed.", timeout=30_000)
+    failed = page.locator("#checks tr").nth(0)
+    expect(failed.locator(".fail")).to_have_text("FAIL")
+    expect(failed).to_contain_text("First wrong byte at offset 0: HTTP status 502")
+    expect(failed.locator("pre")).to_contain_text('"error"')
+
+
+@pytest.mark.parametrize("check,raw,bad", [
+    ("openaiStream", 'data: {"object":"chat.completion.chunk","id":"a","choices":[]}\n\ndata: {oops}\n\n', "oops}"),
+    ("openaiStream", 'data: {"object":"chat.completion.chunk","id":"a","choices":[]}\n\ndata: [DONE]', "data: [DONE]"),
+    ("geminiSse", 'data: {"candidates":[]}\n\n', '{"candidates"'),
+    ("geminiArray", '[{"candidates":[{"content":{"parts":[]},"finishReason":"STOP"}],"usageMetadata":{}}\n,\r\n{"oops',
+     '{"oops'),
+    ("anthropicStream", 'event: message_start\ndata: {"type":"message_start","message":{"role":"assistant"}}\n\n'
+                        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0}\n\n',
+     "event: content_block_delta"),
+])
+def test_doctor_checks_point_at_the_first_wrong_byte(open_page, check, raw, bad):
+    page = open_page("/doctor?lang=en")
+    offset = page.evaluate("([check, raw]) => { try { KimiWire[check](raw); return -1; }"
+                           " catch (error) { return error.offset; } }", [check, raw])
+    assert offset == raw.index(bad)
+
+
+PAGES = ["/", "/chat", "/doctor", "/auth"]
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize("path", PAGES)
+def test_each_page_has_a_non_blank_screenshot_and_fits_the_width(open_page, path, viewport):
+    page = open_page(path, viewport)
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = (path.strip("/") or "docs") + f"-{viewport['width']}.png"
+    png = page.screenshot(path=ARTIFACTS / name, full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    assert brightness_spread(open_page, png) > 100  # a blank or one-colour page has about 0
+
+
+def brightness_spread(open_page, png: bytes) -> float:
+    """The variance of the screenshot's pixel brightness, decoded by the browser's own PNG decoder."""
+    blank = open_page("/ping")
+    return blank.evaluate("""async (data) => {
+        const bitmap = await createImageBitmap(await (await fetch(`data:image/png;base64,${data}`)).blob());
+        const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+        const context = canvas.getContext("2d");
+        context.drawImage(bitmap, 0, 0);
+        const pixels = context.getImageData(0, 0, bitmap.width, bitmap.height).data;
+        let sum = 0, squares = 0, count = 0;
+        for (let i = 0; i < pixels.length; i += 4) {
+            const value = (pixels[i] + pixels[i + 1] + pixels[i + 2]) / 3;
+            sum += value; squares += value * value; count += 1;
+        }
+        return squares / count - (sum / count) ** 2;
+    }""", base64.b64encode(png).decode())
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_have_no_serious_accessibility_violations(open_page, kimi, path, viewport):
+    page = open_page(path + "?lang=en", viewport)
+    if path == "/":
+        open_operation(page, "chat_completions").get_by_role("button", name="Execute").click()
+        expect(page.locator("#op-chat_completions [data-role=status]")).to_contain_text("done in")
+    elif path == "/chat":
+        ask(page, "Show me `code` and a table\n\n| a | b |\n|---|---|\n| 1 | 2 |")
+        expect(page.locator(".message-assistant table")).to_be_visible()
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    serious = [(v["id"], v["impact"], [node["target"] for node in v["nodes"]][:3]) for v in results["violations"]
+               if v["impact"] in ("serious", "critical")]
+    assert serious == []

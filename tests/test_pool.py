@@ -1,0 +1,177 @@
+"""The account pool on a real file store and the fake account service: least-recently-used choice,
+stream caps, cooldowns, skipped accounts, and renewing tokens once however many ask at once."""
+import multiprocessing
+import threading
+
+import pytest
+
+from kimi.errors import AuthRejected, RateLimited
+from kimi.pool import AccountPool
+from kimi.refresh import AccountCalls
+from kimi.registry import Registry
+from kimi.store import FileStore
+from tests.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
+from tests.jwts import make_jwt
+
+pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+
+
+def make_pool(data_dir, fake, **options) -> AccountPool:
+    calls = AccountCalls(refresh_url=fake.url + REFRESH_PATH, probe_url=fake.url + PROBE_PATH)
+    return AccountPool(FileStore(data_dir), calls, **options)
+
+
+@pytest.fixture
+def pool(tmp_path, kimi_auth):
+    return make_pool(tmp_path, kimi_auth, max_streams=2, cooldown_seconds=30)
+
+
+@pytest.fixture
+def registry(pool):
+    return Registry(pool)
+
+
+def add(registry, sub, **jwt_options):
+    view, _ = registry.save(make_jwt(sub=sub, **jwt_options), None, label=sub)
+    return view["id"]
+
+
+def test_requests_go_to_the_least_recently_used_account(pool, registry):
+    ids = [add(registry, f"user{n:016d}") for n in range(3)]
+    used = []
+    for _ in range(6):
+        lease = pool.acquire()
+        used.append(lease.account_id)
+        lease.release()
+    assert sorted(used[:3]) == sorted(ids) and used[3:] == used[:3]
+
+
+def test_an_account_serves_at_most_its_stream_cap_at_once(pool, registry):
+    add(registry, "onlyuser000000000001")
+    first, second = pool.acquire(), pool.acquire()
+    with pytest.raises(RateLimited) as caught:
+        pool.acquire()
+    assert caught.value.code == "accounts_busy" and caught.value.retry_after
+    first.release()
+    first.release()  # a second release changes nothing
+    pool.acquire().release()
+    second.release()
+
+
+def test_expired_disabled_and_rejected_accounts_are_skipped(pool, registry):
+    good = add(registry, "gooduser000000000001")
+    pool.store.modify("accounts", lambda records: records[good].update(access_token=make_jwt(expires_in=5)))
+    registry.set_disabled(add(registry, "disableduser00000001"), True)
+    pool.reject(add(registry, "rejecteduser00000001"), "Kimi: unauthenticated")
+    with pytest.raises(AuthRejected) as caught:
+        pool.acquire()
+    message = caught.value.message
+    assert "1 disabled" in message and "1 expired" in message and "1 rejected by Kimi" in message
+    assert "/auth" in message and caught.value.code == "no_usable_account"
+
+
+def test_an_empty_pool_says_how_to_add_an_account(pool):
+    with pytest.raises(AuthRejected, match="/auth") as caught:
+        pool.acquire()
+    assert caught.value.code == "no_account"
+
+
+def test_a_cooling_account_is_skipped_and_when_all_cool_the_wait_is_told(pool, registry):
+    first, second = add(registry, "firstuser00000000001"), add(registry, "seconduser0000000001")
+    pool.cool_down(first, "Kimi: resource_exhausted")
+    lease = pool.acquire()
+    assert lease.account_id == second
+    lease.release()
+    pool.cool_down(second, "Kimi: resource_exhausted", seconds=10)
+    with pytest.raises(RateLimited) as caught:
+        pool.acquire()
+    assert caught.value.code == "accounts_cooling_down" and 9 <= caught.value.retry_after <= 10
+    assert registry.view(first)["state"] == "cooling" and registry.view(first)["cooldown_until"]
+
+
+def test_the_account_that_opened_a_chat_is_preferred(pool, registry):
+    ids = [add(registry, f"user{n:016d}") for n in range(3)]
+    lease = pool.acquire()
+    lease.release(chat_id="chat-1")
+    assert pool.account_for_chat("chat-1") == lease.account_id
+    for _ in range(3):
+        again = pool.acquire(prefer=pool.account_for_chat("chat-1"))
+        assert again.account_id == lease.account_id
+        again.release()
+    assert lease.account_id in ids
+
+
+def test_an_account_near_expiry_is_renewed_and_the_rotated_refresh_token_kept(pool, registry, kimi_auth):
+    refresh = kimi_auth.issue_refresh("renewuser00000000001")
+    registry.save(make_jwt(sub="renewuser00000000001", expires_in=20), refresh)
+    lease = pool.acquire()
+    [(access, rotated)] = kimi_auth.issued
+    assert lease.token == access and kimi_auth.refresh_calls == [refresh]
+    record = pool.store.read("accounts")[lease.account_id]
+    assert (record["access_token"], record["refresh_token"]) == (access, rotated)
+    assert registry.view(lease.account_id)["can_renew"] is True
+
+
+def test_a_refresh_only_account_becomes_usable_through_renewal(pool, registry, kimi_auth):
+    registry.save(kimi_auth.issue_refresh("legacyuser0000000001"), None)
+    assert registry.views()[0]["state"] == "active" and not registry.views()[0]["has_access_token"]
+    assert pool.acquire().token == kimi_auth.issued[0][0]
+
+
+def test_concurrent_requests_renew_once(pool, registry, kimi_auth):
+    kimi_auth.refresh_delay = 0.3
+    registry.save(make_jwt(sub="manyuser000000000001", expires_in=10), kimi_auth.issue_refresh("manyuser000000000001"))
+    pool.max_streams = 0
+    tokens = []
+    threads = [threading.Thread(target=lambda: tokens.append(pool.acquire().token)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(kimi_auth.refresh_calls) == 1 and set(tokens) == {kimi_auth.issued[0][0]}
+
+
+def _renew_in_process(data_dir, fake_url, account_id, stale, start, results):
+    calls = AccountCalls(refresh_url=fake_url + REFRESH_PATH, probe_url=fake_url + PROBE_PATH)
+    pool = AccountPool(FileStore(data_dir), calls)
+    start.wait(30)
+    results.put(pool.renew(account_id, stale))
+
+
+def test_workers_in_several_processes_renew_once(tmp_path, pool, registry, kimi_auth):
+    kimi_auth.refresh_delay = 0.5
+    stale = make_jwt(sub="procuser000000000001", expires_in=10)
+    account_id = registry.save(stale, kimi_auth.issue_refresh("procuser000000000001"))[0]["id"]
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Event(), context.Queue()
+    workers = [context.Process(target=_renew_in_process,
+                               args=(str(tmp_path), kimi_auth.url, account_id, stale, start, results))
+               for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    renewed = {results.get(timeout=30) for _ in workers}
+    for worker in workers:
+        worker.join(30)
+    assert len(kimi_auth.refresh_calls) == 1 and renewed == {kimi_auth.issued[0][0]}
+    results.close()
+    results.join_thread()
+
+
+def test_a_refused_refresh_marks_the_account_rejected_and_another_serves(pool, registry, kimi_auth):
+    healthy = add(registry, "healthyuser000000001")
+    pool.acquire().release()  # used just now, so the never-used account below comes first
+    doomed = registry.save(make_jwt(sub="doomeduser0000000001", expires_in=10), "refresh-token-kimi-forgot")[0]["id"]
+    assert pool.acquire().account_id == healthy
+    assert kimi_auth.refresh_calls == ["refresh-token-kimi-forgot"]
+    view = registry.view(doomed)
+    assert view["state"] == "rejected" and "refused the refresh token" in view["reason"]
+
+
+def test_a_check_marks_a_dead_token_rejected_and_clears_it_when_live_again(pool, registry, kimi_auth):
+    token = make_jwt(sub="checkuser00000000001")
+    account_id = registry.save(token, None)[0]["id"]
+    kimi_auth.revoked_access.add(token)
+    assert registry.check(account_id)["state"] == "rejected"
+    kimi_auth.revoked_access.clear()
+    assert registry.check(account_id)["state"] == "active"

@@ -1,0 +1,154 @@
+"""Both store backends keep the same data the same way: atomic changes, counters, remembered values,
+locks and secrets; the file store is private, survives restarts and several writing processes."""
+import json
+import multiprocessing
+import os
+import stat
+import threading
+
+import pytest
+
+from kimi.pool import AccountPool
+from kimi.refresh import AccountCalls
+from kimi.registry import Registry
+from kimi.store import FileStore, Store
+from kimi.store_redis import RedisStore
+from tests.jwts import make_jwt
+
+pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+
+WRITERS, WRITES_EACH = 4, 25
+
+
+def open_backend(kind: str, where: str) -> Store:
+    return FileStore(where) if kind == "file" else RedisStore(where)
+
+
+@pytest.fixture(params=["file", "redis"])
+def backend(request, tmp_path):
+    """(kind, location): the tests open stores themselves, as separate workers would."""
+    where = str(tmp_path / "data") if request.param == "file" else request.getfixturevalue("flushed_redis")
+    return request.param, where
+
+
+@pytest.fixture
+def store(backend):
+    opened = open_backend(*backend)
+    yield opened
+    opened.close()
+
+
+def test_an_unwritten_section_reads_empty(store):
+    assert store.read("accounts") == {}
+
+
+def test_modify_returns_the_result_and_a_second_store_sees_the_change(store, backend):
+    assert store.modify("accounts", lambda data: data.setdefault("a1", {"label": "one"})) == {"label": "one"}
+    other = open_backend(*backend)
+    assert other.read("accounts") == {"a1": {"label": "one"}}
+    other.modify("accounts", lambda data: data["a1"].update(label="two"))
+    assert store.read("accounts")["a1"]["label"] == "two"
+    other.close()
+
+
+def test_a_failing_change_leaves_the_section_as_it_was(store):
+    store.modify("keys", lambda data: data.update(k="v"))
+
+    def broken(data):
+        data["k"] = "changed"
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        store.modify("keys", broken)
+    assert store.read("keys") == {"k": "v"}
+
+
+def test_read_gives_a_private_copy(store):
+    store.modify("accounts", lambda data: data.update(a={"n": 1}))
+    store.read("accounts")["a"]["n"] = 99
+    assert store.read("accounts") == {"a": {"n": 1}}
+
+
+def test_counters_count_within_a_window_and_tell_when_it_ends(store):
+    assert store.peek("key:x", 60)[0] == 0
+    assert [store.hit("key:x", 60)[0] for _ in range(3)] == [1, 2, 3]
+    count, left = store.peek("key:x", 60)
+    assert count == 3 and 0 < left <= 60
+    assert store.hit("key:y", 60)[0] == 1
+
+
+def test_remembered_values_come_back_until_they_expire(store):
+    store.remember("chat:c1", "acct1", ttl=60)
+    store.remember("chat:c2", "acct2", ttl=-1)
+    assert store.recall("chat:c1") == "acct1"
+    assert store.recall("chat:c2") is None and store.recall("chat:none") is None
+
+
+def test_a_secret_is_created_once_and_then_kept(store, backend):
+    assert store.ensure_secret("secret_key", lambda: "first") == ("first", True)
+    assert open_backend(*backend).ensure_secret("secret_key", lambda: "second") == ("first", False)
+
+
+def test_a_lock_held_elsewhere_times_out_and_is_free_after_release(store, backend):
+    other = open_backend(*backend)
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder():
+        with other.lock("refresh:a1"):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert held.wait(5)
+    with pytest.raises(TimeoutError):
+        with store.lock("refresh:a1", timeout=0.2):
+            pass
+    release.set()
+    thread.join()
+    with store.lock("refresh:a1", timeout=5):
+        pass
+    other.close()
+
+
+def _save_many(kind: str, where: str, writer: int, start) -> None:
+    opened = open_backend(kind, where)
+    registry = Registry(AccountPool(opened, AccountCalls(refresh_url="http://127.0.0.1:9", probe_url="")))
+    start.wait(30)
+    for n in range(WRITES_EACH):
+        registry.save(make_jwt(sub=f"writer{writer}account{n:06d}"), None, label=f"{writer}-{n}")
+        opened.hit("saves", 3600)
+    opened.close()
+
+
+def test_concurrent_saves_from_several_processes_all_land(backend):
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [context.Process(target=_save_many, args=(*backend, i, start)) for i in range(WRITERS)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0] * WRITERS
+    opened = open_backend(*backend)
+    labels = {record["label"] for record in opened.read("accounts").values()}
+    assert labels == {f"{w}-{n}" for w in range(WRITERS) for n in range(WRITES_EACH)}
+    assert opened.peek("saves", 3600)[0] == WRITERS * WRITES_EACH
+    opened.close()
+
+
+def test_file_store_is_private_and_its_files_are_plain_json(tmp_path):
+    store = FileStore(tmp_path / "data")
+    store.modify("accounts", lambda data: data.update(a={"label": "x"}))
+    path = tmp_path / "data" / "accounts.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "data").st_mode) == 0o700
+    assert json.loads(path.read_text()) == {"a": {"label": "x"}}
+    assert [p.name for p in (tmp_path / "data").iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_file_store_survives_a_restart(tmp_path):
+    FileStore(tmp_path).modify("keys", lambda data: data.update(k1={"hash": "h"}))
+    assert FileStore(tmp_path).read("keys") == {"k1": {"hash": "h"}}
