@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test system-deps
+.PHONY: run test system-deps bench
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/gunicorn -c configs/gunicorn.conf.py app:app
@@ -36,3 +36,6 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
+# The streaming benchmark (bench/README.md): loopback only, ends by itself; BENCH_ARGS=--quick for a short run.
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

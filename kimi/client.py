@@ -15,9 +15,10 @@ import urllib3.exceptions
 
 from kimi import errors, prompt, tokens
 from kimi.conversations import ConversationMemory
+from kimi.chunked import ChunkedDecoder
 from kimi.events import (CONTENT_EVENTS, ChatRequest, ChatStarted, Event, Finished, MessageStarted, TextDelta,
-                         UpstreamError)
-from kimi.frames import FrameDecoder, encode_envelope
+                         ThinkingDelta, UpstreamError)
+from kimi.frames import Frame, FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable
 from kimi.parse import StreamParser
 from kimi.usage import TokenCounter, estimate_tokens
@@ -93,7 +94,7 @@ class ChatStream:
         self._parser = StreamParser()
         self._conversations = conversations
         self._pending: deque[Event] = deque()
-        self._live = self._read_events()
+        self._live = self._read_batches()
         self.prompt_tokens = prompt_tokens
         self._max_tokens = max_tokens
         self._answer_tokens = TokenCounter()
@@ -106,48 +107,73 @@ class ChatStream:
 
     def peek(self) -> None:
         """Buffer events up to and including the first piece of content (errors raise)."""
-        for event in self._live:
-            self._pending.append(event)
-            if isinstance(event, CONTENT_EVENTS):
+        for batch in self._live:
+            self._pending.extend(batch)
+            if any(isinstance(event, CONTENT_EVENTS) for event in batch):
                 return
 
     def __iter__(self) -> Iterator[Event]:
         return self
 
     def __next__(self) -> Event:
-        if self._pending:
-            return self._pending.popleft()
-        return next(self._live)
+        while not self._pending:
+            self._pending.extend(next(self._live))
+        return self._pending.popleft()
+
+    @property
+    def has_pending(self) -> bool:
+        """True while events already read are waiting: the next one comes without touching the network.
+        A renderer can write once per upstream read by writing only when this turns false."""
+        return bool(self._pending)
 
     def close(self) -> None:
         self._live.close()
         self._response.close()
 
-    def _read_events(self) -> Iterator[Event]:
+    def _read_batches(self) -> Iterator[list[Event]]:
+        """Events in lists, one per upstream read; the last list ends with Finished."""
         finished: Optional[Finished] = None
+        parse, max_tokens = self._parser.feed, self._max_tokens
+        batch: list[Event] = []
+        is_ended = False
         try:
-            for frame in self._frames():
-                for event in self._parser.feed(frame):
-                    if isinstance(event, Finished):
-                        finished = event  # an error may still follow `done` (A.10): hold it back
-                        continue
-                    if isinstance(event, UpstreamError):
-                        raise errors.from_upstream_error(event)
-                    self._note(event)
-                    yield event
-                    if self._max_tokens and isinstance(event, TextDelta) and self._over_limit(event):
-                        # Kimi has no output limit of its own: stop reading and close the answer.
-                        yield Finished("length")
-                        return
-                if frame.is_end_stream:
-                    break
+            for frames in self._frames():
+                batch = []
+                for frame in frames:
+                    for event in parse(frame):
+                        kind = type(event)
+                        if kind is TextDelta or kind is ThinkingDelta:  # nearly every event: tested first
+                            batch.append(event)
+                            if max_tokens and kind is TextDelta and self._over_limit(event):
+                                # Kimi has no output limit of its own: stop reading and close the answer.
+                                batch.append(Finished("length"))
+                                yield batch
+                                return
+                        elif kind is Finished:
+                            finished = event  # an error may still follow `done` (A.10): hold it back
+                        elif kind is UpstreamError:
+                            if batch:
+                                yield batch  # what arrived before the error goes out first
+                            raise errors.from_upstream_error(event)
+                        else:
+                            self._note(event)
+                            batch.append(event)
+                    is_ended = frame.is_end_stream
+                    if is_ended:
+                        break
+                if is_ended:
+                    break  # this read's events go out together with Finished, below
+                if batch:
+                    yield batch
             else:
+                batch = []
                 if finished is None:
                     raise errors.ProtocolError("Kimi's stream ended before the answer was complete.",
                                                code="upstream_truncated")
             if self.chat_id and self.message_id:
                 self._conversations.remember(self.chat_id, self.message_id)
-            yield finished or Finished("stop")
+            batch.append(finished or Finished("stop"))
+            yield batch
         finally:
             self._response.close()
 
@@ -155,21 +181,38 @@ class ChatStream:
         self._answer_tokens.add(delta.text)
         return self._answer_tokens.tokens >= self._max_tokens
 
-    def _frames(self):
+    def _frames(self) -> Iterator[list[Frame]]:
+        """The frames each upstream read completes: one list per read, however many arrived."""
         raw = self._response.raw
+        # For a chunked body, urllib3's read1 returns one HTTP chunk (one Kimi frame) per call. Reading
+        # the connection's buffered file and de-chunking here hands over all that has arrived at once.
+        connection = getattr(raw, "_fp", None)  # the http.client response inside urllib3's
+        if getattr(connection, "chunked", False) and connection.chunk_left is None and connection.fp:
+            read, chunked = connection.fp.read1, ChunkedDecoder()
+        else:
+            read, chunked = raw.read1, None
+        decoder = self._decoder
         while True:
             try:
-                data = raw.read1(READ_SIZE)
+                data = read(READ_SIZE)
             except _TIMEOUTS:
                 raise errors.UpstreamTimeout("Kimi stopped sending in the middle of the answer.",
                                              code="upstream_timeout") from None
             except _CONNECTION_FAULTS:
                 raise errors.UpstreamUnavailable("The connection to Kimi was cut.",
                                                  code="upstream_disconnected") from None
-            if not data:
-                self._decoder.finish()
+            is_last = not data
+            if chunked is not None:
+                if is_last:  # a chunked body ends with its zero-size chunk, never with EOF
+                    raise errors.UpstreamUnavailable("The connection to Kimi was cut.",
+                                                     code="upstream_disconnected")
+                data = chunked.feed(data)
+                is_last = chunked.is_done
+            if data:
+                yield decoder.feed(data)
+            if is_last:
+                decoder.finish()
                 return
-            yield from self._decoder.feed(data)
 
     def _note(self, event: Event) -> None:
         if isinstance(event, ChatStarted):

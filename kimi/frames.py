@@ -1,12 +1,14 @@
 """Connect envelopes (kimi-protocol.md A.4): the encoder and an incremental decoder.
 
-Bytes in, frames out: no I/O, standard library only.
+Bytes in, frames out: no I/O; orjson for the per-frame decode (the streaming hot path, see bench/).
 """
 from __future__ import annotations
 
 import json
 import struct
 from typing import NamedTuple, Union
+
+import orjson
 
 from kimi.errors import ProtocolError
 
@@ -57,7 +59,8 @@ class FrameDecoder:
         start, end = 0, len(buffer)
         while end - start >= HEADER_BYTES:
             flags, length = _HEADER.unpack_from(buffer, start)
-            self._check_header(flags, length)
+            if length > self.max_frame_bytes or flags & FLAG_COMPRESSED:
+                self._check_header(flags, length)
             stop = start + HEADER_BYTES + length
             if stop > end:
                 break
@@ -89,12 +92,23 @@ class FrameDecoder:
 def _decode_payload(buffer: bytearray, start: int, stop: int) -> dict:
     if start == stop:
         return {}  # a zero-length end-of-stream message means plain success
+    data = buffer[start:stop]
     try:
-        payload = json.loads(buffer[start:stop].decode("utf-8"))
-    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError too
-        raise ProtocolError(f"Kimi sent a frame that is not UTF-8 JSON ({err}).",
-                            code="bad_frame") from None
+        payload = orjson.loads(data)  # about 4x faster than json.loads on a typical 100-byte frame
+    except orjson.JSONDecodeError:
+        # json accepts a little more than orjson (NaN, Infinity, lone surrogates): what parsed
+        # before still parses, and only what json refuses is a bad frame. (orjson reads integers past
+        # 64 bits as floats; Kimi's numbers are offsets and small ids, which we never do arithmetic on.)
+        payload = _decode_lenient(data)
     if not isinstance(payload, dict):
         raise ProtocolError(f"Kimi sent a frame whose JSON is a {type(payload).__name__}, "
                             "not an object.", code="bad_frame")
     return payload
+
+
+def _decode_lenient(data: bytearray):
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError too
+        raise ProtocolError(f"Kimi sent a frame that is not UTF-8 JSON ({err}).",
+                            code="bad_frame") from None

@@ -12,6 +12,10 @@ from kimi.frames import Frame
 
 _COMPLETED = "MESSAGE_STATUS_COMPLETED"
 _DELTAS = {"text": TextDelta, "think": ThinkingDelta}
+# Nearly every frame of an answer is one of these appends (A.6); feed() takes them on a short path.
+_APPEND_KEYS = frozenset(("op", "mask", "eventOffset", "block"))
+_CONTENT_APPENDS = {"block.text.content": "text", "block.think.content": "think"}
+_MAX_PARTS = 64  # a block's parts are joined into one string when they reach this many
 _REF_LISTS = ("searchChunks", "usedSearchChunks")  # A.8: all sources, then the cited subset
 # Documented families we deliberately skip (A.6, A.9): not worth counting as unknown.
 _IGNORED_PREFIXES = ("block.tool.", "block.search.", "block.multiStage")
@@ -33,8 +37,12 @@ class StreamParser:
 
     def feed(self, frame: Frame) -> list[Event]:
         """Events this frame adds (often none); malformed parts are recorded, not raised."""
-        events: list[Event] = []
         payload = frame.payload
+        if payload.get("op") == "append" and payload.keys() == _APPEND_KEYS:
+            events = self._append_content(payload)
+            if events is not None:
+                return events
+        events = []
         for key in payload:
             handler = _TOP_LEVEL.get(key, _unknown_key)
             try:
@@ -43,6 +51,23 @@ class StreamParser:
                 # A known key with an unexpected shape: Kimi changed something; keep streaming.
                 self.unknown_kinds.add(f"shape:{payload.get('mask', key)}")
         return events
+
+    def _append_content(self, payload: dict) -> Optional[list[Event]]:
+        """The events of a well-formed `block.<kind>.content` append, exactly as _on_content would
+        give them; None for anything else, which then takes the general path."""
+        kind = _CONTENT_APPENDS.get(payload["mask"])
+        block = payload["block"]
+        if kind is None or type(block) is not dict:
+            return None
+        value = block.get(kind)
+        if type(value) is not dict:
+            return None
+        new = value.get("content") or ""
+        block_id = block.get("id", "")
+        if type(new) is not str or type(block_id) is not str:
+            return None
+        self._append_part((kind, block_id), new)
+        return [_DELTAS[kind](new)] if new else []
 
     # Top-level keys (A.6 non-patch events, A.10 order of authority).
 
@@ -157,20 +182,29 @@ class StreamParser:
             return
         new = value.get("content") or ""
         key = (kind, block.get("id", ""))
-        parts = self._blocks.get(key)
         if op == "append":
             delta = new
-            if parts is None:
-                self._blocks[key] = [new]
-            else:
-                parts.append(new)
+            self._append_part(key, new)
         else:
+            parts = self._blocks.get(key)
             delta = _snapshot_delta("".join(parts) if parts else "", new)
             self._blocks[key] = [new]
         if delta:
             events.append(_DELTAS[kind](delta))
 
     # Shared steps.
+
+    def _append_part(self, key: tuple[str, str], new: str) -> None:
+        parts = self._blocks.get(key)
+        if parts is None:
+            self._blocks[key] = [new]
+        elif len(parts) < _MAX_PARTS:
+            parts.append(new)
+        else:  # a long answer's thousands of small str objects would cost ~60 bytes each per open stream
+            try:
+                self._blocks[key] = ["".join(parts), new]
+            except TypeError:  # a part that is not text (a malformed frame): leave the list as it is
+                parts.append(new)
 
     def _finish(self, events: list) -> None:
         if not self.is_finished:

@@ -121,3 +121,51 @@ def test_max_tokens_cuts_the_answer_with_finish_reason_length():
     texts = [e.text for e in events if isinstance(e, TextDelta)]
     assert "".join(texts) == "Set up a dedicated"  # 2 + 3 estimated tokens
     assert events[-1] == Finished("length")
+
+
+@responses.activate
+def test_events_of_one_read_are_pending_until_the_last_one_is_taken():
+    responses.post(CHAT_URL, body=build_body("plain_text.jsonl"), content_type="application/connect+json")
+    stream = client().open_chat(chat(), TOKEN)  # `responses` hands the whole body over in one read
+    seen = []
+    for event in stream:
+        seen.append((event, stream.has_pending))
+    assert all(pending for _, pending in seen[:-1])
+    assert seen[-1] == (Finished("stop"), False)
+
+
+@responses.activate
+def test_events_read_before_an_error_are_delivered_before_it_raises():
+    responses.post(CHAT_URL, body=build_body("error_after_done.jsonl"), content_type="application/connect+json")
+    stream = client().open_chat(chat(), TOKEN)
+    texts = []
+    with pytest.raises(errors.AuthRejected, match="Please sign in"):
+        for event in stream:
+            texts.append(event.text if isinstance(event, TextDelta) else "")
+    assert "".join(texts) == "Owls can turn their heads"
+
+
+@pytest.fixture
+def real_client(kimi):
+    """A client of the fake upstream over a real socket: the chunked body is read off the connection."""
+    kimi_client = KimiClient(base_url=kimi.url, chat_path="/apiv2/kimi.gateway.chat.v1.ChatService/Chat",
+                             models=MODELS)
+    yield kimi_client
+    kimi_client.session.close()
+
+
+@pytest.mark.parametrize("split", [None, 1, 7, 100_000])
+def test_chunked_body_over_a_real_socket_gives_the_fixture_text(kimi, real_client, split):
+    kimi.replay("plain_text.jsonl", split=split)  # None: one HTTP chunk per frame
+    events = list(real_client.open_chat(chat(), TOKEN))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == (
+        "Set up a dedicated workspace and keep it free of distractions. A short list of three daily goals also helps.")
+    assert events[-1] == Finished("stop") and sum(isinstance(e, Finished) for e in events) == 1
+
+
+def test_chunked_body_cut_mid_frame_is_upstream_disconnected(kimi, real_client):
+    kimi.cut(after_frames=6)
+    stream = real_client.open_chat(chat(), TOKEN)
+    with pytest.raises(errors.UpstreamUnavailable) as caught:
+        list(stream)
+    assert caught.value.code == "upstream_disconnected"

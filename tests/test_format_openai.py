@@ -1,4 +1,6 @@
 """Pure translation tests for blueprints/formats/openai.py: request parsing and rendering."""
+from collections import deque
+
 import orjson
 import pytest
 
@@ -8,16 +10,25 @@ from kimi.events import ChatRequest, Finished, Message, TextDelta, ThinkingDelta
 
 
 class FakeEvents:
-    """What the renderers iterate: events plus the attributes ChatStream offers."""
+    """What the renderers iterate: events plus the attributes ChatStream offers. `reads` groups the
+    events as upstream reads would deliver them (default: each event in a read of its own)."""
 
-    def __init__(self, events, chat_id="chat-1", fail_with=None):
-        self._events, self._fail_with = events, fail_with
+    def __init__(self, events=(), chat_id="chat-1", fail_with=None, reads=None):
+        self._reads = reads if reads is not None else [[event] for event in events]
+        self._fail_with, self._pending = fail_with, deque()
         self.chat_id, self.prompt_tokens, self.closed = chat_id, 7, False
 
     def __iter__(self):
-        yield from self._events
+        for read in self._reads:
+            self._pending.extend(read)
+            while self._pending:
+                yield self._pending.popleft()
         if self._fail_with:
             raise self._fail_with
+
+    @property
+    def has_pending(self):
+        return bool(self._pending)
 
     def close(self):
         self.closed = True
@@ -101,6 +112,55 @@ def test_delta_text_is_json_escaped():
     text = 'quote " backslash \\ newline \n emoji 🚀 \u2028'
     out = chunks(b"".join(fmt.stream_completion(FakeEvents([TextDelta(text)]), chat)))
     assert out[1]["choices"][0]["delta"]["content"] == text
+
+
+def test_deltas_that_arrive_in_one_read_leave_in_one_write_with_the_role_chunk_first():
+    chat = ChatRequest(model="m", messages=[], stream=True)
+    events = FakeEvents(reads=[[TextDelta("a"), TextDelta("b")], [ThinkingDelta("c")], [Finished("stop")]])
+    writes = [chunks(write) for write in fmt.stream_completion(events, chat)]
+    assert [[c["choices"][0]["delta"] if c != "[DONE]" else c for c in write] for write in writes] == [
+        [{"role": "assistant", "content": ""}, {"content": "a"}, {"content": "b"}],
+        [{"reasoning_content": "c"}],
+        [{}, "[DONE]"]]
+
+
+def test_last_read_leaves_together_with_finish_usage_and_done():
+    chat = ChatRequest(model="m", messages=[], stream=True, include_usage=True)
+    events = FakeEvents(reads=[[TextDelta("a")], [TextDelta("bcd"), Finished("length")]])
+    writes = [chunks(write) for write in fmt.stream_completion(events, chat)]
+    assert len(writes) == 2 and writes[1][0]["choices"][0]["delta"] == {"content": "bcd"}
+    assert writes[1][1]["choices"][0]["finish_reason"] == "length"
+    assert writes[1][2]["usage"]["completion_tokens"] == 1 and writes[1][3] == "[DONE]"
+
+
+def test_error_after_a_read_is_written_with_done_after_that_read():
+    chat = ChatRequest(model="m", messages=[], stream=True)
+    events = FakeEvents(reads=[[TextDelta("a")]], fail_with=RateLimited("busy", code="resource_exhausted"))
+    writes = [chunks(write) for write in fmt.stream_completion(events, chat)]
+    assert [len(write) for write in writes] == [2, 2]
+    assert writes[1] == [{"error": {"message": "busy", "type": "rate_limit_error", "param": None,
+                                    "code": "resource_exhausted"}}, "[DONE]"]
+    assert events.closed
+
+
+class PerEventSource:
+    """An event source without `has_pending` (as kimi/legacy's stream is): nothing says what arrived together."""
+
+    def __init__(self, events):
+        self._events, self.chat_id, self.prompt_tokens = events, "chat-1", 7
+
+    def __iter__(self):
+        return iter(self._events)
+
+    def close(self):
+        pass
+
+
+def test_event_sources_that_do_not_report_pending_events_are_written_per_event():
+    chat = ChatRequest(model="m", messages=[], stream=True)
+    events = PerEventSource([TextDelta("a"), TextDelta("b"), Finished("stop")])
+    writes = [chunks(write) for write in fmt.stream_completion(events, chat)]
+    assert [len(write) for write in writes] == [2, 1, 2] and writes[-1][-1] == "[DONE]"
 
 
 def test_whole_completion_has_message_reasoning_and_usage():

@@ -1,4 +1,6 @@
 """Connect envelope encoding and incremental decoding (kimi/frames.py)."""
+import math
+
 import pytest
 
 from kimi.errors import ProtocolError
@@ -120,3 +122,9 @@ def test_finish_accepts_a_stream_that_ends_between_frames():
     decoder.feed(encode_envelope({}, 2))
     decoder.finish()
     assert not decoder.has_partial
+
+
+def test_json_that_only_the_lenient_decoder_accepts_still_decodes():
+    # orjson refuses NaN and lone surrogates; json accepts them, and so did we before orjson.
+    frames = FrameDecoder().feed(encode_envelope(b'{"n":NaN,"s":"\\ud800"}'))
+    assert math.isnan(frames[0].payload["n"]) and frames[0].payload["s"] == "\ud800"

@@ -268,3 +268,43 @@ def test_notifications_are_recorded_not_emitted():
     notice = {"type": "TYPE_MODEL_DEGRADE", "message": "busy"}
     assert parser.feed(Frame(0, {"notification": notice})) == []
     assert parser.notifications == [notice] and parser.unknown_kinds == set()
+
+
+@pytest.mark.parametrize("mask, block", [
+    ("block.text.content", {"id": "1_0", "text": {"content": "Hi"}}),
+    ("block.think.content", {"id": "1_0", "think": {"content": "Hm"}}),
+    ("block.text.content", {"id": "1_0", "text": {"content": ""}}),
+    ("block.text.content", {"id": "1_0", "text": {}}),
+    ("block.text.content", {"id": "1_0", "text": None}),
+    ("block.text.content", {"id": "1_0", "text": "oops"}),
+    ("block.text.content", {"id": "1_0", "text": {"content": 5}}),
+    ("block.text.content", {"id": "1_0", "think": {"content": "other kind"}}),
+    ("block.text.content", {"text": {"content": "no id"}}),
+    ("block.text.content", {"id": 7, "text": {"content": "int id"}}),
+    ("block.text.content", {"id": ["x"], "text": {"content": "unhashable id"}}),
+    ("block.text.content", "oops"),
+    ("block.text.content", None),
+    ("block.tool.contents", {"id": "1_0", "tool": {"contents": []}}),
+])
+def test_append_short_path_gives_what_the_general_path_gives(mask, block):
+    # With `eventOffset` the payload has the usual four keys and takes feed()'s short path; without, it does not.
+    short, general = StreamParser(), StreamParser()
+    payload = {"op": "append", "mask": mask, "block": block}
+    events = _feed_all(short, [{**payload, "eventOffset": 9}, {**payload, "eventOffset": 10}])
+    assert events == _feed_all(general, [payload, payload])
+    assert short.unknown_kinds == general.unknown_kinds
+
+
+def test_long_blocks_keep_their_whole_text_for_later_snapshots():
+    parser = StreamParser()
+    _feed_all(parser, [_text_patch("append", f"{i} ") for i in range(200)]
+              + [{**_text_patch("append", "x"), "eventOffset": 1}])  # the short path too
+    text = "".join(f"{i} " for i in range(200)) + "x"
+    assert _feed_all(parser, [_text_patch("set", text + "!")]) == [TextDelta("!")]
+
+
+def test_a_part_that_is_not_text_does_not_break_a_long_block():
+    parser = StreamParser()
+    events = _feed_all(parser, [_text_patch("append", 5)] + [_text_patch("append", "a")] * 70
+                       + [{**_text_patch("append", "b"), "eventOffset": 1}])
+    assert events[-1] == TextDelta("b") and len(events) == 72

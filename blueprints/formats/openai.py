@@ -94,32 +94,44 @@ def completion_id(chat_id: Optional[str]) -> str:
 
 
 def stream_completion(events, chat: ChatRequest) -> Iterator[bytes]:
-    """SSE chunks as the openai SDK parses them, one per upstream delta; errors end the stream."""
+    """SSE chunks as the openai SDK parses them, one per upstream delta; errors end the stream.
+
+    The chunks of all deltas that arrived in one upstream read leave in one write (gunicorn sends each
+    yield on its own), and nothing waits for more: a read is answered as soon as it is rendered.
+    """
     head = {"id": completion_id(events.chat_id), "object": "chat.completion.chunk",
             "created": int(time.time()), "model": chat.model, "system_fingerprint": None}
     content = _DeltaTemplate(head, "content")
     reasoning = _DeltaTemplate(head, "reasoning_content")
     counter = TokenCounter()
+    # The role chunk leaves with the first deltas, which open_chat has already read.
+    out = [sse.data(_chunk(head, {"role": "assistant", "content": ""}, None))]
+    finish_reason = None
+    # A ChatStream says when the events of one read run out; any other event source is written per event.
+    reports_pending = hasattr(events, "has_pending")
     try:
-        yield sse.data(_chunk(head, {"role": "assistant", "content": ""}, None))
-        finish_reason = "stop"
         for event in events:
-            if isinstance(event, TextDelta):
+            kind = type(event)
+            if kind is TextDelta:
                 counter.add(event.text)
-                yield content.render(event.text)
-            elif isinstance(event, ThinkingDelta):
+                out.append(content.render(event.text))
+            elif kind is ThinkingDelta:
                 counter.add(event.text)
-                yield reasoning.render(event.text)
-            elif isinstance(event, Finished):
-                finish_reason = event.reason
-        yield sse.data(_chunk(head, {}, finish_reason))
+                out.append(reasoning.render(event.text))
+            elif kind is Finished:
+                finish_reason = event.reason  # the last read's deltas then go with the closing chunks
+            if out and finish_reason is None and not (reports_pending and events.has_pending):
+                yield b"".join(out)
+                out = []
+        out.append(sse.data(_chunk(head, {}, finish_reason or "stop")))
         if chat.include_usage:
-            yield sse.data({**head, "choices": [], "usage": _usage(events.prompt_tokens, counter.tokens)})
+            out.append(sse.data({**head, "choices": [], "usage": _usage(events.prompt_tokens, counter.tokens)}))
     except KimiError as err:
-        yield sse.data(error_body(err))
+        out.append(sse.data(error_body(err)))
     finally:
         events.close()
-    yield sse.DONE
+    out.append(sse.DONE)
+    yield b"".join(out)
 
 
 def whole_completion(events, chat: ChatRequest) -> dict[str, Any]:

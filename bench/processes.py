@@ -1,0 +1,165 @@
+"""The processes a bench run starts and watches: the lean fake upstream, the gateway under gunicorn, the
+load generator; and what /proc tells about the gateway's worker (RSS, CPU ticks)."""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Upstream:
+    """bench/upstream.py in a process of its own."""
+
+    def __init__(self):
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.upstream"], cwd=ROOT,
+                                        stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline().split()
+        if line[:1] != ["READY"]:
+            self.stop()
+            raise RuntimeError("the bench upstream did not start")
+        self.url = line[1]
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+class Gateway:
+    """gunicorn -c configs/gunicorn.conf.py with one gevent worker on an ephemeral loopback port."""
+
+    def __init__(self, upstream_url: str, workdir: Path):
+        self.log_path = workdir / "gateway.log"
+        # A throwaway admin password, so the gateway does not generate one and write it to its log.
+        env = {**os.environ, "KIMI_BASE_URL": upstream_url, "WEB_CONCURRENCY": "1",
+               "DATA_DIR": str(workdir / "data"), "KIMI_TOKEN": "", "API_KEYS": "",
+               "ADMIN_PASSWORD": secrets.token_urlsafe(24)}
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "configs/gunicorn.conf.py",
+                 "-b", "127.0.0.1:0", "app:app"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+        self.worker_pid = self._find_worker()
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        """Wait for the port gunicorn picked (it logs it) and for /ping to answer there."""
+        deadline = time.monotonic() + timeout
+        self.port = 0
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("gunicorn exited:\n" + self.log_path.read_text(errors="replace"))
+            if not self.port:
+                listening = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", self.log_path.read_text())
+                self.port = int(listening[1]) if listening else 0
+                self.url = f"http://127.0.0.1:{self.port}"
+                time.sleep(0.05)
+                continue
+            try:
+                with urllib.request.urlopen(self.url + "/ping", timeout=1) as response:
+                    if response.read() == b"pong":
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not become ready")
+
+    def _find_worker(self) -> int:
+        """The one worker is the master's only child."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if len(children) != 1:
+            raise RuntimeError(f"expected one gunicorn worker, found {children}")
+        return int(children[0])
+
+    def log_problems(self) -> dict[str, int]:
+        """Log lines at WARNING or worse (the access log is INFO), counted by level, logger and message."""
+        problems: collections.Counter = collections.Counter()
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if any(level in line for level in ("WARNING", "ERROR", "CRITICAL")):
+                problems[_log_key(line)] += 1
+        return dict(problems)
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+def _log_key(line: str) -> str:
+    """A log line without its timestamp: the app logs JSON objects, gunicorn `[time] [pid] [LEVEL] text`."""
+    try:
+        record = json.loads(line)
+        return f"{record['level']} {record['logger']}: {record['message'][:120]}"
+    except (ValueError, TypeError, KeyError):
+        return re.sub(r"^(\[[^]]*\] )+", "", line)[:160]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout:
+        process.stdout.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process, in kB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+class RssSampler:
+    """Polls a process's VmRSS in a thread while a scenario runs; keeps the highest value seen."""
+
+    def __init__(self, pid: int, interval: float = 0.02):
+        self.pid, self.interval = pid, interval
+        self.before = memory_kb(pid)["VmRSS"]
+        self.peak = self.before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, memory_kb(self.pid)["VmRSS"])
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join()
+        return {"rss_before_kb": self.before, "rss_peak_kb": self.peak}
+
+
+def run_loadgen(scenario: dict) -> dict:
+    """One scenario in a fresh load-generator process; its JSON answer."""
+    timeout = scenario["ramp"] + scenario["timeout"] + 30
+    done = subprocess.run([sys.executable, "-m", "bench.loadgen"], cwd=ROOT, input=json.dumps(scenario),
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError("the load generator failed:\n" + done.stderr)
+    return json.loads(done.stdout)

@@ -1,0 +1,127 @@
+"""Turns raw bench results into the summary kept in results.json and the table printed at the end."""
+from __future__ import annotations
+
+from typing import Optional
+
+
+def percentile(values: list[float], fraction: float) -> Optional[float]:
+    """Nearest-rank percentile of sorted values (None when there are none)."""
+    if not values:
+        return None
+    return values[min(len(values) - 1, max(0, round(fraction * len(values) + 0.5) - 1))]
+
+
+def _ms(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value * 1000, 2)
+
+
+def _target(result: dict) -> dict:
+    wall = result["wall"] or 1e-9
+    summary = {
+        "ttfb_p50_ms": _ms(percentile(result["ttfb"], 0.5)),
+        "ttfb_p99_ms": _ms(percentile(result["ttfb"], 0.99)),
+        "total_p50_s": round(percentile(result["total"], 0.5) or 0, 3),
+        "total_p99_s": round(percentile(result["total"], 0.99) or 0, 3),
+        "held": result["max_open"],
+        "errors": sum(result["errors"].values()),
+        "error_kinds": result["errors"],
+        "chunks": result["chunks"],
+        "chunks_per_s": round(result["chunks"] / wall),
+        "chunks_per_read": round(result["chunks"] / max(1, result["reads"]), 2),
+        "loadgen_cpu_pct": round(100 * result["cpu"] / wall, 1),
+        "upstream_cpu_pct": round(100 * result["upstream_cpu"] / wall, 1),
+    }
+    if result["target"] == "gateway":
+        summary.update(
+            worker_cpu_pct=round(100 * result["worker_cpu"] / wall, 1),
+            worker_cpu_us_per_chunk=round(1e6 * result["worker_cpu"] / max(1, result["chunks"]), 2),
+            rss_peak_mb=round(result["rss_peak_kb"] / 1024, 1),
+            rss_per_stream_kb=round((result["rss_peak_kb"] - result["rss_before_kb"])
+                                    / max(1, result["max_open"]), 1))
+    return summary
+
+
+def _added(direct: dict, gateway: dict, key: str) -> Optional[float]:
+    if direct[key] is None or gateway[key] is None:
+        return None
+    return round(gateway[key] - direct[key], 2)
+
+
+def _pair(direct: dict, gateway: dict) -> dict:
+    d, g = _target(direct), _target(gateway)
+    g["worker_cpu_ms_per_stream"] = round(1000 * gateway["worker_cpu"] / gateway["streams"], 3)
+    return {"streams": direct.get("level", direct["streams"]), "direct": d, "gateway": g,
+            "added_ttfb_p50_ms": _added(d, g, "ttfb_p50_ms"), "added_ttfb_p99_ms": _added(d, g, "ttfb_p99_ms")}
+
+
+def summarize(results: dict, worker_memory: dict, problems: dict[str, int], load_average: list) -> dict:
+    return {"levels": [_pair(*pair) for pair in results.get("levels", [])],
+            **{part: _pair(*results[part]) for part in ("burst", "setup", "throughput") if part in results},
+            "worker_vm_hwm_mb": round(worker_memory["VmHWM"] / 1024, 1),
+            "gateway_log_problems": sum(problems.values()), "load_average": load_average}
+
+
+def _cell(value, unit: str = "", sign: bool = False) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:+d}{unit}" if sign else f"{value}{unit}"
+    return (f"{value:+g}" if sign else f"{value:g}") + unit
+
+
+def _levels(plan: dict, summary: dict) -> list[str]:
+    rows = [f"Streams held: {plan['frames']} frames per stream, {plan['delay_ms']} ms apart, "
+            f"{plan['rate']} new streams/s (level 1: ten streams of {plan['frames'] // 10} frames, one at a time)",
+            ""]
+    line = "{:>7}  {:<8}{:>5}{:>7}{:>11}{:>11}{:>11}{:>11}{:>11}{:>10}{:>11}{:>12}"
+    rows.append(line.format("streams", "target", "held", "errors", "TTFB p50", "TTFB p99", "stream p50",
+                            "stream p99", "worker CPU", "RSS peak", "RSS/stream", "loadgen CPU"))
+    for level in summary["levels"]:
+        for name in ("direct", "gateway"):
+            t = level[name]
+            rows.append(line.format(
+                level["streams"] if name == "direct" else "", name, t["held"], t["errors"],
+                _cell(t["ttfb_p50_ms"], " ms"), _cell(t["ttfb_p99_ms"], " ms"),
+                _cell(t["total_p50_s"], " s"), _cell(t["total_p99_s"], " s"),
+                _cell(t.get("worker_cpu_pct"), "%"), _cell(t.get("rss_peak_mb"), " MB"),
+                _cell(t.get("rss_per_stream_kb"), " kB"), _cell(t["loadgen_cpu_pct"], "%")))
+        rows.append(line.format("", "added", "", "", _cell(level["added_ttfb_p50_ms"], " ms", True),
+                                _cell(level["added_ttfb_p99_ms"], " ms", True), "", "", "", "", "", ""))
+    return rows
+
+
+def _part(title: str, pair: dict, columns: list[tuple[str, str, str]]) -> list[str]:
+    """A small table of one direct/gateway pair; columns are (heading, summary key, unit)."""
+    line = "{:<8}" + "{:>16}" * len(columns)
+    rows = ["", title, "", line.format("target", *(heading for heading, _, _ in columns))]
+    for name in ("direct", "gateway"):
+        rows.append(line.format(name, *(_cell(pair[name].get(key), unit) for _, key, unit in columns)))
+    if any(key == "ttfb_p50_ms" for _, key, _ in columns):
+        rows.append(f"gateway adds {_cell(pair['added_ttfb_p50_ms'], ' ms', True)} (p50) and "
+                    f"{_cell(pair['added_ttfb_p99_ms'], ' ms', True)} (p99) to the time to first content")
+    return rows
+
+
+def table(plan: dict, summary: dict) -> str:
+    burst, setup, load = plan["burst"], plan["setup"], plan["throughput"]
+    latency = [("errors", "errors", ""), ("TTFB p50", "ttfb_p50_ms", " ms"), ("TTFB p99", "ttfb_p99_ms", " ms"),
+               ("stream p50", "total_p50_s", " s"), ("stream p99", "total_p99_s", " s")]
+    rows = _levels(plan, summary) if summary["levels"] else []
+    if "burst" in summary:
+        rows += _part(f"Burst: {burst['streams']} streams opened at once, {burst['frames']} frames "
+                      f"{plan['delay_ms']} ms apart", summary["burst"], latency)
+    if "setup" in summary:
+        rows += _part(f"Per-request cost: {setup['streams']} one-frame answers, {setup['rate']} new streams/s",
+                      summary["setup"], latency[:3] + [("CPU per request", "worker_cpu_ms_per_stream", " ms")])
+    if "throughput" in summary:
+        rows += _part(f"CPU-bound relay: {load['streams']} streams x {load['frames']} frames, no delay",
+                      summary["throughput"],
+                      [("errors", "errors", ""), ("chunks/s", "chunks_per_s", ""),
+                       ("stream p50", "total_p50_s", " s"), ("chunks per read", "chunks_per_read", ""),
+                       ("CPU per chunk", "worker_cpu_us_per_chunk", " us"), ("worker CPU", "worker_cpu_pct", "%"),
+                       ("loadgen CPU", "loadgen_cpu_pct", "%")])
+    rows += ["", f"worker peak RSS (VmHWM): {summary['worker_vm_hwm_mb']} MB; "
+                 f"gateway log lines at WARNING or worse: {summary['gateway_log_problems']}; "
+                 "1-minute load average at start and end: {} and {} (other processes share the CPUs)".format(
+                     *summary["load_average"])]
+    return "\n".join(rows)

@@ -1,0 +1,136 @@
+"""`make bench`: the same streaming workloads sent straight to a fake Kimi and through the gateway
+(gunicorn, one gevent worker), then a table and a JSON file. Loopback only; every run ends by itself.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from bench import processes, report
+from tests.fake_kimi import encode_envelope
+from tests.jwts import make_jwt
+
+CHAT_PATH = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
+# Full and --quick plans (bench/README.md explains each part). In `levels`, streams arrive at `rate`
+# per second and each lasts frames x delay, longer than the ramp of the largest level, so all streams
+# of a level are open at once before the first of them ends.
+PLANS = {
+    "full": {"levels": [1, 100, 1000], "frames": 600, "delay_ms": 20, "rate": 100,
+             "burst": {"streams": 100, "frames": 50}, "setup": {"streams": 200, "rate": 100},
+             "throughput": {"streams": 20, "frames": 5000}},
+    "quick": {"levels": [1, 100, 1000], "frames": 250, "delay_ms": 20, "rate": 250,
+              "burst": {"streams": 100, "frames": 25}, "setup": {"streams": 100, "rate": 100},
+              "throughput": {"streams": 20, "frames": 1000}},
+}
+
+
+def _prompt(frames: int, delay_ms: int) -> str:
+    return f"bench frames={frames} delay_ms={delay_ms}"  # read back by bench/upstream.py
+
+
+def _request(target: str, port: int, token: str, frames: int, delay_ms: int) -> str:
+    """The raw HTTP request a load-generator stream sends (latin-1 text, so the envelope survives)."""
+    prompt = _prompt(frames, delay_ms)
+    if target == "direct":
+        body = encode_envelope(0, {"scenario": "SCENARIO_K2D5", "options": {"thinking": False},
+                                   "message": {"role": "user", "scenario": "SCENARIO_K2D5",
+                                               "blocks": [{"message_id": "", "text": {"content": prompt}}]}})
+        path, content_type = CHAT_PATH, "application/connect+json"
+    else:
+        body = json.dumps({"model": "kimi-k2.5-instant", "stream": True,
+                           "messages": [{"role": "user", "content": prompt}]}).encode()
+        path, content_type = "/v1/chat/completions", "application/json"
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    return head + body.decode("latin-1")
+
+
+class Bench:
+    def __init__(self, upstream: processes.Upstream, gateway: processes.Gateway, token: str):
+        self.upstream, self.gateway, self.token = upstream, gateway, token
+
+    def run(self, target: str, streams: int, frames: int, delay_ms: int, ramp: float) -> dict:
+        """One scenario against one target; for the gateway also the worker's CPU and RSS."""
+        port = self.upstream.port if target == "direct" else self.gateway.port
+        scenario = {"target": target, "host": "127.0.0.1", "port": port, "streams": streams,
+                    "frames": frames, "ramp": ramp, "timeout": frames * delay_ms / 1000 * 3 + 30,
+                    "request": _request(target, port, self.token, frames, delay_ms)}
+        worker = self.gateway.worker_pid
+        sampler = processes.RssSampler(worker) if target == "gateway" else None
+        cpu_worker, cpu_upstream = processes.cpu_seconds(worker), self.upstream.cpu_seconds()
+        result = processes.run_loadgen(scenario)
+        result["worker_cpu"] = processes.cpu_seconds(worker) - cpu_worker
+        result["upstream_cpu"] = self.upstream.cpu_seconds() - cpu_upstream
+        if sampler:
+            result.update(sampler.stop())
+        result.update(target=target, streams=streams, frames=frames, delay_ms=delay_ms, ramp=ramp)
+        return result
+
+
+PARTS = ("levels", "burst", "setup", "throughput")
+
+
+def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
+    """The chosen parts of the plan, each sent direct and then through the gateway."""
+    bench.run("gateway", 20, 20, 0, 0.0)  # warm-up: imports, first connections, allocator arenas
+
+    def pair(streams: int, frames: int, delay_ms: int, ramp: float) -> list[dict]:
+        return [bench.run(target, streams, frames, delay_ms, ramp) for target in ("direct", "gateway")]
+
+    def level(n: int) -> list[dict]:
+        if n > 1:
+            results = pair(n, plan["frames"], plan["delay_ms"], (n - 1) / plan["rate"])
+        else:  # one stream at a time: ten shorter ones in a row, so the percentiles rest on ten samples
+            frames = plan["frames"] // 10
+            results = pair(10, frames, plan["delay_ms"], 9 * (frames * plan["delay_ms"] / 1000 + 0.5))
+        return [{**result, "level": n} for result in results]
+
+    burst, setup, load = plan["burst"], plan["setup"], plan["throughput"]
+    runs = {
+        "levels": lambda: [level(n) for n in plan["levels"]],
+        "burst": lambda: pair(burst["streams"], burst["frames"], plan["delay_ms"], 0.0),
+        "setup": lambda: pair(setup["streams"], 1, 0, (setup["streams"] - 1) / setup["rate"]),
+        "throughput": lambda: pair(load["streams"], load["frames"], 0, 0.0),
+    }
+    return {part: runs[part]() for part in parts}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter streams and ramps (about a minute; the full plan takes about two)")
+    parser.add_argument("--rate", type=int, help="new streams per second in the held levels")
+    parser.add_argument("--parts", default=",".join(PARTS), help="a comma-separated subset of " + ",".join(PARTS))
+    parser.add_argument("--output", type=Path, default=Path("bench/results.json"))
+    args = parser.parse_args(argv)
+    parts = tuple(part for part in PARTS if part in args.parts.split(","))
+    name = "quick" if args.quick else "full"
+    plan = {**PLANS[name], **({"rate": args.rate} if args.rate else {})}
+    started, load_before = time.monotonic(), os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="kimi-bench-") as workdir:
+        upstream = processes.Upstream()
+        try:
+            gateway = processes.Gateway(upstream.url, Path(workdir))
+            try:
+                results = run_plan(plan, Bench(upstream, gateway, make_jwt(sub="benchuser00000000001")), parts)
+                worker_memory = processes.memory_kb(gateway.worker_pid)
+            finally:
+                gateway.stop()
+            problems = gateway.log_problems()
+        finally:
+            upstream.stop()
+    load_average = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    summary = report.summarize(results, worker_memory, problems, load_average)
+    output = {"plan": name, **plan, "cpus": os.cpu_count(), "seconds": round(time.monotonic() - started, 1),
+              "summary": summary, "results": results, "gateway_log_problems": problems}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(output, indent=2) + "\n")
+    print(report.table(plan, summary))
+    print(f"\n{name} run in {output['seconds']} s; raw results in {args.output}")
+
+
+if __name__ == "__main__":
+    main()
