@@ -13,7 +13,9 @@ from blueprints import admin, anthropic, auth, auth_api, docs, errors, gemini, m
 from blueprints.logs import configure_logging
 from configs.settings import load_models, load_settings
 from kimi.client import KimiClient
+from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
+from kimi.router import UpstreamRouter
 
 
 def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
@@ -23,14 +25,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = int(settings["max_body_mb"] * 1024 * 1024)
     app.json.sort_keys = False
-    app.extensions["kimi_client"] = KimiClient(
-        base_url=settings["kimi_base_url"],
-        chat_path=settings["kimi_chat_path"],
-        models=ModelTable(load_models()),
-        connect_timeout=settings["upstream_connect_timeout"],
-        read_timeout=settings["upstream_read_timeout"],
-        max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
-    )
+    app.extensions["kimi_client"] = _upstream(settings, ModelTable(load_models()))
     # Browser clients (chat websites) call the API cross-origin; credentials travel as headers.
     CORS(app, expose_headers=["X-Conversation-Id", "X-Request-Id", "Retry-After"])
     observability.install(app)
@@ -39,6 +34,19 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
         app.register_blueprint(blueprint)
     errors.register(app)
     return app
+
+
+def _upstream(settings: dict, models: ModelTable) -> UpstreamRouter:
+    timeouts = {"connect_timeout": settings["upstream_connect_timeout"],
+                "read_timeout": settings["upstream_read_timeout"]}
+    connect = KimiClient(base_url=settings["kimi_base_url"], chat_path=settings["kimi_chat_path"],
+                         models=models, max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
+                         **timeouts)
+    legacy = LegacyClient(base_url=settings["kimi_legacy_base_url"], models=models,
+                          max_upload_bytes=int(settings["max_upload_mb"] * 1024 * 1024),
+                          allow_private_urls=settings["allow_private_urls"],
+                          parse_timeout=settings["upload_parse_timeout"], **timeouts)
+    return UpstreamRouter(connect, legacy)
 
 
 app = create_app()

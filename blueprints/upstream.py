@@ -9,16 +9,17 @@ from flask import current_app, request
 
 from blueprints.access import Keyring, choose_access
 from kimi import accounts
-from kimi.client import ChatStream, KimiClient
+from kimi.client import ChatStream
 from kimi.errors import AuthRejected, BadRequest, KimiError, RateLimited
 from kimi.events import ChatRequest, Event
 from kimi.pool import AccountPool, Lease
+from kimi.router import UpstreamRouter
 
 # Errors from the client's own pre-send check: the token is past its `exp`, Kimi never saw it.
 _LOCAL_REFUSALS = {"token_expired", "invalid_token"}
 
 
-def upstream() -> KimiClient:
+def upstream() -> UpstreamRouter:
     return current_app.extensions["kimi_client"]
 
 
@@ -49,10 +50,13 @@ def open_events(chat: ChatRequest, credential: Optional[str]) -> ChatStream:
     """Choose the Kimi token for this caller and open the chat (KimiError before any byte is sent).
 
     Every format continues a Kimi chat from its body's `conversation_id` or, for SDKs that cannot
-    add body fields, from an `X-Conversation-Id` request header.
+    add body fields, from an `X-Conversation-Id` request header; `X-Keep-Conversation: true` asks
+    that a new chat be kept for later turns even where the gateway would delete it.
     """
     if not chat.conversation_id:
         chat.conversation_id = request.headers.get("X-Conversation-Id") or None
+    if request.headers.get("X-Keep-Conversation", "").strip().lower() in ("1", "true", "yes"):
+        chat.keep_conversation = True
     access = choose_access(credential, request.remote_addr, keyring())
     if access.own_token:
         return upstream().open_chat(chat, access.own_token)
@@ -134,14 +138,6 @@ class PooledStream:
     def __next__(self) -> Event:
         try:
             return next(self._stream)
-        except KimiError as err:
-            self._note(err)
-            raise
-
-    def batches(self) -> Iterator[list[Event]]:
-        """The ChatStream's batches (one list per upstream read), with the same error bookkeeping."""
-        try:
-            yield from self._stream.batches()
         except KimiError as err:
             self._note(err)
             raise

@@ -40,14 +40,14 @@ class KimiClient:
                  connect_timeout: float = 10, read_timeout: float = 120,
                  max_frame_bytes: int = 16 * 1024 * 1024,
                  conversations: Optional[ConversationMemory] = None,
-                 session: Optional[requests.Session] = None):
+                 session: Optional[requests.Session] = None, pool_size: int = 1000):
         self.base_url = base_url.rstrip("/")
         self.chat_url = self.base_url + chat_path
         self.models = models
         self.timeout = (connect_timeout, read_timeout)
         self.max_frame_bytes = max_frame_bytes
         self.conversations = conversations or ConversationMemory()
-        self.session = session or requests.Session()
+        self.session = session or _pooled_session(pool_size)
 
     def open_chat(self, chat: ChatRequest, token: str) -> "ChatStream":
         """Send the turn and read up to the first content; raises KimiError while the caller can
@@ -219,6 +219,16 @@ class ChatStream:
             self.chat_id = event.chat_id
         elif isinstance(event, MessageStarted):
             self.message_id = event.message_id
+
+
+def _pooled_session(pool_size: int) -> requests.Session:
+    """A session that keeps up to `pool_size` connections to Kimi open for reuse: one gevent worker
+    holds hundreds of streams, and requests' default pool of 10 would drop (and log) the rest."""
+    session = requests.Session()  # trust_env stays on: HTTPS_PROXY must keep working for Kimi
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: Optional[str]) -> dict[str, Any]:

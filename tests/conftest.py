@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.fake_kimi import FakeKimi
+from tests.fake_kimi_legacy import FakeKimiLegacy
 from tests.jwts import make_jwt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +23,20 @@ ROOT = Path(__file__).resolve().parent.parent
 def fake_kimi_server():
     with FakeKimi() as fake:
         yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_legacy_server():
+    with FakeKimiLegacy() as fake:
+        yield fake
+
+
+@pytest.fixture
+def legacy_kimi(fake_legacy_server):
+    """The fake legacy (refresh-token) upstream, emptied before each test."""
+    fake_legacy_server.reset()
+    yield fake_legacy_server
+    fake_legacy_server.reset()
 
 
 @pytest.fixture
@@ -85,9 +100,10 @@ class Gateway:
 
 
 @pytest.fixture(scope="session")
-def gateway(fake_kimi_server, server_token, tmp_path_factory):
+def gateway(fake_kimi_server, fake_legacy_server, server_token, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gateway")
-    env = {**os.environ, "KIMI_BASE_URL": fake_kimi_server.url, "DATA_DIR": str(tmp / "data"),
+    env = {**os.environ, "KIMI_BASE_URL": fake_kimi_server.url, "KIMI_LEGACY_BASE_URL": fake_legacy_server.url,
+           "DATA_DIR": str(tmp / "data"),
            "KIMI_TOKEN": server_token, "API_KEYS": "", "WEB_CONCURRENCY": "1",
            "UPSTREAM_READ_TIMEOUT": "2", "UPSTREAM_CONNECT_TIMEOUT": "2", "LOG_LEVEL": "INFO"}
     server = Gateway(env, tmp)
