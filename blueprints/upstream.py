@@ -12,8 +12,10 @@ from kimi import accounts
 from kimi.client import ChatStream
 from kimi.errors import AuthRejected, BadRequest, KimiError, RateLimited
 from kimi.events import ChatRequest, Event
+from kimi.filters import Transform, apply_filters
 from kimi.pool import AccountPool, Lease
 from kimi.router import UpstreamRouter
+from kimi.tools import recognize_tool_calls
 
 # Errors from the client's own pre-send check: the token is past its `exp`, Kimi never saw it.
 _LOCAL_REFUSALS = {"token_expired", "invalid_token"}
@@ -59,8 +61,18 @@ def open_events(chat: ChatRequest, credential: Optional[str]) -> ChatStream:
         chat.keep_conversation = True
     access = choose_access(credential, request.remote_addr, keyring())
     if access.own_token:
-        return upstream().open_chat(chat, access.own_token)
-    return _open_pooled(chat, account_pool())
+        stream = upstream().open_chat(chat, access.own_token)
+    else:
+        stream = _open_pooled(chat, account_pool())
+    return apply_filters(stream, event_filters(chat))
+
+
+def event_filters(chat: ChatRequest) -> list[Transform]:
+    """What happens to the neutral events between Kimi and the format, for this request."""
+    transforms: list[Transform] = []
+    if chat.tools:
+        transforms.append(lambda events: recognize_tool_calls(events, chat.tools, chat.tool_choice))
+    return transforms
 
 
 def _open_pooled(chat: ChatRequest, pool: AccountPool) -> "PooledStream":

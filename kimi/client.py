@@ -54,7 +54,8 @@ class KimiClient:
         still answer with a proper HTTP status (Kimi reports auth and overload inside HTTP 200)."""
         claims = _access_claims(token)
         model = self.models.resolve(chat.model)
-        text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id))
+        text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
+                                   tools=chat.tools, tool_choice=chat.tool_choice)
         parent_id = self.conversations.last_message_id(chat.conversation_id) if chat.conversation_id else None
         body = build_chat_body(text, model, chat, parent_id)
         response = self._post(encode_envelope(body), _headers(token, claims))

@@ -77,7 +77,8 @@ class LegacyClient:
             created = None if given_id else chat_id
             # Documents are registered against the chat (B.6 step 3), so uploads follow its creation.
             files = [self.uploader.upload(payload, kind, access, chat_id) for payload, kind in payloads]
-            text = build_prompt(chat.messages, is_continuation=bool(given_id))
+            text = build_prompt(chat.messages, is_continuation=bool(given_id),
+                                tools=chat.tools, tool_choice=chat.tool_choice)
             response = self._post_completion(access, chat_id, _completion_body(text, model, files))
         except BaseException as exc:
             self._after_failure(exc, refresh_token, access, created)

@@ -5,9 +5,11 @@ newest message, and URLs in user text wrapped the way Kimi's web client sends th
 from __future__ import annotations
 
 import re
+from typing import Optional
 
-from kimi.events import Message
+from kimi.events import Message, Tool
 from kimi.prompt import SYSTEM_ROLES, newest_turns
+from kimi.tools import describe_tools, render_message_text
 
 FOCUS_NOTE = "Focus on the user's newest message below; the earlier turns are context."
 FOCUS_NOTE_FILES = ("Focus on the user's newest message below and the files sent with it; "
@@ -18,10 +20,13 @@ _URL = re.compile(r"""(?<!">)\bhttps?://[^\s<>"'`，。；！？、（）【】�
 _TRAILING = ".,;:!?)]}'"
 
 
-def build_prompt(messages: list[Message], is_continuation: bool) -> str:
+def build_prompt(messages: list[Message], is_continuation: bool,
+                 tools: Optional[list[Tool]] = None, tool_choice: str = "auto") -> str:
     """The prompt text. In a continued chat Kimi holds the history: only the newest turns go."""
     if is_continuation:
         return "\n\n".join(_text(m) for m in newest_turns(messages))
+    if tools:  # the same fixed protocol as the Connect path (kimi/tools.py), as a system turn
+        messages = [Message("system", describe_tools(tools, tool_choice))] + list(messages)
     newest = newest_turns(messages)
     newest_ids = {id(m) for m in newest}  # by identity: equal texts may repeat in a history
     earlier = [m for m in messages if id(m) not in newest_ids]
@@ -52,7 +57,7 @@ def _wrap(match: re.Match) -> str:
 
 
 def _text(message: Message) -> str:
-    return wrap_urls(message.text) if message.role == "user" else message.text
+    return wrap_urls(message.text) if message.role == "user" else render_message_text(message)
 
 
 def _labelled(message: Message) -> str:
