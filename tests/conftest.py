@@ -66,16 +66,24 @@ def _free_port() -> int:
 class Gateway:
     """A gunicorn process serving app:app, and where its log goes."""
 
+    # Every log a gateway of this test run wrote, for the log hygiene check (test_zz_log_hygiene.py).
+    log_paths: list[Path] = []
+
     def __init__(self, env: dict, tmp: Path):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / "gateway.log"
         self._log = open(self.log_path, "wb")
+        Gateway.log_paths.append(self.log_path)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "configs/gunicorn.conf.py",
              "-b", f"127.0.0.1:{self.port}", "app:app"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # no gunicorn left running, no log file left open
+            raise
 
     def _wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
