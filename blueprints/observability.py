@@ -12,9 +12,14 @@ import time
 import uuid
 from typing import Iterable
 
-from flask import Blueprint, Flask, Response, g, request
+from collections import Counter as Tally
+
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest, multiprocess)
+from prometheus_client.core import GaugeMetricFamily
+
+from kimi import accounts
 
 bp = Blueprint("observability", __name__)
 access_log = logging.getLogger("access")
@@ -52,7 +57,26 @@ def metrics():
         output = generate_latest(registry)
     else:
         output = generate_latest()
-    return Response(output, content_type=CONTENT_TYPE_LATEST)
+    pool_state = CollectorRegistry()
+    pool_state.register(_AccountStates(current_app.extensions["registry"]))
+    return Response(output + generate_latest(pool_state), content_type=CONTENT_TYPE_LATEST)
+
+
+class _AccountStates:
+    """The account pool as the shared store holds it now, read at scrape time, so every worker
+    reports the same figures (no per-process gauge to add up)."""
+
+    def __init__(self, registry):
+        self._registry = registry
+
+    def collect(self):
+        family = GaugeMetricFamily("kimi_gateway_accounts", "Saved Kimi accounts by state", labels=["state"])
+        counts = Tally(view["state"] for view in self._registry.views())
+        for state in accounts.STATES:
+            counts.setdefault(state, 0)
+        for state, count in sorted(counts.items()):
+            family.add_metric([state], count)
+        yield family
 
 
 def current_request_id() -> str:

@@ -34,6 +34,7 @@ def test_metrics_count_requests_by_route_format_and_status(kimi, gateway, openai
     assert 'kimi_gateway_requests_total{format="openai",route="/v1/chat/completions",status="200"}' in text
     assert "kimi_gateway_time_to_first_byte_seconds_bucket" in text
     assert "kimi_gateway_open_streams" in text
+    assert 'kimi_gateway_accounts{state="active"} 1.0' in text  # the gateway's KIMI_TOKEN account
 
 
 def test_streamed_reply_is_logged_when_its_body_ends(kimi, gateway, user_token):
