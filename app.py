@@ -9,7 +9,9 @@ from typing import Any, Mapping, Optional
 from flask import Flask
 from flask_cors import CORS
 
-from blueprints import admin, anthropic, auth, auth_api, docs, errors, gemini, meta, observability, openai
+from blueprints import (admin, anthropic, auth, auth_api, docs, errors, gemini, meta, observability, openai,
+                        responses)
+from blueprints import upstream
 from blueprints.logs import configure_logging
 from configs.settings import load_models, load_settings
 from kimi.client import KimiClient
@@ -27,10 +29,12 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["kimi_client"] = _upstream(settings, ModelTable(load_models()))
     # Browser clients (chat websites) call the API cross-origin; credentials travel as headers.
-    CORS(app, expose_headers=["X-Conversation-Id", "X-Request-Id", "Retry-After"])
+    CORS(app, expose_headers=["X-Conversation-Id", "X-Kimi-Continuation", "X-Kimi-Scenario", "X-Request-Id",
+                              "Retry-After"])
     observability.install(app)
     admin.install(app, settings)  # store, account pool, proxy keys, admin secrets
-    for blueprint in (meta.bp, openai.bp, anthropic.bp, gemini.bp, auth.bp, auth_api.bp, docs.bp):
+    upstream.install(app, settings)  # native continuation, chat hygiene, overload fallback (needs the store)
+    for blueprint in (meta.bp, openai.bp, responses.bp, anthropic.bp, gemini.bp, auth.bp, auth_api.bp, docs.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     return app
@@ -41,7 +45,10 @@ def _upstream(settings: dict, models: ModelTable) -> UpstreamRouter:
                 "read_timeout": settings["upstream_read_timeout"]}
     connect = KimiClient(base_url=settings["kimi_base_url"], chat_path=settings["kimi_chat_path"],
                          models=models, max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
-                         **timeouts)
+                         delete_chat_path=settings["kimi_delete_chat_path"],
+                         max_upload_bytes=int(settings["max_upload_mb"] * 1024 * 1024),
+                         allow_private_urls=settings["allow_private_urls"],
+                         parse_timeout=settings["upload_parse_timeout"], **timeouts)
     legacy = LegacyClient(base_url=settings["kimi_legacy_base_url"], models=models,
                           max_upload_bytes=int(settings["max_upload_mb"] * 1024 * 1024),
                           allow_private_urls=settings["allow_private_urls"],

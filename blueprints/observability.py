@@ -41,6 +41,22 @@ UPSTREAM_ERRORS = Counter("kimi_gateway_upstream_errors_total", "Errors met on t
 UNKNOWN_FRAMES = Counter("kimi_gateway_unknown_upstream_frames_total",
                          "Upstream frame kinds the parser does not know (Kimi changed its protocol?)",
                          ["kind"])
+log = logging.getLogger(__name__)
+_logged_kinds: set[str] = set()
+
+
+def count_upstream_error(err: Exception) -> None:
+    """Count an error met on the way to or from Kimi (retried or not) by its code."""
+    UPSTREAM_ERRORS.labels(getattr(err, "code", "") or type(err).__name__).inc()
+
+
+def count_unknown_kinds(kinds: Iterable[str]) -> None:
+    """Count each unknown frame kind of a closed stream; log each kind once per process."""
+    for kind in kinds or ():
+        UNKNOWN_FRAMES.labels(kind).inc()
+        if kind not in _logged_kinds:
+            _logged_kinds.add(kind)
+            log.warning("Kimi sent a frame kind the parser does not know: %s (logged once per process)", kind)
 
 
 def install(app: Flask) -> None:

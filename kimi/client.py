@@ -1,66 +1,76 @@
-"""The HTTP client for Kimi's Connect RPC Chat call: sends one chat turn and yields neutral events
-as each frame arrives. Every `requests`/socket failure becomes a KimiError here, and nowhere else.
+"""The HTTP client for Kimi's Connect RPC API: sends one chat turn (with its uploaded attachments) and
+returns a ChatStream of neutral events, and deletes chats. Every `requests`/socket failure of a call
+becomes a KimiError here; those of reading a stream, in kimi/stream.py.
 """
 from __future__ import annotations
 
-import http.client
+import json
 import logging
-import socket
 import uuid
-from collections import deque
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import requests
-import urllib3.exceptions
 
 from kimi import errors, prompt, tokens
+from kimi.connect_uploads import ConnectUploader
 from kimi.conversations import ConversationMemory
-from kimi.chunked import ChunkedDecoder
-from kimi.events import (CONTENT_EVENTS, ChatRequest, ChatStarted, Event, Finished, MessageStarted, TextDelta,
-                         ThinkingDelta, UpstreamError)
-from kimi.frames import Frame, FrameDecoder, encode_envelope
+from kimi.events import ChatRequest
+from kimi.frames import FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable
-from kimi.parse import StreamParser
-from kimi.usage import TokenCounter, estimate_tokens
+from kimi.stream import CONNECTION_FAULTS, TIMEOUTS, ChatStream
+from kimi.uploads import DEFAULT_MAX_BYTES
+from kimi.usage import estimate_tokens
+
+__all__ = ["ChatStream", "KimiClient", "build_chat_body"]  # ChatStream lives in kimi/stream.py; callers import it here
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 64 * 1024
 USER_AGENT = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
               "(KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36")
-_TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
-_CONNECTION_FAULTS = (requests.RequestException, urllib3.exceptions.HTTPError,
-                      http.client.HTTPException, OSError)
+DELETE_CHAT_PATH = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
+UNARY_READ_TIMEOUT = 10  # DeleteChat and friends answer at once; a stuck one must not hold a greenlet long
 
 
 class KimiClient:
-    """One per app: holds the connection pool, the model table and the conversation memory."""
+    """One per app: holds the connection pool, the model table, the conversation memory and the uploader."""
 
     def __init__(self, *, base_url: str, chat_path: str, models: ModelTable,
                  connect_timeout: float = 10, read_timeout: float = 120,
                  max_frame_bytes: int = 16 * 1024 * 1024,
                  conversations: Optional[ConversationMemory] = None,
+                 delete_chat_path: str = DELETE_CHAT_PATH, max_upload_bytes: int = DEFAULT_MAX_BYTES,
+                 allow_private_urls: bool = False, parse_timeout: float = 60,
                  session: Optional[requests.Session] = None, pool_size: int = 1000):
         self.base_url = base_url.rstrip("/")
         self.chat_url = self.base_url + chat_path
+        self.delete_url = self.base_url + delete_chat_path
         self.models = models
+        self.connect_timeout = connect_timeout
         self.timeout = (connect_timeout, read_timeout)
         self.max_frame_bytes = max_frame_bytes
         self.conversations = conversations or ConversationMemory()
         self.session = session or _pooled_session(pool_size)
+        self.uploader = ConnectUploader(base_url=self.base_url, session=self.session,
+                                        connect_timeout=connect_timeout, read_timeout=read_timeout,
+                                        max_bytes=max_upload_bytes, allow_private=allow_private_urls,
+                                        parse_timeout=parse_timeout)
 
-    def open_chat(self, chat: ChatRequest, token: str) -> "ChatStream":
+    def open_chat(self, chat: ChatRequest, token: str) -> ChatStream:
         """Send the turn and read up to the first content; raises KimiError while the caller can
-        still answer with a proper HTTP status (Kimi reports auth and overload inside HTTP 200)."""
+        still answer with a proper HTTP status (Kimi reports auth and overload inside HTTP 200).
+        Attachments are fetched before anything reaches Kimi, so a bad one costs no upload."""
         claims = _access_claims(token)
         model = self.models.resolve(chat.model)
+        payloads = self.uploader.fetch_newest(chat)
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
                                    tools=chat.tools, tool_choice=chat.tool_choice)
         parent_id = self.conversations.last_message_id(chat.conversation_id) if chat.conversation_id else None
-        body = build_chat_body(text, model, chat, parent_id)
-        response = self._post(encode_envelope(body), _headers(token, claims))
+        file_ids = self.uploader.upload_all(payloads, token, str(claims.get("sub") or "")) if payloads else []
+        body = build_chat_body(text, model, chat, parent_id, file_ids)
+        response = self._post(self.chat_url, encode_envelope(body), _headers(token, claims), self.timeout)
         stream = ChatStream(response, FrameDecoder(self.max_frame_bytes), self.conversations,
-                            prompt_tokens=estimate_tokens(text), max_tokens=chat.max_tokens)
+                            prompt_tokens=estimate_tokens(text), max_tokens=chat.max_tokens,
+                            model_id=model.id)
         try:
             stream.peek()
         except BaseException:
@@ -68,158 +78,25 @@ class KimiClient:
             raise
         return stream
 
-    def _post(self, data: bytes, headers: dict[str, str]) -> requests.Response:
+    def delete_chat(self, chat_id: str, token: str) -> None:
+        """DeleteChat, a unary Connect call (A.1); KimiError when Kimi refuses or cannot be reached."""
+        headers = {**_headers(token, tokens.read_claims(token) or {}), "Content-Type": "application/json",
+                   "Accept": "application/json"}
+        data = json.dumps({"chat_id": chat_id}).encode()
+        self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)).close()
+
+    def _post(self, url: str, data: bytes, headers: dict[str, str], timeout: tuple) -> requests.Response:
         try:
-            response = self.session.post(self.chat_url, data=data, headers=headers,
-                                         timeout=self.timeout, stream=True)
-        except _TIMEOUTS:
+            response = self.session.post(url, data=data, headers=headers, timeout=timeout, stream=True)
+        except TIMEOUTS:
             raise errors.UpstreamTimeout("Kimi did not answer in time.", code="upstream_timeout") from None
-        except _CONNECTION_FAULTS as exc:
+        except CONNECTION_FAULTS as exc:
             log.warning("cannot reach Kimi: %s", type(exc).__name__)
             raise errors.UpstreamUnavailable("Kimi could not be reached.", code="upstream_unreachable") from None
         if response.status_code != 200:
             with response:
-                body_text = _read_excerpt(response)
-            raise errors.from_http_status(response.status_code, body_text)
+                raise errors.from_http_status(response.status_code, _read_excerpt(response))
         return response
-
-
-class ChatStream:
-    """A closable iterator of neutral events over one open upstream response."""
-
-    def __init__(self, response: requests.Response, decoder: FrameDecoder,
-                 conversations: ConversationMemory, prompt_tokens: int = 0,
-                 max_tokens: Optional[int] = None):
-        self._response = response
-        self._decoder = decoder
-        self._parser = StreamParser()
-        self._conversations = conversations
-        self._pending: deque[Event] = deque()
-        self._live = self._read_batches()
-        self.prompt_tokens = prompt_tokens
-        self._max_tokens = max_tokens
-        self._answer_tokens = TokenCounter()
-        self.chat_id: Optional[str] = None
-        self.message_id: Optional[str] = None
-
-    @property
-    def unknown_kinds(self) -> set[str]:
-        return self._parser.unknown_kinds
-
-    def peek(self) -> None:
-        """Buffer events up to and including the first piece of content (errors raise)."""
-        for batch in self._live:
-            self._pending.extend(batch)
-            if any(isinstance(event, CONTENT_EVENTS) for event in batch):
-                return
-
-    def __iter__(self) -> Iterator[Event]:
-        return self
-
-    def __next__(self) -> Event:
-        while not self._pending:
-            self._pending.extend(next(self._live))
-        return self._pending.popleft()
-
-    @property
-    def has_pending(self) -> bool:
-        """True while events already read are waiting: the next one comes without touching the network.
-        A renderer can write once per upstream read by writing only when this turns false."""
-        return bool(self._pending)
-
-    def close(self) -> None:
-        self._live.close()
-        self._response.close()
-
-    def _read_batches(self) -> Iterator[list[Event]]:
-        """Events in lists, one per upstream read; the last list ends with Finished."""
-        finished: Optional[Finished] = None
-        parse, max_tokens = self._parser.feed, self._max_tokens
-        batch: list[Event] = []
-        is_ended = False
-        try:
-            for frames in self._frames():
-                batch = []
-                for frame in frames:
-                    for event in parse(frame):
-                        kind = type(event)
-                        if kind is TextDelta or kind is ThinkingDelta:  # nearly every event: tested first
-                            batch.append(event)
-                            if max_tokens and kind is TextDelta and self._over_limit(event):
-                                # Kimi has no output limit of its own: stop reading and close the answer.
-                                batch.append(Finished("length"))
-                                yield batch
-                                return
-                        elif kind is Finished:
-                            finished = event  # an error may still follow `done` (A.10): hold it back
-                        elif kind is UpstreamError:
-                            if batch:
-                                yield batch  # what arrived before the error goes out first
-                            raise errors.from_upstream_error(event)
-                        else:
-                            self._note(event)
-                            batch.append(event)
-                    is_ended = frame.is_end_stream
-                    if is_ended:
-                        break
-                if is_ended:
-                    break  # this read's events go out together with Finished, below
-                if batch:
-                    yield batch
-            else:
-                batch = []
-                if finished is None:
-                    raise errors.ProtocolError("Kimi's stream ended before the answer was complete.",
-                                               code="upstream_truncated")
-            if self.chat_id and self.message_id:
-                self._conversations.remember(self.chat_id, self.message_id)
-            batch.append(finished or Finished("stop"))
-            yield batch
-        finally:
-            self._response.close()
-
-    def _over_limit(self, delta: TextDelta) -> bool:
-        self._answer_tokens.add(delta.text)
-        return self._answer_tokens.tokens >= self._max_tokens
-
-    def _frames(self) -> Iterator[list[Frame]]:
-        """The frames each upstream read completes: one list per read, however many arrived."""
-        raw = self._response.raw
-        # For a chunked body, urllib3's read1 returns one HTTP chunk (one Kimi frame) per call. Reading
-        # the connection's buffered file and de-chunking here hands over all that has arrived at once.
-        connection = getattr(raw, "_fp", None)  # the http.client response inside urllib3's
-        if getattr(connection, "chunked", False) and connection.chunk_left is None and connection.fp:
-            read, chunked = connection.fp.read1, ChunkedDecoder()
-        else:
-            read, chunked = raw.read1, None
-        decoder = self._decoder
-        while True:
-            try:
-                data = read(READ_SIZE)
-            except _TIMEOUTS:
-                raise errors.UpstreamTimeout("Kimi stopped sending in the middle of the answer.",
-                                             code="upstream_timeout") from None
-            except _CONNECTION_FAULTS:
-                raise errors.UpstreamUnavailable("The connection to Kimi was cut.",
-                                                 code="upstream_disconnected") from None
-            is_last = not data
-            if chunked is not None:
-                if is_last:  # a chunked body ends with its zero-size chunk, never with EOF
-                    raise errors.UpstreamUnavailable("The connection to Kimi was cut.",
-                                                     code="upstream_disconnected")
-                data = chunked.feed(data)
-                is_last = chunked.is_done
-            if data:
-                yield decoder.feed(data)
-            if is_last:
-                decoder.finish()
-                return
-
-    def _note(self, event: Event) -> None:
-        if isinstance(event, ChatStarted):
-            self.chat_id = event.chat_id
-        elif isinstance(event, MessageStarted):
-            self.message_id = event.message_id
 
 
 def _pooled_session(pool_size: int) -> requests.Session:
@@ -232,22 +109,30 @@ def _pooled_session(pool_size: int) -> requests.Session:
     return session
 
 
-def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: Optional[str]) -> dict[str, Any]:
+def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: Optional[str],
+                    file_ids: Optional[list[str]] = None) -> dict[str, Any]:
     """The Chat request payload (kimi-protocol.md A.5); new chats omit chat_id/parent_id (C.3)."""
     thinking = model.thinking if chat.thinking is None else chat.thinking
     search = model.search if chat.search is None else chat.search
-    message: dict[str, Any] = {"role": "user", "blocks": [{"message_id": "", "text": {"content": text}}],
-                               "scenario": model.scenario}
-    body: dict[str, Any] = {"scenario": model.scenario, "message": message,
-                            "options": {"thinking": bool(thinking)}}
-    if search:
-        body["tools"] = [{"type": "TOOL_TYPE_SEARCH", "search": {"force": True} if search == "force" else {}}]
+    blocks: list[dict[str, Any]] = [{"message_id": "", "text": {"content": text}}]
+    blocks.extend({"file": {"id": file_id}} for file_id in file_ids or ())  # after the text block (A.5)
+    message: dict[str, Any] = {"role": "user", "blocks": blocks, "scenario": model.scenario}
+    options: dict[str, Any] = {"thinking": bool(thinking)}
+    if model.reasoning_effort:
+        options["reasoning_effort"] = model.reasoning_effort
+    if model.context_length:
+        options["context_length"] = model.context_length
+    body: dict[str, Any] = {"scenario": model.scenario, "message": message, "options": options}
+    tools = [{"type": "TOOL_TYPE_SEARCH", "search": {"force": True} if search == "force" else {}}] if search else []
+    tools.extend({"type": tool_type} for tool_type in model.extra_tools)
+    if tools:
+        body["tools"] = tools
     if chat.conversation_id:
         body["chat_id"] = chat.conversation_id
         if parent_id:
             message["parent_id"] = parent_id
     if model.kimiplus_id:
-        body["kimiplus_id"] = model.kimiplus_id
+        body["kimiplus_id"] = model.kimiplus_id  # C2A's spelling; protobuf-JSON also reads kimiplusId (C.2)
     if model.agent_mode:
         body["agentMode"] = model.agent_mode
     return body
@@ -295,5 +180,5 @@ def _headers(token: str, claims: dict[str, Any]) -> dict[str, str]:
 def _read_excerpt(response: requests.Response, limit: int = 2048) -> str:
     try:
         return response.raw.read(limit, decode_content=True).decode("utf-8", "replace")
-    except (*_TIMEOUTS, *_CONNECTION_FAULTS):
+    except (*TIMEOUTS, *CONNECTION_FAULTS):
         return ""

@@ -3,23 +3,29 @@ thinking is shown, ...), applied between the upstream client and the format rend
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Optional
 
-from kimi.events import Event
+from kimi.events import Event, Finished, TextDelta, ThinkingDelta, ToolCall
 
 Transform = Callable[[Iterable[Event]], Iterator[Event]]
 
 
 class FilteredStream:
-    """A chat stream seen through a transform: same attributes and close(), other events.
+    """A chat stream seen through transforms (the first innermost): same attributes and close(),
+    other events. One layer however many transforms: each event passes their generators only.
 
     `has_pending` is the inner stream's: a transform emits what one event becomes at once, so at
     worst a renderer writes a little earlier than it could have.
     """
 
-    def __init__(self, inner: Any, transform: Transform):
+    def __init__(self, inner: Any, transforms: list[Transform]):
         self._inner = inner
-        self._events = transform(inner)
+        self._stages: list[Iterator[Event]] = []
+        events: Iterable[Event] = inner
+        for transform in transforms:
+            events = transform(events)
+            self._stages.append(events)
+        self._events = iter(events)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -32,15 +38,74 @@ class FilteredStream:
 
     def close(self) -> None:
         try:
-            close = getattr(self._events, "close", None)
-            if close:
-                close()
+            for stage in reversed(self._stages):  # outermost first, as the events flow back
+                close = getattr(stage, "close", None)
+                if close:
+                    close()
         finally:
             self._inner.close()
 
 
 def apply_filters(stream: Any, transforms: list[Transform]) -> Any:
-    """`stream` wrapped once per transform, first transform innermost."""
-    for transform in transforms:
-        stream = FilteredStream(stream, transform)
-    return stream
+    """`stream` seen through the transforms, first transform innermost; `stream` itself for none."""
+    return FilteredStream(stream, transforms) if transforms else stream
+
+
+# How thinking is shown (THINKING_OUTPUT): "separate" leaves ThinkingDelta to each format's own field.
+THINKING_OUTPUTS = ("separate", "inline", "hidden")
+THINK_OPEN, THINK_CLOSE = "<think>\n", "\n</think>\n\n"
+
+
+def thinking_output(mode: str) -> Optional[Transform]:
+    """The transform for a THINKING_OUTPUT mode; None for "separate" (nothing to change)."""
+    if mode not in THINKING_OUTPUTS:
+        raise ValueError(f"THINKING_OUTPUT must be one of {', '.join(THINKING_OUTPUTS)}, not {mode!r}")
+    return {"inline": inline_thinking, "hidden": drop_thinking}.get(mode)
+
+
+def inline_thinking(events: Iterable[Event]) -> Iterator[Event]:
+    """Thinking as answer text inside <think>…</think>, for clients that show only text. Each stretch
+    of thinking gets its own element (an agent thinks again between pieces of its answer)."""
+    is_open = False
+    for event in events:
+        kind = type(event)
+        if kind is ThinkingDelta:
+            yield TextDelta(event.text if is_open else THINK_OPEN + event.text)
+            is_open = True
+            continue
+        if is_open and (kind is TextDelta or kind is ToolCall or kind is Finished):
+            is_open = False
+            yield TextDelta(THINK_CLOSE)
+        yield event
+
+
+def drop_thinking(events: Iterable[Event]) -> Iterator[Event]:
+    """Everything but thinking."""
+    for event in events:
+        if type(event) is not ThinkingDelta:
+            yield event
+
+
+AnswerCallback = Callable[[str, tuple, Finished], None]
+
+
+def record_answer(on_finished: AnswerCallback) -> Transform:
+    """A transform that passes events through and, just before Finished goes on, calls
+    on_finished(answer text, tool calls, finished). Per event it costs a type test and, for text, a
+    list append: the answer is joined once, at the end."""
+    def transform(events: Iterable[Event]) -> Iterator[Event]:
+        texts: list[str] = []
+        calls: list[ToolCall] = []
+        append = texts.append
+        for event in events:
+            kind = type(event)
+            if kind is TextDelta:
+                append(event.text)
+            elif kind is ToolCall:
+                calls.append(event)
+            elif kind is Finished:
+                # Before Finished is rendered: a client sending its next turn the moment this answer
+                # ends must find what was recorded.
+                on_finished("".join(texts), tuple(calls), event)
+            yield event
+    return transform

@@ -1,4 +1,5 @@
-"""The public model table: which Kimi scenario and options each model id stands for."""
+"""The public model table: which Kimi scenario and options each model id stands for, and which
+models stand in for an overloaded one (OVERLOAD_FALLBACK)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,9 +13,12 @@ class ModelSpec:
     scenario: str
     thinking: bool = False
     search: Any = False  # False, True (offered) or "force"
-    vision: bool = False
+    vision: bool = False  # a name clients pick for images (every scenario here accepts them)
     kimiplus_id: Optional[str] = None
     agent_mode: Optional[str] = None
+    reasoning_effort: Optional[str] = None  # options.reasoning_effort, e.g. REASONING_EFFORT_MAX (A.5)
+    context_length: Optional[str] = None  # options.context_length, e.g. CONTEXT_LENGTH_L (A.5)
+    extra_tools: tuple = ()  # further tools[].type values, e.g. TOOL_TYPE_PARALLEL_AGENT_V2 (A.5)
     description: str = ""
 
 
@@ -23,8 +27,7 @@ class ModelTable:
 
     def __init__(self, table: dict[str, Any]):
         self.created = int(table.get("created", 0))
-        self.specs = {model_id: ModelSpec(id=model_id, **options)
-                      for model_id, options in table["models"].items()}
+        self.specs = {model_id: _spec(model_id, options) for model_id, options in table["models"].items()}
         self.default_id = table["default"]
         self.aliases = [(alias["pattern"].lower(), alias["model"]) for alias in table.get("aliases", [])]
         for target in [self.default_id] + [model for _, model in self.aliases]:
@@ -45,3 +48,24 @@ class ModelTable:
 
     def __iter__(self):
         return iter(self.specs.values())
+
+
+def _spec(model_id: str, options: dict[str, Any]) -> ModelSpec:
+    options = dict(options)  # the loaded table stays as it was
+    return ModelSpec(id=model_id, extra_tools=tuple(options.pop("extra_tools", None) or ()), **options)
+
+
+def parse_fallbacks(text: str, models: ModelTable) -> dict[str, tuple[str, ...]]:
+    """OVERLOAD_FALLBACK ("a>b>c, d>e") as model id -> the ids tried after it, in order.
+
+    Every id of a chain falls back to those after it; the first chain naming an id decides.
+    """
+    chains: dict[str, tuple[str, ...]] = {}
+    for chain_text in text.split(","):
+        chain = [part.strip() for part in chain_text.split(">") if part.strip()]
+        for model_id in chain:
+            if model_id not in models:
+                raise ValueError(f"OVERLOAD_FALLBACK names {model_id!r}, which configs/models.yaml does not define")
+        for position, model_id in enumerate(chain[:-1]):
+            chains.setdefault(model_id, tuple(chain[position + 1:]))
+    return chains

@@ -1,6 +1,7 @@
 """Kimi's Chat stream, one decoded frame at a time, as the neutral events of kimi.events.
 
-Knows the patch vocabulary of kimi-protocol.md A.6–A.11; no I/O, no framing, no Flask.
+Knows the patch vocabulary of kimi-protocol.md A.6–A.11; no I/O, no framing, no Flask. Kimi's own
+tool use (web search, agent tools: A.9) becomes progress lines of thinking, for every model.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Callable, Optional
 from kimi.events import (ChatStarted, Citations, Event, Finished, MessageStarted, Source,
                          TextDelta, ThinkingDelta, UpstreamError)
 from kimi.frames import Frame
+from kimi.progress import ToolUse
 
 _COMPLETED = "MESSAGE_STATUS_COMPLETED"
 _DELTAS = {"text": TextDelta, "think": ThinkingDelta}
@@ -19,6 +21,7 @@ _MAX_PARTS = 64  # a block's parts are joined into one string when they reach th
 _REF_LISTS = ("searchChunks", "usedSearchChunks")  # A.8: all sources, then the cited subset
 # Documented families we deliberately skip (A.6, A.9): not worth counting as unknown.
 _IGNORED_PREFIXES = ("block.tool.", "block.search.", "block.multiStage")
+_TOOL_ENDS = ("STATUS_DONE", "STATUS_ERROR", "STATUS_FAILED", "STATUS_CANCELLED")
 
 
 class StreamParser:
@@ -34,6 +37,8 @@ class StreamParser:
         self._assistant_ids: set[str] = set()
         self._blocks: dict[tuple[str, str], list[str]] = {}  # (kind, block id) -> content parts
         self._source_keys: set[tuple[str, str]] = set()
+        self._tools: dict[str, ToolUse] = {}  # block id -> Kimi's own tool call in that block (A.9)
+        self._keywords: set[str] = set()
 
     def feed(self, frame: Frame) -> list[Event]:
         """Events this frame adds (often none); malformed parts are recorded, not raised."""
@@ -172,8 +177,29 @@ class StreamParser:
         self._on_content("think", payload, op, events)
 
     def _on_tool(self, payload: dict, op: str, events: list) -> None:
-        tool = (payload.get("block") or {}).get("tool") or {}
-        self._add_sources(tool.get("contents"), events)  # web_search results (A.8, A.9)
+        """`block.tool` (set), `block.tool.args` (append) and `block.tool.contents` (set), also as one
+        FieldMask: a set replaces what it carries, an append can only extend the arguments (A.9)."""
+        block = payload.get("block") or {}
+        tool = block.get("tool") or {}
+        use = self._tools.setdefault(block.get("id", ""), ToolUse())
+        use.name = tool.get("name") or use.name
+        args = tool.get("args")
+        if isinstance(args, str) and args:
+            use.args = use.args + args if op == "append" else args
+        use.announce(events, is_done=False)
+        contents = tool.get("contents")
+        if tool.get("status") in _TOOL_ENDS or tool.get("isError") or contents:
+            use.finish(events, contents, bool(tool.get("isError")))
+        self._add_sources(contents, events)  # web_search results (A.8, A.9)
+
+    def _on_search(self, payload: dict, op: str, events: list) -> None:
+        """The older search block (A.6): queries in `keywords`, results in `webPages`."""
+        search = (payload.get("block") or {}).get("search") or {}
+        fresh = [k for k in search.get("keywords") or () if isinstance(k, str) and k not in self._keywords]
+        if fresh:
+            self._keywords.update(fresh)
+            events.append(ThinkingDelta(f"[search] {'; '.join(fresh)}\n"))
+        self._add_sources(search.get("webPages"), events)
 
     def _on_content(self, kind: str, payload: dict, op: str, events: list) -> None:
         block = payload.get("block") or {}
@@ -281,5 +307,9 @@ _MASKS: dict[str, _Handler] = {
     "block.think": StreamParser._on_think,
     "block.think.content": StreamParser._on_think,
     "block.tool": StreamParser._on_tool,
+    "block.tool.args": StreamParser._on_tool,
     "block.tool.contents": StreamParser._on_tool,
+    "block.search": StreamParser._on_search,
+    "block.search.keywords": StreamParser._on_search,
+    "block.search.webPages": StreamParser._on_search,
 }

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.fake_kimi_uploads import UploadRoutes
+
 # Both Chat paths are live (kimi-protocol.md A.1: S2A saw the kimi.chat.v1 package in 2026-09).
 CHAT_PATHS = {"/apiv2/kimi.gateway.chat.v1.ChatService/Chat", "/apiv2/kimi.chat.v1.ChatService/Chat"}
 DELETE_CHAT_PATH = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
@@ -106,7 +108,7 @@ def _answer_frames(chat, user_msg, assistant, think_pieces, text_pieces):
     yield (2, {})
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(UploadRoutes, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Each frame is one small write; with Nagle on, delayed ACKs would hold frames back ~40 ms.
     disable_nagle_algorithm = True
@@ -121,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._chat(raw)
         elif self.path == DELETE_CHAT_PATH:
             self._delete_chat(raw)
-        else:
+        elif not self._upload_route(raw):
             self._not_found(raw)
 
     def _not_found(self, raw=b""):
@@ -147,6 +149,12 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         self.fake._record(self.path, self.headers, body, raw)
+        gate, status = self.fake.delete_gate, self.fake.delete_status
+        if gate is not None:
+            gate.wait(10)  # a slow DeleteChat: the test opens the gate
+        if status != 200:
+            self._send_body(status, b'{"code":"internal","message":"cannot delete now"}')
+            return
         if not isinstance(body, dict) or "chat_id" not in body:
             self._send_body(400, b'{"code":"invalid_argument","message":"chat_id is required"}')
             return
@@ -243,6 +251,8 @@ class FakeKimi:
         self._server = self._thread = None
         self._script = deque()
         self.requests, self.deleted_chats, self.chats = [], [], {}
+        self.uploads, self.files = {}, {}  # object name -> (bytes, content type); file id -> file object
+        self.delete_gate, self.delete_status = None, 200  # DeleteChat waits on the gate; answers the status
         self.rejected_tokens = set()
         self.open_streams = self.max_open_streams = 0
 
@@ -277,8 +287,10 @@ class FakeKimi:
         with self._lock:
             self._release.set()
             self._release = threading.Event()
-            for record in (self._script, self.requests, self.deleted_chats, self.chats, self.rejected_tokens):
+            for record in (self._script, self.requests, self.deleted_chats, self.chats, self.rejected_tokens,
+                           self.uploads, self.files):
                 record.clear()
+            self.delete_gate, self.delete_status = None, 200
             self.max_open_streams = self.open_streams
 
     def wait_for(self, predicate, timeout=5.0):
@@ -365,6 +377,9 @@ class FakeKimi:
             else:
                 chat = {"id": chat_id}
             turn = {"user_text": prompt, "parent_id": parent_id, "assistant_id": assistant_id}
+            files = [b["file"].get("id") for b in blocks[1:] if isinstance((b or {}).get("file"), dict)]
+            if files:  # attached uploads (A.13), in block order
+                turn["files"] = files
             self.chats.setdefault(chat_id, []).append(turn)
         scenario = body.get("scenario", "SCENARIO_K2D5")
         common = {"scenario": scenario, "createTime": _now()}

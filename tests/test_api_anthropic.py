@@ -76,7 +76,7 @@ def test_thinking_disabled_turns_off_a_thinking_model(kimi, client):
     assert kimi.requests[-1].body["options"] == {"thinking": False}
 
 
-def test_replayed_thinking_and_tool_blocks_reach_kimi_as_folded_text(kimi, client):
+def test_replayed_thinking_is_dropped_and_tool_blocks_reach_kimi_folded(kimi, client):
     client.messages.create(model=MODEL, max_tokens=100, system=[{"type": "text", "text": "Be brief."}], messages=[
         {"role": "user", "content": "List files"},
         {"role": "assistant", "content": [
@@ -86,8 +86,8 @@ def test_replayed_thinking_and_tool_blocks_reach_kimi_as_folded_text(kimi, clien
     assert kimi.requests[-1].body["message"]["blocks"][0]["text"]["content"] == (
         "[System instructions]\nBe brief.\n\n"
         "[Conversation so far]\nUser: List files\n\n"
-        'Assistant: [Tool call Bash (id tu_1)]: {"command":"ls"}\n\n'
-        "[Newest message from the user — answer this one]\n[Tool result (id tu_1)]: a.txt")
+        'Assistant: <tool_call>{"name": "Bash", "arguments": {"command": "ls"}}</tool_call>\n\n'
+        "[Newest message from the user — answer this one]\nTool result: [Bash (call tu_1)] a.txt")
 
 
 def test_count_tokens_counts_tools_without_a_token_or_upstream_call(kimi, gateway):

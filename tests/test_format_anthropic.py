@@ -5,7 +5,9 @@ import pytest
 from blueprints.formats import anthropic as fmt
 from kimi.errors import (AuthRejected, BadRequest, KimiError, Overloaded, PaymentRequired, PayloadTooLarge,
                          RateLimited, UpstreamTimeout, UpstreamUnavailable)
-from kimi.events import ChatRequest, ChatStarted, Finished, Message, TextDelta, ThinkingDelta
+from blueprints.formats.common import STREAM_FAILURE
+from kimi.events import (Attachment, ChatRequest, ChatStarted, Citations, Finished, Message, Source, TextDelta,
+                         ThinkingDelta, Tool, ToolCall)
 from kimi.models import ModelSpec
 
 USER = [{"role": "user", "content": "hi"}]
@@ -72,13 +74,15 @@ def test_parse_request_reads_model_system_messages_and_options():
                                   tools=[{"name": "t"}], tool_choice={"type": "auto"}))
     assert chat == ChatRequest(model="claude-sonnet-4-6", stream=True, conversation_id="c1", max_tokens=64,
                                stop=["END"], messages=[Message("system", "Be brief.\nBe kind."),
-                                                       Message("user", "hi")])
+                                                       Message("user", "hi")], tools=[Tool("t")])
 
 
-def test_parse_request_folds_blocks_as_text_and_ignores_replayed_thinking():
+def test_parse_request_turns_blocks_into_attachments_tool_calls_and_tool_messages():
     messages = [
         {"role": "user", "content": [{"type": "text", "text": "Look:"},
-                                     {"type": "image", "source": {"type": "base64", "data": "AAAA"}}]},
+                                     {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                                  "data": "AAAA"}},
+                                     {"type": "image", "source": {"type": "url", "url": "https://x/y.jpg"}}]},
         {"role": "assistant", "content": [
             {"type": "thinking", "thinking": "secret plan", "signature": "sig"},
             {"type": "redacted_thinking", "data": "opaque"},
@@ -86,13 +90,16 @@ def test_parse_request_folds_blocks_as_text_and_ignores_replayed_thinking():
             {"type": "tool_use", "id": "tu_1", "name": "Bash", "input": {"command": "ls"}}]},
         {"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "tu_1", "content": [{"type": "text", "text": "a.txt"}]},
-            {"type": "tool_result", "tool_use_id": "tu_2", "is_error": True, "content": "denied"}]}]
+            {"type": "tool_result", "tool_use_id": "tu_2", "is_error": True, "content": "denied"},
+            {"type": "text", "text": "Now read it."}]}]
     chat = fmt.parse_request(body(system="Sys", messages=messages))
     assert chat.messages == [
         Message("system", "Sys"),
-        Message("user", "Look:\n[image omitted]"),
-        Message("assistant", 'Running it.\n[Tool call Bash (id tu_1)]: {"command":"ls"}'),
-        Message("user", "[Tool result (id tu_1)]: a.txt\n[Tool error (id tu_2)]: denied")]
+        Message("user", "Look:", (Attachment("data:image/png;base64,AAAA"), Attachment("https://x/y.jpg"))),
+        Message("assistant", "Running it.", tool_calls=(ToolCall("tu_1", "Bash", '{"command": "ls"}'),)),
+        Message("tool", "a.txt", tool_call_id="tu_1", name="Bash"),
+        Message("tool", "[error] denied", tool_call_id="tu_2"),
+        Message("user", "Now read it.")]
 
 
 @pytest.mark.parametrize("thinking, expected", [
@@ -111,7 +118,7 @@ def test_thinking_setting_decides_thinking(thinking, expected):
     ({"messages": []}, "messages"),
     ({"messages": "hi"}, "messages"),
     ({"messages": ["hi"]}, "messages[0]"),
-    ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+    ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
     ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
     ({"messages": [{"role": "user", "content": [{"text": "x"}]}]}, "messages[0].content[0]"),
     ({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]}, "messages[0].content[0].text"),
@@ -286,3 +293,44 @@ def test_model_list_in_anthropic_shape():
                  {"type": "model", "id": "b", "display_name": "b", "created_at": "2026-01-01T00:00:00Z",
                   "lifecycle": "active"}],
         "has_more": False, "first_id": "a", "last_id": "b"}
+
+
+def test_stream_renders_tool_use_blocks_between_text_blocks():
+    pairs = stream([TextDelta("Listing."), ToolCall("call_ab12", "Bash", '{"command": "ls"}'), TextDelta("Then?"),
+                    Finished("tool_calls")])
+    assert outline(pairs) == [
+        ("message_start",), ("content_block_start", 0, "text"), ("ping",),
+        ("content_block_delta", 0, "text_delta", "Listing."), ("content_block_stop", 0),
+        ("content_block_start", 1, "tool_use"), ("content_block_delta", 1, "input_json_delta", None),
+        ("content_block_stop", 1), ("content_block_start", 2, "text"),
+        ("content_block_delta", 2, "text_delta", "Then?"), ("content_block_stop", 2),
+        ("message_delta", "tool_use", None), ("message_stop",)]
+    assert pairs[5][1]["content_block"] == {"type": "tool_use", "id": "toolu_ab12", "name": "Bash", "input": {}}
+    assert pairs[6][1]["delta"] == {"type": "input_json_delta", "partial_json": '{"command": "ls"}'}
+
+
+def test_whole_message_has_tool_use_blocks_after_the_text():
+    events = FakeEvents([TextDelta("Listing."), ToolCall("call_ab12", "Bash", '{"command": "ls"}'),
+                         Finished("tool_calls")])
+    reply = fmt.whole_message(events, ChatRequest(model="m", messages=[]))
+    assert reply["content"] == [{"type": "text", "text": "Listing."},
+                                {"type": "tool_use", "id": "toolu_ab12", "name": "Bash", "input": {"command": "ls"}}]
+    assert reply["stop_reason"] == "tool_use"
+
+
+def test_sources_follow_the_text_in_stream_and_whole_message():
+    sources = Citations((Source("1", "https://a.example/x", "Alpha"),))
+    rows = outline(stream([sources, TextDelta("Answer[^1^]."), Finished()]))
+    assert "".join(r[3] for r in rows if r[0] == "content_block_delta") == \
+        "Answer[^1^].\n\nSources:\n[1] Alpha — https://a.example/x"
+    reply = fmt.whole_message(FakeEvents([sources, TextDelta("Answer.")]), ChatRequest(model="m", messages=[]))
+    assert reply["content"] == [{"type": "text", "text": "Answer.\n\nSources:\n[1] Alpha — https://a.example/x"}]
+
+
+def test_a_crash_while_streaming_is_logged_once_and_ends_with_an_api_error(caplog):
+    events = FakeEvents([TextDelta("par")], fail_with=RuntimeError("boom"))
+    out = b"".join(fmt.stream_message(events, ChatRequest(model="m", messages=[], stream=True)))
+    assert out.endswith(b'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"'
+                        + STREAM_FAILURE.message.encode() + b'"}}\n\n')
+    assert [(r.levelname, r.exc_info[1].args) for r in caplog.records] == [("ERROR", ("boom",))]
+    assert events.closed

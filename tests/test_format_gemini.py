@@ -6,7 +6,9 @@ from blueprints.formats import gemini as fmt
 from blueprints.formats import json_schema
 from kimi.errors import (AuthRejected, BadRequest, KimiError, NotFound, PayloadTooLarge, PaymentRequired,
                          PermissionDenied, ProtocolError, RateLimited, UpstreamTimeout, UpstreamUnavailable)
-from kimi.events import ChatRequest, Finished, Message, TextDelta, ThinkingDelta
+from blueprints.formats.common import STREAM_FAILURE
+from kimi.events import (Attachment, ChatRequest, Citations, Finished, Message, Source, TextDelta, ThinkingDelta,
+                         ToolCall)
 from kimi.usage import estimate_tokens
 
 USER = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
@@ -69,16 +71,25 @@ def test_parse_request_accepts_snake_case_fields_as_the_rest_api_does():
     assert (gemini.chat.max_tokens, gemini.chat.thinking, gemini.include_thoughts) == (9, True, True)
 
 
-@pytest.mark.parametrize("part, text", [
-    ({"inlineData": {"mimeType": "image/png", "data": "iVBO"}}, "[image omitted]"),
-    ({"file_data": {"mime_type": "image/jpeg", "file_uri": "gs://x"}}, "[image omitted]"),
-    ({"fileData": {"mimeType": "application/pdf", "fileUri": "https://x"}}, "[application/pdf file omitted]"),
-    ({"functionCall": {"name": "ls", "args": {"dir": "."}}}, '[Function call] ls({"dir":"."})'),
-    ({"functionResponse": {"name": "ls", "response": {"files": []}}}, '[Function result] ls: {"files":[]}'),
+@pytest.mark.parametrize("part, message", [
+    ({"inlineData": {"mimeType": "image/png", "data": "iVBO"}},
+     Message("user", "see:", (Attachment("data:image/png;base64,iVBO"),))),
+    ({"file_data": {"mime_type": "image/jpeg", "file_uri": "gs://x"}}, Message("user", "see:\n[image omitted]")),
+    ({"fileData": {"mimeType": "application/pdf", "fileUri": "https://x/doc"}},
+     Message("user", "see:", (Attachment("https://x/doc", "file"),))),
+    ({"functionCall": {"id": "c1", "name": "ls", "args": {"dir": "."}}},
+     Message("user", "see:", tool_calls=(ToolCall("c1", "ls", '{"dir": "."}'),))),
 ])
-def test_non_text_parts_are_folded_as_short_text(part, text):
+def test_media_and_function_call_parts_become_attachments_and_calls(part, message):
     gemini = fmt.parse_request({"contents": [{"role": "user", "parts": [{"text": "see:"}, part]}]}, "m")
-    assert gemini.chat.messages == [Message("user", "see:\n" + text)]
+    assert gemini.chat.messages == [message]
+
+
+def test_function_responses_become_tool_messages_before_the_turns_text():
+    part = {"functionResponse": {"id": "c1", "name": "ls", "response": {"files": []}}}
+    gemini = fmt.parse_request({"contents": [{"role": "user", "parts": [{"text": "and?"}, part]}]}, "m")
+    assert gemini.chat.messages == [Message("tool", '{"files":[]}', tool_call_id="c1", name="ls"),
+                                    Message("user", "and?")]
 
 
 @pytest.mark.parametrize("body, param", [
@@ -263,3 +274,49 @@ def test_count_tokens_covers_system_contents_and_tools():
     expected = estimate_tokens("Be brief.\n\nhi\n\n" + orjson.dumps(tools).decode())
     assert fmt.count_tokens(body) == {"totalTokens": expected}
     assert fmt.count_tokens({"generateContentRequest": {"model": "models/m", **body}}) == {"totalTokens": expected}
+
+
+def test_stream_sends_each_function_call_in_an_element_of_its_own():
+    events = FakeEvents([TextDelta("On it."), ToolCall("call_1", "ls", '{"dir": "."}'), Finished("tool_calls")])
+    out = sse_elements(b"".join(fmt.stream_sse(events, request())))
+    assert out[:2] == [element([{"text": "On it."}]),
+                       element([{"functionCall": {"id": "call_1", "name": "ls", "args": {"dir": "."}}}])]
+    assert out[2]["candidates"][0]["finishReason"] == "STOP" and len(out) == 3
+
+
+def test_whole_response_puts_function_calls_after_the_text_and_drops_an_empty_text():
+    events = FakeEvents([ToolCall("call_1", "ls", "{}"), ToolCall("call_2", "cat", '{"path": "a"}')])
+    body = fmt.whole_response(events, request(stream=False))
+    assert body["candidates"][0]["content"]["parts"] == [
+        {"functionCall": {"id": "call_1", "name": "ls", "args": {}}},
+        {"functionCall": {"id": "call_2", "name": "cat", "args": {"path": "a"}}}]
+
+
+def test_sources_become_grounding_chunks_on_the_last_element():
+    sources = Citations((Source("1", "https://a.example/x", "Alpha"), Source("2", "https://b.example/y")))
+    out = sse_elements(b"".join(fmt.stream_sse(FakeEvents([sources, TextDelta("Hi"), Finished()]), request())))
+    assert out[0] == element([{"text": "Hi"}])
+    assert out[1]["candidates"][0]["groundingMetadata"] == {"groundingChunks": [
+        {"web": {"uri": "https://a.example/x", "title": "Alpha"}},
+        {"web": {"uri": "https://b.example/y", "title": "https://b.example/y"}}]}
+
+
+@pytest.mark.parametrize("render", [fmt.stream_sse, fmt.stream_array])
+def test_a_crash_while_streaming_is_logged_once_and_ends_with_an_internal_error(render, caplog):
+    events = FakeEvents([TextDelta("par")], fail_with=RuntimeError("boom"))
+    raw = b"".join(render(events, request()))
+    elements = orjson.loads(raw) if render is fmt.stream_array else sse_elements(raw)
+    assert elements[-1] == {"error": {"code": 500, "message": STREAM_FAILURE.message, "status": "INTERNAL"}}
+    assert [(r.levelname, r.exc_info[1].args) for r in caplog.records] == [("ERROR", ("boom",))]
+    assert events.closed
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_json_mode_answer_of_calls_only_is_not_checked_as_json(stream):
+    events = FakeEvents([ToolCall("call_1", "ls", "{}"), Finished("tool_calls")])
+    if stream:
+        elements = sse_elements(b"".join(fmt.stream_sse(events, request(JSON_MODE))))
+    else:
+        elements = [fmt.whole_response(events, request(JSON_MODE, stream=False))]
+    assert elements[0]["candidates"][0]["content"]["parts"] == [
+        {"functionCall": {"id": "call_1", "name": "ls", "args": {}}}]

@@ -5,8 +5,9 @@ import orjson
 import pytest
 
 from blueprints.formats import openai as fmt
+from blueprints.formats.common import STREAM_FAILURE
 from kimi.errors import AuthRejected, BadRequest, RateLimited
-from kimi.events import ChatRequest, Finished, Message, TextDelta, ThinkingDelta
+from kimi.events import ChatRequest, Citations, Finished, Message, Source, TextDelta, ThinkingDelta, ToolCall
 
 
 class FakeEvents:
@@ -177,3 +178,62 @@ def test_error_body_shape():
     err = AuthRejected("bad token", code="unauthenticated")
     assert fmt.error_body(err) == {"error": {"message": "bad token", "type": "authentication_error",
                                              "param": None, "code": "unauthenticated"}}
+
+
+def test_stream_renders_a_tool_call_as_an_opening_chunk_then_its_arguments():
+    chat = ChatRequest(model="m", messages=[], stream=True)
+    events = FakeEvents([TextDelta("Hi"), ToolCall("call_1", "f", '{"a": 1}'), ToolCall("call_2", "g", "{}"),
+                         Finished("tool_calls")])
+    out = chunks(b"".join(fmt.stream_completion(events, chat)))
+    assert [c["choices"][0]["delta"] for c in out[1:-2]] == [
+        {"content": "Hi"},
+        {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"a": 1}'}}]},
+        {"tool_calls": [{"index": 1, "id": "call_2", "type": "function", "function": {"name": "g", "arguments": ""}}]},
+        {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}]
+    assert out[-2]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"}
+
+
+def test_whole_completion_with_only_calls_has_null_content_and_tool_calls():
+    events = FakeEvents([ToolCall("call_1", "f", '{"a": 1}'), Finished("tool_calls")])
+    choice = fmt.whole_completion(events, ChatRequest(model="m", messages=[]))["choices"][0]
+    assert choice == {"index": 0, "logprobs": None, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "refusal": None,
+        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}]}}
+
+
+SOURCES = Citations((Source("1", "https://a.example/x", "Alpha"), Source("", "https://b.example/y")))
+SOURCE_LIST = "\n\nSources:\n[1] Alpha — https://a.example/x\n[2] https://b.example/y"
+
+
+def test_stream_appends_the_source_list_with_annotations_before_finishing():
+    chat = ChatRequest(model="m", messages=[], stream=True)
+    out = chunks(b"".join(fmt.stream_completion(FakeEvents([SOURCES, TextDelta("Answer[^1^]."), Finished()]), chat)))
+    delta = out[-3]["choices"][0]["delta"]
+    assert delta["content"] == SOURCE_LIST
+    first = len("Answer[^1^].\n\nSources:\n")
+    second = first + len("[1] Alpha — https://a.example/x\n")
+    assert delta["annotations"] == [
+        {"type": "url_citation", "url_citation": {"url": "https://a.example/x", "title": "Alpha",
+                                                  "start_index": first, "end_index": second - 1}},
+        {"type": "url_citation", "url_citation": {"url": "https://b.example/y", "title": "",
+                                                  "start_index": second, "end_index": second + 23}}]
+
+
+def test_whole_completion_annotations_point_at_their_entries():
+    message = fmt.whole_completion(FakeEvents([SOURCES, TextDelta("Answer."), Finished()]),
+                                   ChatRequest(model="m", messages=[]))["choices"][0]["message"]
+    assert message["content"] == "Answer." + SOURCE_LIST
+    spans = [message["content"][a["url_citation"]["start_index"]:a["url_citation"]["end_index"]]
+             for a in message["annotations"]]
+    assert spans == ["[1] Alpha — https://a.example/x", "[2] https://b.example/y"]
+
+
+def test_a_crash_while_streaming_is_logged_once_and_ends_with_an_api_error(caplog):
+    chat = ChatRequest(model="m", messages=[], stream=True)
+    events = FakeEvents([TextDelta("par")], fail_with=RuntimeError("boom"))
+    out = chunks(b"".join(fmt.stream_completion(events, chat)))
+    assert out[-2:] == [{"error": {"message": STREAM_FAILURE.message, "type": "api_error", "param": None,
+                                   "code": "internal_error"}}, "[DONE]"]
+    assert [(r.levelname, r.exc_info[1].args) for r in caplog.records] == [("ERROR", ("boom",))]
+    assert events.closed

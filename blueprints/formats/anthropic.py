@@ -3,22 +3,25 @@ whole message, KimiError -> Anthropic's error body, and the models list. Pure: n
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Iterator, Optional
 
 import orjson
 
-from blueprints.formats import sse
+from blueprints.formats import citations, sse
 from blueprints.formats.anthropic_request import count_tokens, parse_request
+from blueprints.formats.common import STREAM_FAILURE, arguments_object, short_id
 from kimi.errors import KimiError, Overloaded
-from kimi.events import ChatRequest, Finished, TextDelta, ThinkingDelta
+from kimi.events import ChatRequest, Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
 from kimi.usage import TokenCounter
 
 __all__ = ["parse_request", "count_tokens", "stream_message", "whole_message", "error_body", "error_status",
            "model_list", "model_info"]
 
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+                "stop_sequence": "stop_sequence"}
 
 # Anthropic's error `type` for each status we answer with; the SDK picks exception classes by status.
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
@@ -28,6 +31,8 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "
 
 # Anthropic's own status for "overloaded"; its SDK raises OverloadedError for it and retries.
 OVERLOADED_STATUS = 529
+
+log = logging.getLogger(__name__)
 
 
 def new_message_id() -> str:
@@ -40,6 +45,7 @@ def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
     blocks = _Blocks(_signature(message_id))
     stops = _StopScanner(chat.stop)
     counter = TokenCounter()
+    sources: list[Source] = []
     stop_reason, stop_sequence = "end_turn", None
     try:
         head = _message(message_id, chat, [], None, None, _usage(events.prompt_tokens, 1), events.chat_id)
@@ -53,16 +59,23 @@ def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
                 if stop_sequence is not None:
                     stop_reason = "stop_sequence"
                     break
-            elif isinstance(event, ThinkingDelta) and event.text:
-                held = stops.flush()  # a stop sequence never spans a thinking block
+            elif isinstance(event, (ThinkingDelta, ToolCall)):
+                held = stops.flush()  # a stop sequence never spans a thinking or tool_use block
                 if held:
                     counter.add(held)
                     yield blocks.write("text", held)
-                counter.add(event.text)
-                yield blocks.write("thinking", event.text)
+                if isinstance(event, ToolCall):
+                    counter.add(event.arguments)
+                    yield blocks.write_tool_use(event)
+                elif event.text:
+                    counter.add(event.text)
+                    yield blocks.write("thinking", event.text)
+            elif isinstance(event, Citations):
+                citations.unique(sources, event.sources)
             elif isinstance(event, Finished):
                 stop_reason = STOP_REASONS.get(event.reason, "end_turn")
-        held = stops.flush()
+                stop_sequence = event.stop_sequence
+        held = stops.flush() + (citations.source_list(sources, 0)[0] if sources else "")
         if held:
             counter.add(held)
             yield blocks.write("text", held)
@@ -73,41 +86,72 @@ def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
         yield sse.event("message_stop", {"type": "message_stop"})
     except KimiError as err:
         yield sse.event("error", error_body(err))
+    except Exception:
+        log.exception("rendering a message stream failed after it began")
+        yield sse.event("error", error_body(STREAM_FAILURE))
     finally:
         events.close()
 
 
 def whole_message(events, chat: ChatRequest) -> dict[str, Any]:
-    """The non-stream Message object, built from the same events."""
-    texts: list[str] = []
+    """The non-stream Message object, built from the same events: thinking first, then text and
+    tool_use blocks in the order they came."""
     thoughts: list[str] = []
+    content: list[dict[str, Any]] = []  # text and tool_use blocks
     stops = _StopScanner(chat.stop)
+    sources: list[Source] = []
     stop_reason, stop_sequence = "end_turn", None
     try:
         for event in events:
             if isinstance(event, TextDelta):
                 text, stop_sequence = stops.feed(event.text)
-                texts.append(text)
+                _add_text(content, text)
                 if stop_sequence is not None:
                     stop_reason = "stop_sequence"
                     break
             elif isinstance(event, ThinkingDelta):
                 thoughts.append(event.text)
+            elif isinstance(event, ToolCall):
+                _add_text(content, stops.flush())
+                content.append(_tool_use(event))
+            elif isinstance(event, Citations):
+                citations.unique(sources, event.sources)
             elif isinstance(event, Finished):
                 stop_reason = STOP_REASONS.get(event.reason, "end_turn")
+                stop_sequence = event.stop_sequence
     finally:
         events.close()
-    text, thinking = "".join(texts) + stops.flush(), "".join(thoughts)
+    _add_text(content, stops.flush() + (citations.source_list(sources, 0)[0] if sources else ""))
+    thinking = "".join(thoughts)
     message_id = new_message_id()
-    content: list[dict[str, Any]] = []
     if thinking:
-        content.append({"type": "thinking", "thinking": thinking, "signature": _signature(message_id)})
-    if text or not thinking:
-        content.append({"type": "text", "text": text})
+        content.insert(0, {"type": "thinking", "thinking": thinking, "signature": _signature(message_id)})
+    elif not content:
+        content.append({"type": "text", "text": ""})
     counter = TokenCounter()
-    counter.add(text + thinking)
+    counter.add(thinking + "".join(block.get("text", "") for block in content)
+                + "".join(orjson.dumps(block["input"]).decode() for block in content if block["type"] == "tool_use"))
     return _message(message_id, chat, content, stop_reason, stop_sequence,
                     _usage(events.prompt_tokens, counter.tokens), events.chat_id)
+
+
+def _add_text(content: list[dict[str, Any]], text: str) -> None:
+    """Appends text to the last text block, or opens one after a tool_use block."""
+    if not text:
+        return
+    if content and content[-1]["type"] == "text":
+        content[-1]["text"] += text
+    else:
+        content.append({"type": "text", "text": text})
+
+
+def _tool_use(call: ToolCall) -> dict[str, Any]:
+    return {"type": "tool_use", "id": tool_use_id(call), "name": call.name, "input": arguments_object(call)}
+
+
+def tool_use_id(call: ToolCall) -> str:
+    """Anthropic's `toolu_` id for a recognised call (Claude Code sends it back in its tool_result)."""
+    return "toolu_" + short_id(call.call_id)
 
 
 def error_body(err: KimiError) -> dict[str, Any]:
@@ -169,16 +213,28 @@ class _Blocks:
             return self._delta.render(text)
         return self._close() + self._open(kind) + self._delta.render(text)
 
+    def write_tool_use(self, call: ToolCall) -> bytes:
+        """A whole tool_use block: start with an empty input, the input as one input_json_delta, stop
+        (the SDK parses the concatenated partial_json into the block's `input`)."""
+        block = {"type": "tool_use", "id": tool_use_id(call), "name": call.name, "input": {}}
+        delta = {"type": "input_json_delta", "partial_json": call.arguments}
+        return (self._close() + self._start(block)
+                + sse.event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta})
+                + sse.event("content_block_stop", {"type": "content_block_stop", "index": self.index}))
+
     def finish(self) -> bytes:
         """Closes the last block; an empty answer still gets one (empty) text block."""
         return (self._open("text") if self.index < 0 else b"") + self._close()
 
     def _open(self, kind: str) -> bytes:
-        self.index += 1
+        start = self._start({"type": "thinking", "thinking": "", "signature": ""} if kind == "thinking"
+                            else {"type": "text", "text": ""})
         self.kind = kind
         self._delta = _DeltaTemplate(self.index, kind)
-        block = {"type": "thinking", "thinking": "", "signature": ""} if kind == "thinking" else \
-            {"type": "text", "text": ""}
+        return start
+
+    def _start(self, block: dict) -> bytes:
+        self.index += 1
         start = sse.event("content_block_start", {"type": "content_block_start", "index": self.index,
                                                   "content_block": block})
         # Anthropic sends its first ping right after the first block opens.

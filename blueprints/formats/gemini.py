@@ -1,22 +1,28 @@
-"""Google Gemini generateContent: request body -> ChatRequest, neutral events -> GenerateContentResponse
-elements (SSE or a streamed JSON array) or a whole reply, KimiError -> Google's error body. Pure.
+"""Google Gemini generateContent: neutral events -> GenerateContentResponse elements (SSE or a streamed
+JSON array) or a whole reply, KimiError -> Google's error body (the request side is
+blueprints/formats/gemini_request.py). Pure: no Flask, no requests.
 """
 from __future__ import annotations
 
-import re
+import logging
 import uuid
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Union
 
 import orjson
 
-from blueprints.formats import json_schema
-from kimi.errors import BadRequest, KimiError, ProtocolError, UpstreamUnavailable
-from kimi.events import ChatRequest, Finished, Message, TextDelta, ThinkingDelta
-from kimi.usage import TokenCounter, estimate_tokens
+from blueprints.formats import citations, json_schema
+from blueprints.formats.common import STREAM_FAILURE, arguments_object
+from blueprints.formats.gemini_request import GeminiRequest, count_tokens, parse_messages, parse_request
+from kimi.errors import KimiError, ProtocolError, UpstreamUnavailable
+from kimi.events import Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
+from kimi.usage import TokenCounter
 
-ROLES = {"user": "user", "model": "assistant", "function": "tool"}
-FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS"}
+__all__ = ["GeminiRequest", "parse_request", "parse_messages", "count_tokens", "whole_response", "stream_sse",
+           "stream_array", "response_id", "error_body"]
+
+log = logging.getLogger(__name__)
+
+FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS"}  # tool calls and stop sequences end with STOP
 
 # Google's canonical status names (google.rpc.Code) for each HTTP status we answer with. 405 is
 # what grpc-gateway answers for a wrong method, with UNIMPLEMENTED.
@@ -25,147 +31,20 @@ ERROR_STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 402: "PERMISS
                   429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "UNIMPLEMENTED", 502: "INTERNAL",
                   503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
-
-@dataclass
-class GeminiRequest:
-    """A ChatRequest plus what only the Gemini reply needs to know."""
-
-    chat: ChatRequest
-    include_thoughts: bool = False  # thinkingConfig.includeThoughts: return thoughts as parts
-    is_json: bool = False  # responseMimeType application/json: the answer must be JSON only
-    schema: Optional[dict] = None  # responseJsonSchema or responseSchema, checked when is_json
-
-
-def parse_request(body: Any, model: str, stream: bool = False) -> GeminiRequest:
-    """A GeminiRequest from a generateContent body, or BadRequest naming the field."""
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    config = _optional(body, "generationConfig", dict) or {}
-    thinking = _optional(config, "thinkingConfig", dict, "generationConfig.") or {}
-    include_thoughts = bool(_optional(thinking, "includeThoughts", bool, "generationConfig.thinkingConfig."))
-    budget = _optional(thinking, "thinkingBudget", int, "generationConfig.thinkingConfig.")
-    is_json = _optional(config, "responseMimeType", str, "generationConfig.") == "application/json"
-    schema = (_optional(config, "responseJsonSchema", dict, "generationConfig.")
-              or _optional(config, "responseSchema", dict, "generationConfig."))
-    messages = parse_messages(body)
-    if is_json:
-        messages.append(Message("system", _json_instruction(schema)))
-    chat = ChatRequest(model=model, messages=messages, stream=stream,
-                       conversation_id=_optional(body, "conversation_id", str) or None,
-                       thinking=False if budget == 0 else (True if include_thoughts else None),
-                       max_tokens=_optional(config, "maxOutputTokens", int, "generationConfig."),
-                       stop=_parse_stop_sequences(config))
-    return GeminiRequest(chat, include_thoughts=include_thoughts and budget != 0, is_json=is_json,
-                         schema=schema if is_json else None)
-
-
-def parse_messages(body: dict) -> list[Message]:
-    """systemInstruction and contents as neutral messages (roles model -> assistant)."""
-    messages = []
-    system = _get(body, "systemInstruction")
-    if isinstance(system, str):
-        messages.append(Message("system", system))
-    elif system is not None:
-        if not isinstance(system, dict):
-            raise BadRequest("`systemInstruction` must be an object with `parts`.", param="systemInstruction")
-        messages.append(Message("system", _parts_text(system.get("parts"), "systemInstruction.parts")))
-    contents = body.get("contents")
-    if not isinstance(contents, list) or not contents:
-        raise BadRequest("`contents` must be a non-empty array.", param="contents")
-    for index, content in enumerate(contents):
-        param = f"contents[{index}]"
-        if not isinstance(content, dict):
-            raise BadRequest(f"`{param}` must be an object with `role` and `parts`.", param=param)
-        role = content.get("role") or "user"
-        if role not in ROLES:
-            raise BadRequest(f"`{param}.role` must be `user` or `model`.", param=f"{param}.role")
-        messages.append(Message(ROLES[role], _parts_text(content.get("parts"), f"{param}.parts")))
-    return messages
-
-
-def count_tokens(body: Any) -> dict[str, int]:
-    """countTokens: the estimate over systemInstruction, contents and tools (no upstream call)."""
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    request = _optional(body, "generateContentRequest", dict) or body
-    texts = [message.text for message in parse_messages(request)]
-    if request.get("tools"):
-        texts.append(orjson.dumps(request["tools"]).decode())
-    return {"totalTokens": estimate_tokens("\n\n".join(texts))}
-
-
-def _parts_text(parts: Any, param: str) -> str:
-    if not isinstance(parts, list):
-        raise BadRequest(f"`{param}` must be an array of parts.", param=param)
-    texts = [_part_text(part, f"{param}[{i}]") for i, part in enumerate(parts)]
-    return "\n".join(text for text in texts if text is not None)
-
-
-def _part_text(part: Any, param: str) -> Optional[str]:
-    """What Kimi reads for one part; None for parts it cannot use (thoughts, signatures)."""
-    if not isinstance(part, dict):
-        raise BadRequest(f"`{param}` must be an object.", param=param)
-    if part.get("thought") is True:
-        return None  # a client echoing earlier thoughts: Kimi thinks afresh
-    if "text" in part:
-        if not isinstance(part["text"], str):
-            raise BadRequest(f"`{param}.text` must be a string.", param=f"{param}.text")
-        return part["text"]
-    media = _get(part, "inlineData") or _get(part, "fileData")
-    if isinstance(media, dict):
-        # Image upload to Kimi is a later feature; the note keeps the turn's shape honest.
-        mime = str(_get(media, "mimeType") or "image/")
-        return "[image omitted]" if mime.startswith("image/") else f"[{mime} file omitted]"
-    call = _get(part, "functionCall")
-    if isinstance(call, dict):
-        return f"[Function call] {call.get('name', '')}({orjson.dumps(call.get('args') or {}).decode()})"
-    result = _get(part, "functionResponse")
-    if isinstance(result, dict):
-        return f"[Function result] {result.get('name', '')}: {orjson.dumps(result.get('response')).decode()}"
-    return None
-
-
-def _parse_stop_sequences(config: dict) -> list[str]:
-    stops = _optional(config, "stopSequences", list, "generationConfig.") or []
-    if not all(isinstance(stop, str) for stop in stops):
-        raise BadRequest("`generationConfig.stopSequences` must be an array of strings.",
-                         param="generationConfig.stopSequences")
-    return [stop for stop in stops if stop]  # an empty stop would cut every answer at once
-
-
-def _json_instruction(schema: Optional[dict]) -> str:
-    text = "Answer with JSON only: no prose before or after it, and no Markdown code fences."
-    if schema:
-        text += " The JSON must conform to this JSON Schema:\n" + orjson.dumps(schema).decode()
-    return text
-
-
-def _get(obj: dict, key: str) -> Any:
-    """A field by its camelCase name or its snake_case one (Google's REST API accepts both)."""
-    value = obj.get(key)
-    return obj.get(re.sub("([A-Z])", r"_\1", key).lower()) if value is None else value
-
-
-def _optional(obj: dict, key: str, kind: type, prefix: str = "") -> Any:
-    value = _get(obj, key)
-    if value is None:
-        return None
-    # bool is an int in Python; a JSON `true` is never a valid token count.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadRequest(f"`{prefix}{key}` must be of type {kind.__name__}.", param=prefix + key)
-    return value
+Piece = tuple[str, Union[str, ToolCall]]  # ("thought" | "text", text) or ("call", ToolCall)
 
 
 class _Answer:
-    """One pass over the events: (is_thought, text) pieces with stop sequences applied, keeping
-    the finish reason and the token counts usageMetadata reports."""
+    """One pass over the events: (kind, value) pieces with stop sequences applied, keeping the finish
+    reason, the sources, and the token counts usageMetadata reports."""
 
     def __init__(self, events, stops: list[str]):
         self._events, self._stops = events, stops
         self.finish_reason = "STOP"
         self.thoughts, self.text = TokenCounter(), TokenCounter()
+        self.sources: list[Source] = []
 
-    def __iter__(self) -> Iterator[tuple[bool, str]]:
+    def __iter__(self) -> Iterator[Piece]:
         held = ""  # a tail that may begin a stop sequence: sent once the next delta settles it
         for event in self._events:
             if isinstance(event, TextDelta):
@@ -182,15 +61,22 @@ class _Answer:
                 yield from self._text(text)
             elif isinstance(event, ThinkingDelta):
                 self.thoughts.add(event.text)
-                yield True, event.text
+                yield "thought", event.text
+            elif isinstance(event, ToolCall):
+                yield from self._text(held)
+                held = ""
+                self.text.add(event.arguments)
+                yield "call", event
+            elif isinstance(event, Citations):
+                citations.unique(self.sources, event.sources)
             elif isinstance(event, Finished):
                 self.finish_reason = FINISH_REASONS.get(event.reason, "STOP")
         yield from self._text(held)
 
-    def _text(self, text: str) -> Iterator[tuple[bool, str]]:
+    def _text(self, text: str) -> Iterator[Piece]:
         if text:
             self.text.add(text)
-            yield False, text
+            yield "text", text
 
     def usage(self, prompt_tokens: int) -> dict[str, int]:
         text, thoughts = self.text.tokens, self.thoughts.tokens
@@ -207,19 +93,27 @@ def response_id(chat_id: Optional[str]) -> str:
 
 
 def whole_response(events, request: GeminiRequest) -> dict[str, Any]:
-    """The non-stream GenerateContentResponse, built from the same events."""
+    """The non-stream GenerateContentResponse, built from the same events: thoughts (when asked
+    for), the text, then the function calls."""
     answer = _Answer(events, request.chat.stop)
     thoughts: list[str] = []
     texts: list[str] = []
+    calls: list[dict] = []
     try:
-        for is_thought, text in answer:
-            (thoughts if is_thought else texts).append(text)
+        for kind, value in answer:
+            if kind == "call":
+                calls.append(_function_call(value))
+            else:
+                (thoughts if kind == "thought" else texts).append(value)
     finally:
         events.close()
-    text = _json_answer("".join(texts), request.schema) if request.is_json else "".join(texts)
+    text = "".join(texts)
+    if request.is_json and (text or not calls):  # an answer of calls only has no JSON to check
+        text = _json_answer(text, request.schema)
     parts = [{"text": "".join(thoughts), "thought": True}] if request.include_thoughts and thoughts else []
-    parts.append({"text": text})
-    return _last_element(parts, answer, events, _head(events, request))
+    if text or not calls:
+        parts.append({"text": text})
+    return _last_element(parts + calls, answer, events, _head(events, request))
 
 
 def stream_sse(events, request: GeminiRequest) -> Iterator[bytes]:
@@ -252,20 +146,29 @@ def _elements(events, request: GeminiRequest, dumps: Callable[[Any], bytes]) -> 
     # must never receive half an answer that turns out not to be JSON. Thoughts still stream,
     # which also keeps the connection busy while Kimi thinks.
     buffered: Optional[list[str]] = [] if request.is_json else None
+    has_calls = False
     try:
-        for is_thought, text in answer:
-            if is_thought:
+        for kind, value in answer:
+            if kind == "thought":
                 if request.include_thoughts:
-                    yield thought_part.render(text)
+                    yield thought_part.render(value)
+            elif kind == "call":
+                has_calls = True
+                element = {"candidates": [{"content": {"parts": [_function_call(value)], "role": "model"},
+                                           "index": 0}], **head}
+                yield dumps(element)
             elif buffered is not None:
-                buffered.append(text)
+                buffered.append(value)
             else:
-                yield text_part.render(text)
-        if buffered is not None:
+                yield text_part.render(value)
+        if buffered is not None and (buffered or not has_calls):
             yield text_part.render(_json_answer("".join(buffered), request.schema))
         yield dumps(_last_element([{"text": ""}], answer, events, head))
     except KimiError as err:
         yield dumps(error_body(err))
+    except Exception:
+        log.exception("rendering a generateContent stream failed after it began")
+        yield dumps(error_body(STREAM_FAILURE))
     finally:
         events.close()
 
@@ -274,8 +177,17 @@ def _head(events, request: GeminiRequest) -> dict[str, str]:
     return {"modelVersion": request.chat.model, "responseId": response_id(events.chat_id)}
 
 
+def _function_call(call: ToolCall) -> dict[str, Any]:
+    return {"functionCall": {"id": call.call_id, "name": call.name, "args": arguments_object(call)}}
+
+
 def _last_element(parts: list[dict], answer: _Answer, events, head: dict) -> dict[str, Any]:
     candidate = {"content": {"parts": parts, "role": "model"}, "finishReason": answer.finish_reason, "index": 0}
+    if answer.sources:
+        # The google-genai SDK reads this as candidates[0].grounding_metadata.grounding_chunks.
+        candidate["groundingMetadata"] = {"groundingChunks": [
+            {"web": {"uri": source.url, "title": source.title or source.site_name or source.url}}
+            for source in answer.sources]}
     return {"candidates": [candidate], "usageMetadata": answer.usage(events.prompt_tokens), **head,
             "conversation_id": events.chat_id}
 

@@ -1,91 +1,33 @@
-"""OpenAI Chat Completions: request body -> ChatRequest, neutral events -> chunks or a whole reply,
-KimiError -> OpenAI's error body. Pure: no Flask, no requests.
+"""OpenAI Chat Completions: neutral events -> chunks or a whole reply, KimiError -> OpenAI's error
+body (the request side is blueprints/formats/openai_request.py). Pure: no Flask, no requests.
 """
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any, Iterator, Optional
 
 import orjson
 
-from blueprints.formats import sse
-from kimi.errors import BadRequest, KimiError
-from kimi.events import ChatRequest, Finished, Message, TextDelta, ThinkingDelta
+from blueprints.formats import citations, sse
+from blueprints.formats.common import STREAM_FAILURE
+from blueprints.formats.openai_request import parse_request
+from kimi.errors import KimiError
+from kimi.events import ChatRequest, Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
 from kimi.usage import TokenCounter
 
-ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+__all__ = ["parse_request", "stream_completion", "whole_completion", "error_body", "completion_id"]
+
+log = logging.getLogger(__name__)
 
 # OpenAI's error `type` for each status we answer with; the SDKs pick exception classes by status.
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "insufficient_quota",
                403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
                413: "invalid_request_error", 429: "rate_limit_error", 504: "timeout_error"}
 
-
-def parse_request(body: Any) -> ChatRequest:
-    """A ChatRequest from a /v1/chat/completions body, or BadRequest naming the field."""
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise BadRequest("`model` is required and must be a string.", param="model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise BadRequest("`messages` must be a non-empty array.", param="messages")
-    stream_options = _optional(body, "stream_options", dict) or {}
-    return ChatRequest(
-        model=model,
-        messages=[_parse_message(m, i) for i, m in enumerate(messages)],
-        stream=bool(_optional(body, "stream", bool)),
-        conversation_id=_optional(body, "conversation_id", str) or None,
-        thinking=_parse_reasoning_effort(body),
-        include_usage=bool(stream_options.get("include_usage")),
-        max_tokens=_optional(body, "max_completion_tokens", int) or _optional(body, "max_tokens", int),
-    )
-
-
-def _parse_message(message: Any, index: int) -> Message:
-    param = f"messages[{index}]"
-    if not isinstance(message, dict):
-        raise BadRequest(f"`{param}` must be an object.", param=param)
-    role = message.get("role")
-    if role not in ROLES:
-        raise BadRequest(f"`{param}.role` must be one of {', '.join(ROLES)}.", param=f"{param}.role")
-    return Message(role=role, text=_content_text(message.get("content"), f"{param}.content"))
-
-
-def _content_text(content: Any, param: str) -> str:
-    """Text of a message: a string, or the text parts of a content array."""
-    if content is None or isinstance(content, str):
-        return content or ""
-    if not isinstance(content, list):
-        raise BadRequest(f"`{param}` must be a string or an array of content parts.", param=param)
-    texts = []
-    for i, part in enumerate(content):
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise BadRequest(f"`{param}[{i}]` must be an object with a `type`.", param=f"{param}[{i}]")
-        if part["type"] == "text":
-            if not isinstance(part.get("text"), str):
-                raise BadRequest(f"`{param}[{i}].text` must be a string.", param=f"{param}[{i}].text")
-            texts.append(part["text"])
-    return "\n".join(texts)
-
-
-def _parse_reasoning_effort(body: dict) -> Optional[bool]:
-    effort = _optional(body, "reasoning_effort", str)
-    if effort is None:
-        return None
-    return effort not in ("none", "minimal")
-
-
-def _optional(body: dict, key: str, kind: type) -> Any:
-    value = body.get(key)
-    if value is None:
-        return None
-    # bool is an int in Python; a JSON `true` is never a valid max_tokens.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadRequest(f"`{key}` must be of type {kind.__name__}.", param=key)
-    return value
+# Neutral finish reasons OpenAI has no word for; the rest ("stop", "length", "tool_calls") are its own.
+FINISH_REASONS = {"stop_sequence": "stop"}
 
 
 def completion_id(chat_id: Optional[str]) -> str:
@@ -104,6 +46,9 @@ def stream_completion(events, chat: ChatRequest) -> Iterator[bytes]:
     content = _DeltaTemplate(head, "content")
     reasoning = _DeltaTemplate(head, "reasoning_content")
     counter = TokenCounter()
+    content_length = 0  # characters of content sent, where an appended source list starts
+    sources: list[Source] = []
+    calls = 0
     # The role chunk leaves with the first deltas, which open_chat has already read.
     out = [sse.data(_chunk(head, {"role": "assistant", "content": ""}, None))]
     finish_reason = None
@@ -114,20 +59,32 @@ def stream_completion(events, chat: ChatRequest) -> Iterator[bytes]:
             kind = type(event)
             if kind is TextDelta:
                 counter.add(event.text)
+                content_length += len(event.text)
                 out.append(content.render(event.text))
             elif kind is ThinkingDelta:
                 counter.add(event.text)
                 out.append(reasoning.render(event.text))
+            elif kind is ToolCall:
+                counter.add(event.arguments)
+                out.append(_tool_call_chunks(head, calls, event))
+                calls += 1
+            elif kind is Citations:
+                citations.unique(sources, event.sources)
             elif kind is Finished:
-                finish_reason = event.reason  # the last read's deltas then go with the closing chunks
+                finish_reason = FINISH_REASONS.get(event.reason, event.reason)
             if out and finish_reason is None and not (reports_pending and events.has_pending):
                 yield b"".join(out)
                 out = []
+        if sources:
+            out.append(sse.data(_chunk(head, _sources_delta(sources, content_length), None)))
         out.append(sse.data(_chunk(head, {}, finish_reason or "stop")))
         if chat.include_usage:
             out.append(sse.data({**head, "choices": [], "usage": _usage(events.prompt_tokens, counter.tokens)}))
     except KimiError as err:
         out.append(sse.data(error_body(err)))
+    except Exception:
+        log.exception("rendering a chat.completion stream failed after it began")
+        out.append(sse.data(error_body(STREAM_FAILURE)))
     finally:
         events.close()
     out.append(sse.DONE)
@@ -138,6 +95,8 @@ def whole_completion(events, chat: ChatRequest) -> dict[str, Any]:
     """The non-stream chat.completion object, built from the same events."""
     texts: list[str] = []
     thoughts: list[str] = []
+    calls: list[ToolCall] = []
+    sources: list[Source] = []
     finish_reason = "stop"
     try:
         for event in events:
@@ -145,14 +104,26 @@ def whole_completion(events, chat: ChatRequest) -> dict[str, Any]:
                 texts.append(event.text)
             elif isinstance(event, ThinkingDelta):
                 thoughts.append(event.text)
+            elif isinstance(event, ToolCall):
+                calls.append(event)
+            elif isinstance(event, Citations):
+                citations.unique(sources, event.sources)
             elif isinstance(event, Finished):
-                finish_reason = event.reason
+                finish_reason = FINISH_REASONS.get(event.reason, event.reason)
     finally:
         events.close()
     text, thinking = "".join(texts), "".join(thoughts)
     counter = TokenCounter()
-    counter.add(text + thinking)
+    counter.add(text + thinking + "".join(call.arguments for call in calls))
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if sources:
+        delta = _sources_delta(sources, len(text))
+        message["content"] = text + delta["content"]
+        message["annotations"] = delta["annotations"]
+    if calls:
+        # OpenAI sends null content beside tool calls when the model wrote no text.
+        message["content"] = message["content"] or None
+        message["tool_calls"] = [_tool_call(call) for call in calls]
     if thinking:
         message["reasoning_content"] = thinking
     return {"id": completion_id(events.chat_id), "object": "chat.completion", "created": int(time.time()),
@@ -166,6 +137,29 @@ def error_body(err: KimiError) -> dict[str, Any]:
     error_type = ERROR_TYPES.get(err.status, "api_error")
     return {"error": {"message": err.message, "type": error_type, "param": err.param,
                       "code": err.code or None}}
+
+
+def _tool_call(call: ToolCall) -> dict[str, Any]:
+    return {"id": call.call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+
+
+def _tool_call_chunks(head: dict, index: int, call: ToolCall) -> bytes:
+    """A call as OpenAI streams one: id, type and name with empty arguments first, then the arguments
+    (the SDK's accumulator concatenates `arguments` and keeps the first chunk's id)."""
+    opening = {"index": index, "id": call.call_id, "type": "function",
+               "function": {"name": call.name, "arguments": ""}}
+    arguments = {"index": index, "function": {"arguments": call.arguments}}
+    return (sse.data(_chunk(head, {"tool_calls": [opening]}, None))
+            + sse.data(_chunk(head, {"tool_calls": [arguments]}, None)))
+
+
+def _sources_delta(sources: list[Source], offset: int) -> dict[str, Any]:
+    """The numbered source list as the answer's last content, with a url_citation per entry."""
+    text, entries = citations.source_list(sources, offset)
+    return {"content": text, "annotations": [
+        {"type": "url_citation", "url_citation": {"url": entry.source.url, "title": entry.source.title,
+                                                  "start_index": entry.start, "end_index": entry.end}}
+        for entry in entries]}
 
 
 def _chunk(head: dict, delta: dict, finish_reason: Optional[str]) -> dict[str, Any]:

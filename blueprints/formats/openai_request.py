@@ -1,0 +1,185 @@
+"""OpenAI Chat Completions, request side: a /v1/chat/completions body -> ChatRequest, with tools,
+tool traffic in the history, images and the web-search switch. Pure: no Flask, no requests.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
+                                       optional_text, required_name)
+from kimi.errors import BadRequest
+from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+
+
+def parse_request(body: Any) -> ChatRequest:
+    """A ChatRequest from a /v1/chat/completions body, or BadRequest naming the field."""
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("`model` is required and must be a string.", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("`messages` must be a non-empty array.", param="messages")
+    stream_options = _optional(body, "stream_options", dict) or {}
+    tools, tool_choice = _parse_tools(body)
+    return ChatRequest(
+        model=model,
+        messages=parse_messages(messages),
+        stream=bool(_optional(body, "stream", bool)),
+        conversation_id=_optional(body, "conversation_id", str) or None,
+        thinking=parse_reasoning_effort(_optional(body, "reasoning_effort", str)),
+        # Any web_search_options object asks for a searched answer; Kimi has no finer knobs.
+        search=True if _optional(body, "web_search_options", dict) is not None else None,
+        include_usage=bool(stream_options.get("include_usage")),
+        max_tokens=_optional(body, "max_completion_tokens", int) or _optional(body, "max_tokens", int),
+        tools=tools,
+        tool_choice=tool_choice,
+    )
+
+
+def parse_messages(messages: list) -> list[Message]:
+    names: dict[str, str] = {}  # call id -> tool name, so a result can say which tool it answers
+    return [_parse_message(message, index, names) for index, message in enumerate(messages)]
+
+
+def _parse_message(message: Any, index: int, names: dict[str, str]) -> Message:
+    param = f"messages[{index}]"
+    if not isinstance(message, dict):
+        raise BadRequest(f"`{param}` must be an object.", param=param)
+    role = message.get("role")
+    if role not in ROLES:
+        raise BadRequest(f"`{param}.role` must be one of {', '.join(ROLES)}.", param=f"{param}.role")
+    text, attachments = parse_content(message.get("content"), f"{param}.content")
+    if role == "assistant":
+        calls = _parse_tool_calls(message, param)
+        names.update((call.call_id, call.name) for call in calls)
+        return Message(role, text, attachments, tool_calls=calls)
+    if role == "tool":
+        call_id = optional_text(message, "tool_call_id", f"{param}.tool_call_id") or ""
+        return Message("tool", text, attachments, tool_call_id=call_id, name=names.get(call_id, ""))
+    if role == "function":  # the legacy function-calling result
+        return Message("tool", text, attachments, name=optional_text(message, "name", f"{param}.name") or "")
+    return Message(role, text, attachments)
+
+
+def parse_content(content: Any, param: str) -> tuple[str, tuple[Attachment, ...]]:
+    """Text of a message (a string, or the text parts of a content array) and its images and files."""
+    if content is None or isinstance(content, str):
+        return content or "", ()
+    if not isinstance(content, list):
+        raise BadRequest(f"`{param}` must be a string or an array of content parts.", param=param)
+    texts, attachments = [], []
+    for i, part in enumerate(content):
+        part_param = f"{param}[{i}]"
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise BadRequest(f"`{part_param}` must be an object with a `type`.", param=part_param)
+        kind = part["type"]
+        if kind == "text":
+            if not isinstance(part.get("text"), str):
+                raise BadRequest(f"`{part_param}.text` must be a string.", param=f"{part_param}.text")
+            texts.append(part["text"])
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if not isinstance(url, str) or not url:
+                raise BadRequest(f"`{part_param}.image_url.url` must be a URL or a data URI.",
+                                 param=f"{part_param}.image_url.url")
+            attachments.append(Attachment(url=url, kind="image"))
+        elif kind == "file":
+            attachment = _file_part(part)
+            if attachment is not None:
+                attachments.append(attachment)
+    return "\n".join(texts), tuple(attachments)
+
+
+def _file_part(part: dict) -> Optional[Attachment]:
+    """OpenAI's `file` part (inline `file_data`), or the reference project's `file_url.url` form."""
+    file = part.get("file") if isinstance(part.get("file"), dict) else {}
+    link = part.get("file_url") if isinstance(part.get("file_url"), dict) else {}
+    url = file.get("file_data") or link.get("url")
+    if not isinstance(url, str) or not url:
+        return None  # a `file_id` names an OpenAI upload the gateway cannot read
+    name = file.get("filename")
+    return inline_attachment(url, name if isinstance(name, str) else "")
+
+
+def _parse_tool_calls(message: dict, param: str) -> tuple[ToolCall, ...]:
+    calls = message.get("tool_calls")
+    if calls is None:
+        legacy = message.get("function_call")  # the pre-tools shape: one call, no id
+        if legacy is None:
+            return ()
+        name = required_name(legacy, f"{param}.function_call")
+        return (ToolCall("", name, arguments_text(legacy.get("arguments"), f"{param}.function_call.arguments")),)
+    if not isinstance(calls, list):
+        raise BadRequest(f"`{param}.tool_calls` must be an array.", param=f"{param}.tool_calls")
+    parsed = []
+    for i, call in enumerate(calls):
+        call_param = f"{param}.tool_calls[{i}]"
+        function = call.get("function") if isinstance(call, dict) else None
+        name = required_name(function, f"{call_param}.function")
+        call_id = optional_text(call, "id", f"{call_param}.id") or ""
+        parsed.append(ToolCall(call_id, name, arguments_text(function.get("arguments"),
+                                                              f"{call_param}.function.arguments")))
+    return tuple(parsed)
+
+
+def _parse_tools(body: dict) -> tuple[list[Tool], str]:
+    tools = []
+    for i, tool in enumerate(_optional(body, "tools", list) or []):
+        if not isinstance(tool, dict):
+            raise BadRequest(f"`tools[{i}]` must be an object.", param=f"tools[{i}]")
+        if tool.get("type", "function") == "function":  # custom and built-in tools have no emulation
+            tools.append(_tool(tool.get("function"), f"tools[{i}].function"))
+    for i, function in enumerate(_optional(body, "functions", list) or []):
+        tools.append(_tool(function, f"functions[{i}]"))
+    if body.get("tool_choice") is not None:
+        choice = _parse_tool_choice(body["tool_choice"], "tool_choice")
+    else:
+        choice = _parse_tool_choice(body.get("function_call"), "function_call")
+    return choose_tools(tools, choice, "tool_choice")
+
+
+def _tool(function: Any, param: str) -> Tool:
+    name = required_name(function, param)
+    parameters = function.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise BadRequest(f"`{param}.parameters` must be a JSON schema object.", param=f"{param}.parameters")
+    return Tool(name, optional_text(function, "description", f"{param}.description") or "", parameters)
+
+
+def _parse_tool_choice(choice: Any, param: str) -> str:
+    """auto/none/required, or the name of the one function that must be called."""
+    if choice is None:
+        return "auto"
+    if choice in CHOICES:
+        return choice
+    if isinstance(choice, dict):
+        if choice.get("type") == "allowed_tools" and isinstance(choice.get("allowed_tools"), dict):
+            mode = choice["allowed_tools"].get("mode")
+            if mode in CHOICES:
+                return mode
+        function = choice.get("function", choice)  # tool_choice nests it; legacy function_call does not
+        if isinstance(function, dict) and isinstance(function.get("name"), str) and function["name"]:
+            return function["name"]
+    raise BadRequest(f"`{param}` must be `auto`, `none`, `required` or name a function.", param=param)
+
+
+def parse_reasoning_effort(effort: Optional[str]) -> Optional[bool]:
+    """`none`/`minimal` turn thinking off, any other effort on, no effort leaves the model's default."""
+    if effort is None:
+        return None
+    return effort not in ("none", "minimal")
+
+
+def _optional(body: dict, key: str, kind: type) -> Any:
+    value = body.get(key)
+    if value is None:
+        return None
+    # bool is an int in Python; a JSON `true` is never a valid max_tokens.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadRequest(f"`{key}` must be of type {kind.__name__}.", param=key)
+    return value

@@ -1,0 +1,198 @@
+"""OpenAI Responses API, request side: a /v1/responses body -> ResponsesRequest (a ChatRequest plus
+what the reply echoes). Input items, function and custom tools, previous_response_id as the Kimi
+chat to continue. Pure: no Flask, no requests (blueprints/formats/responses.py renders replies).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
+                                       optional_text, required_name)
+from blueprints.formats.openai_request import parse_reasoning_effort
+from kimi.errors import BadRequest
+from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
+
+RESPONSE_PREFIX = "resp_"
+ROLES = ("user", "assistant", "system", "developer")
+TEXT_PARTS = ("input_text", "output_text", "text", "refusal")
+SEARCH_TOOLS = ("web_search", "web_search_preview")
+# A custom (freeform) tool takes one string; Kimi is offered it as a function of one `input` argument.
+CUSTOM_SCHEMA = {"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}
+
+
+@dataclass
+class ResponsesRequest:
+    chat: ChatRequest
+    instructions: Optional[str] = None
+    previous_response_id: Optional[str] = None
+    reasoning_effort: Optional[str] = None
+    custom_tools: frozenset = frozenset()  # names whose calls are custom_tool_call items
+    tools: list = field(default_factory=list)  # echoed in the response object
+    tool_choice: Any = "auto"
+
+
+def response_id(chat_id: Optional[str]) -> Optional[str]:
+    """A response id names the Kimi chat (`resp_<chat id>`), so previous_response_id continues it."""
+    return RESPONSE_PREFIX + chat_id if chat_id else None
+
+
+def parse_request(body: Any) -> ResponsesRequest:
+    """A ResponsesRequest from a /v1/responses body, or BadRequest naming the field."""
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("`model` is required and must be a string.", param="model")
+    instructions = _optional(body, "instructions", str)
+    messages = ([Message("system", instructions)] if instructions else []) + _parse_input(body.get("input"))
+    previous = _optional(body, "previous_response_id", str)
+    reasoning = _optional(body, "reasoning", dict) or {}
+    effort = optional_text(reasoning, "effort", "reasoning.effort")
+    tools, custom, search, echoed = _parse_tools(_optional(body, "tools", list) or [])
+    tools, tool_choice = choose_tools(tools, _parse_tool_choice(body.get("tool_choice")), "tool_choice")
+    chat = ChatRequest(model=model, messages=messages, stream=bool(_optional(body, "stream", bool)),
+                       conversation_id=(previous.removeprefix(RESPONSE_PREFIX) if previous else None)
+                       or _optional(body, "conversation_id", str) or None,
+                       thinking=parse_reasoning_effort(effort), search=search,
+                       max_tokens=_optional(body, "max_output_tokens", int), tools=tools, tool_choice=tool_choice)
+    return ResponsesRequest(chat, instructions=instructions, previous_response_id=previous, reasoning_effort=effort,
+                            custom_tools=frozenset(custom), tools=echoed, tool_choice=body.get("tool_choice") or "auto")
+
+
+def _parse_input(value: Any) -> list[Message]:
+    if isinstance(value, str) and value:
+        return [Message("user", value)]
+    if not isinstance(value, list) or not value:
+        raise BadRequest("`input` must be a non-empty string or array of items.", param="input")
+    messages: list[Message] = []
+    names: dict[str, str] = {}  # call id -> tool name, so an output can say which tool it answers
+    for i, item in enumerate(value):
+        param = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise BadRequest(f"`{param}` must be an object.", param=param)
+        kind = item.get("type") or ("message" if "role" in item else None)
+        if kind == "message":
+            role = item.get("role")
+            if role not in ROLES:
+                raise BadRequest(f"`{param}.role` must be one of {', '.join(ROLES)}.", param=f"{param}.role")
+            text, attachments = _parse_content(item.get("content"), f"{param}.content")
+            messages.append(Message(role, text, attachments))
+        elif kind in ("function_call", "custom_tool_call"):
+            call = _parse_call(item, kind, param)
+            names[call.call_id] = call.name
+            _add_call(messages, call)
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            call_id = optional_text(item, "call_id", f"{param}.call_id") or ""
+            text, attachments = _parse_content(item.get("output"), f"{param}.output")
+            messages.append(Message("tool", text, attachments, tool_call_id=call_id, name=names.get(call_id, "")))
+        # Reasoning items, item references and built-in tool calls carry nothing Kimi can use.
+    if not messages:
+        raise BadRequest("`input` holds no message or tool output.", param="input")
+    return messages
+
+
+def _parse_call(item: dict, kind: str, param: str) -> ToolCall:
+    call_id = optional_text(item, "call_id", f"{param}.call_id") or ""
+    name = required_name(item, param)
+    if kind == "custom_tool_call":
+        return ToolCall(call_id, name, json.dumps({"input": optional_text(item, "input", f"{param}.input") or ""},
+                                                  ensure_ascii=False))
+    return ToolCall(call_id, name, arguments_text(item.get("arguments"), f"{param}.arguments"))
+
+
+def _add_call(messages: list[Message], call: ToolCall) -> None:
+    """A call item joins the assistant message it follows (the API lists them as separate items)."""
+    if messages and messages[-1].role == "assistant":
+        messages[-1] = dataclasses.replace(messages[-1], tool_calls=messages[-1].tool_calls + (call,))
+    else:
+        messages.append(Message("assistant", "", tool_calls=(call,)))
+
+
+def _parse_content(content: Any, param: str) -> tuple[str, tuple[Attachment, ...]]:
+    """Text and attachments of a message's content or a tool output: a string, or an array of parts."""
+    if content is None or isinstance(content, str):
+        return content or "", ()
+    if not isinstance(content, list):
+        raise BadRequest(f"`{param}` must be a string or an array of content parts.", param=param)
+    texts, attachments = [], []
+    for i, part in enumerate(content):
+        part_param = f"{param}[{i}]"
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise BadRequest(f"`{part_param}` must be an object with a `type`.", param=part_param)
+        kind = part["type"]
+        if kind in TEXT_PARTS:
+            text = part.get("refusal") if kind == "refusal" else part.get("text")
+            if not isinstance(text, str):
+                raise BadRequest(f"`{part_param}.text` must be a string.", param=f"{part_param}.text")
+            texts.append(text)
+        elif kind == "input_image" and isinstance(part.get("image_url"), str):
+            attachments.append(Attachment(part["image_url"], "image"))
+        elif kind == "input_file" and isinstance(part.get("file_data") or part.get("file_url"), str):
+            name = part.get("filename")
+            attachments.append(inline_attachment(part.get("file_data") or part["file_url"],
+                                                 name if isinstance(name, str) else ""))
+        # A file_id names an OpenAI upload the gateway cannot read.
+    return "\n".join(texts), tuple(attachments)
+
+
+def _parse_tools(tools: list) -> tuple[list[Tool], list[str], Optional[bool], list[dict]]:
+    """(tools Kimi is offered, names of the custom ones, True when web search was asked for, the
+    tools as the response object echoes them)."""
+    offered, custom, search, echoed = [], [], None, []
+    for i, tool in enumerate(tools):
+        param = f"tools[{i}]"
+        if not isinstance(tool, dict):
+            raise BadRequest(f"`{param}` must be an object.", param=param)
+        kind = tool.get("type")
+        description = optional_text(tool, "description", f"{param}.description") or ""
+        if kind == "function":
+            parameters = tool.get("parameters")
+            if parameters is not None and not isinstance(parameters, dict):
+                raise BadRequest(f"`{param}.parameters` must be a JSON schema object.", param=f"{param}.parameters")
+            offered.append(Tool(required_name(tool, param), description, parameters))
+            echoed.append({"type": "function", "name": tool["name"], "description": description or None,
+                           "parameters": parameters, "strict": bool(tool.get("strict"))})
+        elif kind == "custom":
+            offered.append(Tool(required_name(tool, param), _custom_description(tool, description), CUSTOM_SCHEMA))
+            custom.append(tool["name"])
+            echoed.append(tool)
+        elif isinstance(kind, str) and kind.startswith(SEARCH_TOOLS):
+            search = True
+            echoed.append(tool)
+    return offered, custom, search, echoed
+
+
+def _custom_description(tool: dict, description: str) -> str:
+    """A custom tool's description plus its input format (a grammar), so Kimi writes valid input."""
+    grammar = tool.get("format") if isinstance(tool.get("format"), dict) else {}
+    if grammar.get("type") == "grammar" and isinstance(grammar.get("definition"), str):
+        description += (f"\nThe `input` argument is free text in this {grammar.get('syntax', '')} grammar:\n"
+                        f"{grammar['definition']}")
+    return description
+
+
+def _parse_tool_choice(choice: Any) -> str:
+    if choice is None:
+        return "auto"
+    if choice in CHOICES:
+        return choice
+    if isinstance(choice, dict):
+        if choice.get("type") in ("function", "custom") and isinstance(choice.get("name"), str) and choice["name"]:
+            return choice["name"]
+        if choice.get("type") == "allowed_tools" and choice.get("mode") in CHOICES:
+            return choice["mode"]
+        if isinstance(choice.get("type"), str):
+            return "auto"  # a built-in tool (web search, file search): nothing Kimi must call
+    raise BadRequest("`tool_choice` must be `auto`, `none`, `required` or name a function.", param="tool_choice")
+
+
+def _optional(body: dict, key: str, kind: type) -> Any:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadRequest(f"`{key}` must be of type {kind.__name__}.", param=key)
+    return value

@@ -1,0 +1,121 @@
+"""Opening a chat on an account lent by the pool: one retry before the first byte when Kimi rejects or
+overloads the account (renewed, or another account), and the stream that gives the account back."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional
+
+from blueprints.observability import count_upstream_error
+from kimi import accounts
+from kimi.client import ChatStream
+from kimi.errors import AuthRejected, KimiError, Overloaded, RateLimited
+from kimi.events import ChatRequest, Event
+from kimi.pool import AccountPool, Lease
+
+# Errors from the client's own pre-send check: the token is past its `exp`, Kimi never saw it.
+_LOCAL_REFUSALS = {"token_expired", "invalid_token"}
+
+Opener = Callable[[ChatRequest, str], ChatStream]
+
+
+def open_pooled(open_chat: Opener, chat_for: Callable[[Lease], ChatRequest], pool: AccountPool,
+                prefer: Optional[str], cool_down: bool = True) -> "PooledStream":
+    """The chat opened on a lent account; `chat_for(lease)` says what to send on that account (a
+    continuation only on the account that holds the chat). With `cool_down` off, an account Kimi
+    overloads is only skipped, not rested: the caller tries another model on it next (fallback)."""
+    lease = pool.acquire(prefer=prefer)
+    retried = False
+    while True:
+        try:
+            return PooledStream(open_chat(chat_for(lease), lease.token), lease)
+        except (AuthRejected, RateLimited) as err:
+            if retried:
+                lease.release()
+                if cool_down or not isinstance(err, Overloaded):
+                    note_refusal(pool, lease, err)
+                raise
+            count_upstream_error(err)  # counted here: the caller sees only the last error
+            retried = True  # nothing reached the client yet: one more try, renewed or elsewhere
+            lease = _after_rejection(pool, lease, err) if isinstance(err, AuthRejected) \
+                else _after_overload(pool, lease, err, cool_down)
+        except BaseException:
+            lease.release()
+            raise
+
+
+def note_refusal(pool: AccountPool, lease: Lease, err: KimiError) -> None:
+    """Record on the account why Kimi refused it, when no retry is left."""
+    if isinstance(err, RateLimited):
+        err.retry_after = pool.cool_down(lease.account_id, err.message)
+    elif err.code not in _LOCAL_REFUSALS:
+        pool.reject(lease.account_id, err.message, token=lease.token)
+
+
+def _after_rejection(pool: AccountPool, lease: Lease, err: AuthRejected) -> Lease:
+    """Renew the rejected account's token when it can renew itself, else retire it and take another."""
+    record = pool.store.read("accounts").get(lease.account_id) or {}
+    if accounts.can_renew(record):
+        try:
+            lease.token = pool.renew(lease.account_id, lease.token)
+            return lease
+        except AuthRejected:
+            pass  # renew() marked the account rejected with Kimi's reason
+        except KimiError as renew_err:
+            pool.note_error(lease.account_id, renew_err.message)
+    elif err.code not in _LOCAL_REFUSALS:
+        pool.reject(lease.account_id, err.message, token=lease.token)
+    lease.release()
+    return pool.acquire(exclude={lease.account_id})
+
+
+def _after_overload(pool: AccountPool, lease: Lease, err: RateLimited, cool_down: bool) -> Lease:
+    """Rest the overloaded account and take another; when none is free, the caller gets Kimi's 429
+    with the sooner of the rest and the pool's own wait as Retry-After."""
+    lease.release()
+    if not cool_down and isinstance(err, Overloaded):
+        try:
+            return pool.acquire(exclude={lease.account_id})
+        except KimiError:
+            raise err from None  # the fallback model is tried next, on every account again
+    rest = pool.cool_down(lease.account_id, err.message)
+    try:
+        return pool.acquire(exclude={lease.account_id})
+    except KimiError as pool_err:
+        waits = [rest] + ([pool_err.retry_after] if isinstance(pool_err, RateLimited) and pool_err.retry_after else [])
+        err.retry_after = min(waits)
+        raise err from None
+
+
+class PooledStream:
+    """A ChatStream on a lent account: close() also gives the account's stream slot back, and an error
+    in mid-stream is noted on the account. Everything else is the ChatStream's own."""
+
+    def __init__(self, stream: ChatStream, lease: Lease):
+        self._stream = stream
+        self._lease = lease
+        self.account_id = lease.account_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        try:
+            return next(self._stream)
+        except KimiError as err:
+            self._note(err)
+            raise
+
+    def _note(self, err: KimiError) -> None:
+        pool, account_id = self._lease.pool, self._lease.account_id
+        if isinstance(err, (AuthRejected, RateLimited)):
+            note_refusal(pool, self._lease, err)
+        else:
+            pool.note_error(account_id, err.message)
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._lease.release(self._stream.chat_id)

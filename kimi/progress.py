@@ -1,0 +1,61 @@
+"""Kimi's own tool use during an answer (web search, agent tools: kimi-protocol.md A.9) as progress
+lines of thinking: "[web_search] <queries>" once the arguments parse, "[web_search done: N results]"
+when the call ends. Pure: used by kimi/parse.py.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kimi.events import ThinkingDelta
+
+SUMMARY_CHARS = 300  # a progress line shows this much of a tool's arguments
+
+
+class ToolUse:
+    """One of Kimi's own tool calls: shown as a thinking line once its arguments parse, and a line
+    when it ends (so an agent's long silences say what it is doing)."""
+
+    def __init__(self):
+        self.name = ""
+        self.args = ""
+        self.is_announced = self.is_done = False
+
+    def announce(self, events: list, is_done: bool) -> None:
+        if self.is_announced:
+            return
+        try:
+            summary = _summary(json.loads(self.args)) if self.args else ""
+        except ValueError:
+            if not is_done:
+                return  # more argument text is on its way
+            summary = self.args[:SUMMARY_CHARS]
+        if summary or is_done:
+            self.is_announced = True
+            events.append(ThinkingDelta(f"[{self.name or 'tool'}] {summary}".rstrip() + "\n"))
+
+    def finish(self, events: list, contents: Any, is_error: bool) -> None:
+        if self.is_done:
+            return
+        self.announce(events, is_done=True)
+        self.is_done = True
+        name = self.name or "tool"
+        if is_error:
+            events.append(ThinkingDelta(f"[{name} failed]\n"))
+        elif isinstance(contents, list) and contents:
+            events.append(ThinkingDelta(f"[{name} done: {len(contents)} results]\n"))
+        else:
+            events.append(ThinkingDelta(f"[{name} done]\n"))
+
+
+def _summary(args: Any) -> str:
+    """What a tool was asked, short: the one value of a one-key object (queries, a url...), else JSON."""
+    if isinstance(args, dict) and len(args) == 1:
+        args = next(iter(args.values()))
+    if isinstance(args, list) and all(isinstance(item, str) for item in args):
+        text = "; ".join(args)
+    elif isinstance(args, str):
+        text = args
+    else:
+        text = json.dumps(args, ensure_ascii=False)
+    return text[:SUMMARY_CHARS]

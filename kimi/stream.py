@@ -1,0 +1,164 @@
+"""ChatStream: one open Connect Chat response as a closable iterator of neutral events, fed as frames
+arrive (kimi-protocol.md A.4-A.10). Read failures become KimiErrors here; opening is kimi/client.py's.
+"""
+from __future__ import annotations
+
+import http.client
+import socket
+from collections import deque
+from typing import Iterator, Optional
+
+import requests
+import urllib3.exceptions
+
+from kimi import errors
+from kimi.chunked import ChunkedDecoder
+from kimi.conversations import ConversationMemory
+from kimi.events import (CONTENT_EVENTS, ChatStarted, Event, Finished, MessageStarted, TextDelta,
+                         ThinkingDelta, UpstreamError)
+from kimi.frames import Frame, FrameDecoder
+from kimi.parse import StreamParser
+from kimi.usage import TokenCounter
+
+READ_SIZE = 64 * 1024
+TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
+CONNECTION_FAULTS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+class ChatStream:
+    """A closable iterator of neutral events over one open upstream response."""
+
+    def __init__(self, response: requests.Response, decoder: FrameDecoder,
+                 conversations: ConversationMemory, prompt_tokens: int = 0,
+                 max_tokens: Optional[int] = None, model_id: str = ""):
+        self._response = response
+        self._decoder = decoder
+        self._parser = StreamParser()
+        self._conversations = conversations
+        self._pending: deque[Event] = deque()
+        self._live = self._read_batches()
+        self.prompt_tokens = prompt_tokens
+        self._max_tokens = max_tokens
+        self._answer_tokens = TokenCounter()
+        self.chat_id: Optional[str] = None
+        self.message_id: Optional[str] = None
+        self.model_id = model_id  # the model table entry Kimi was asked for (after any fallback)
+
+    @property
+    def unknown_kinds(self) -> set[str]:
+        return self._parser.unknown_kinds
+
+    def peek(self) -> None:
+        """Buffer events up to and including the first piece of content (errors raise)."""
+        for batch in self._live:
+            self._pending.extend(batch)
+            if any(isinstance(event, CONTENT_EVENTS) for event in batch):
+                return
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        while not self._pending:
+            self._pending.extend(next(self._live))
+        return self._pending.popleft()
+
+    @property
+    def has_pending(self) -> bool:
+        """True while events already read are waiting: the next one comes without touching the network.
+        A renderer can write once per upstream read by writing only when this turns false."""
+        return bool(self._pending)
+
+    def close(self) -> None:
+        self._live.close()
+        self._response.close()
+
+    def _read_batches(self) -> Iterator[list[Event]]:
+        """Events in lists, one per upstream read; the last list ends with Finished."""
+        finished: Optional[Finished] = None
+        parse, max_tokens = self._parser.feed, self._max_tokens
+        batch: list[Event] = []
+        is_ended = False
+        try:
+            for frames in self._frames():
+                batch = []
+                for frame in frames:
+                    for event in parse(frame):
+                        kind = type(event)
+                        if kind is TextDelta or kind is ThinkingDelta:  # nearly every event: tested first
+                            batch.append(event)
+                            if max_tokens and kind is TextDelta and self._over_limit(event):
+                                # Kimi has no output limit of its own: stop reading and close the answer.
+                                batch.append(Finished("length"))
+                                yield batch
+                                return
+                        elif kind is Finished:
+                            finished = event  # an error may still follow `done` (A.10): hold it back
+                        elif kind is UpstreamError:
+                            if batch:
+                                yield batch  # what arrived before the error goes out first
+                            raise errors.from_upstream_error(event)
+                        else:
+                            self._note(event)
+                            batch.append(event)
+                    is_ended = frame.is_end_stream
+                    if is_ended:
+                        break
+                if is_ended:
+                    break  # this read's events go out together with Finished, below
+                if batch:
+                    yield batch
+            else:
+                batch = []
+                if finished is None:
+                    raise errors.ProtocolError("Kimi's stream ended before the answer was complete.",
+                                               code="upstream_truncated")
+            if self.chat_id and self.message_id:
+                self._conversations.remember(self.chat_id, self.message_id)
+            batch.append(finished or Finished("stop"))
+            yield batch
+        finally:
+            self._response.close()
+
+    def _over_limit(self, delta: TextDelta) -> bool:
+        self._answer_tokens.add(delta.text)
+        return self._answer_tokens.tokens >= self._max_tokens
+
+    def _frames(self) -> Iterator[list[Frame]]:
+        """The frames each upstream read completes: one list per read, however many arrived."""
+        raw = self._response.raw
+        # For a chunked body, urllib3's read1 returns one HTTP chunk (one Kimi frame) per call. Reading
+        # the connection's buffered file and de-chunking here hands over all that has arrived at once.
+        connection = getattr(raw, "_fp", None)  # the http.client response inside urllib3's
+        if getattr(connection, "chunked", False) and connection.chunk_left is None and connection.fp:
+            read, chunked = connection.fp.read1, ChunkedDecoder()
+        else:
+            read, chunked = raw.read1, None
+        decoder = self._decoder
+        while True:
+            try:
+                data = read(READ_SIZE)
+            except TIMEOUTS:
+                raise errors.UpstreamTimeout("Kimi stopped sending in the middle of the answer.",
+                                             code="upstream_timeout") from None
+            except CONNECTION_FAULTS:
+                raise errors.UpstreamUnavailable("The connection to Kimi was cut.",
+                                                 code="upstream_disconnected") from None
+            is_last = not data
+            if chunked is not None:
+                if is_last:  # a chunked body ends with its zero-size chunk, never with EOF
+                    raise errors.UpstreamUnavailable("The connection to Kimi was cut.",
+                                                     code="upstream_disconnected")
+                data = chunked.feed(data)
+                is_last = chunked.is_done
+            if data:
+                yield decoder.feed(data)
+            if is_last:
+                decoder.finish()
+                return
+
+    def _note(self, event: Event) -> None:
+        if isinstance(event, ChatStarted):
+            self.chat_id = event.chat_id
+        elif isinstance(event, MessageStarted):
+            self.message_id = event.message_id
