@@ -19,7 +19,8 @@ system-deps:
 	command -v curl >/dev/null || (apt-get update && apt-get install -y curl)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 
-# axe-core (accessibility checks in the browser tests), pinned in package-lock.json; the pages need no npm.
+# axe-core (accessibility checks in the browser tests) and the Claude Code, Gemini CLI and Codex CLI
+# packages (tests/test_agents.py), pinned in package-lock.json; the pages need no npm.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
