@@ -85,6 +85,9 @@ def test_copy_as_curl_is_a_command_that_works(open_page, kimi):
 
 @pytest.mark.parametrize("operation_id,printed", [
     ("chat_completions", "Halo! Apa kabar?\n"),  # openai, streaming
+    # openai Responses API; the fake echoes the folded prompt, instructions first
+    ("create_response", "[System instructions]\nJawab singkat.\n\n"
+                        "[Newest message from the user — answer this one]\nApa ibu kota Indonesia?\n"),
     ("messages", "Halo, Claude!\n"),  # anthropic, messages.stream with thinking
     ("stream_generate_content", "Halo, Gemini!\n"),  # google-genai, thoughts included but not printed
     ("gemini_count_tokens", "4\n"),

@@ -6,6 +6,8 @@ window.KimiSnippets = (() => {
   const OPENAI_ARGUMENTS = new Set(["model", "messages", "stream", "stream_options", "max_tokens",
     "max_completion_tokens", "temperature", "top_p", "stop", "n", "seed", "user", "tools", "tool_choice",
     "response_format", "reasoning_effort", "presence_penalty", "frequency_penalty"]);
+  const RESPONSES_ARGUMENTS = new Set(["model", "input", "instructions", "stream", "tools", "tool_choice",
+    "previous_response_id", "reasoning", "max_output_tokens", "temperature", "top_p", "metadata", "user"]);
   const ANTHROPIC_ARGUMENTS = new Set(["model", "messages", "max_tokens", "system", "thinking",
     "stop_sequences", "metadata", "temperature", "top_p", "top_k", "tools", "tool_choice"]);
 
@@ -56,12 +58,22 @@ window.KimiSnippets = (() => {
     const body = request.body;
     if (op.id === "list_models") return `${head}for model in client.models.list():\n    print(model.id)\n`;
     if (op.id === "retrieve_model") return `${head}print(client.models.retrieve(${py(op.params.model_id)}))\n`;
+    if (op.id === "create_response") return responses(head, body);
     const call = `client.chat.completions.create(\n${kwargs(body, OPENAI_ARGUMENTS)}\n)`;
     if (body && body.stream) {
       return `${head}stream = ${call}\nfor chunk in stream:\n    if chunk.choices:\n`
         + `        print(chunk.choices[0].delta.content or "", end="", flush=True)\nprint()\n`;
     }
     return `${head}completion = ${call}\nprint(completion.choices[0].message.content)\n`;
+  }
+
+  function responses(head, body) {
+    const call = `client.responses.create(\n${kwargs(body, RESPONSES_ARGUMENTS)}\n)`;
+    if (body && body.stream) {
+      return `${head}stream = ${call}\nfor event in stream:\n    if event.type == "response.output_text.delta":\n`
+        + `        print(event.delta, end="", flush=True)\nprint()\n`;
+    }
+    return `${head}response = ${call}\nprint(response.output_text)\n`;
   }
 
   function anthropic(op, request, origin, key) {
