@@ -49,7 +49,7 @@ class KimiClient:
         self.timeout = (connect_timeout, read_timeout)
         self.max_frame_bytes = max_frame_bytes
         self.conversations = conversations or ConversationMemory()
-        self.session = session or _pooled_session(pool_size)
+        self.session = session or _pooled_session(self.base_url, pool_size)
         self.uploader = ConnectUploader(base_url=self.base_url, session=self.session,
                                         connect_timeout=connect_timeout, read_timeout=read_timeout,
                                         max_bytes=max_upload_bytes, allow_private=allow_private_urls,
@@ -99,10 +99,14 @@ class KimiClient:
         return response
 
 
-def _pooled_session(pool_size: int) -> requests.Session:
+def _pooled_session(base_url: str, pool_size: int) -> requests.Session:
     """A session that keeps up to `pool_size` connections to Kimi open for reuse: one gevent worker
     holds hundreds of streams, and requests' default pool of 10 would drop (and log) the rest."""
-    session = requests.Session()  # trust_env stays on: HTTPS_PROXY must keep working for Kimi
+    session = requests.Session()
+    # Proxy settings (HTTPS_PROXY, NO_PROXY) are read once here instead of on every request, which
+    # with trust_env also re-reads ~/.netrc: a measurable share of each request's CPU (bench/).
+    session.proxies = requests.utils.get_environ_proxies(base_url)
+    session.trust_env = False
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

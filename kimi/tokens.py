@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import lru_cache
 from typing import Any, Optional
 
 import jwt
@@ -25,9 +26,15 @@ def extract_token(text: str) -> str:
 
 
 def read_claims(token: str) -> Optional[dict[str, Any]]:
-    """The JWT payload, or None when the token is not a JWT."""
+    """The JWT payload, or None when the token is not a JWT. Callers must not change it: the same
+    tokens come back on every request, so decoded payloads are cached."""
     if not token.startswith("eyJ") or token.count(".") != 2:
         return None
+    return _decode(token)
+
+
+@lru_cache(maxsize=4096)
+def _decode(token: str) -> Optional[dict[str, Any]]:
     try:
         claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
     except jwt.PyJWTError:
