@@ -82,3 +82,20 @@ def test_legacy_errors_answer_in_the_callers_format(legacy_kimi, gateway, refres
                                    "messages": [{"role": "user", "content": "x"}]})
     assert response.status_code == 401 and response.json()["type"] == "error"
     assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_legacy_stream_with_the_anthropic_sdk(legacy_kimi, gateway, refresh_token):
+    legacy_kimi.replay("legacy_sse_plain.txt", split=7)
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=refresh_token, max_retries=0)
+    with client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024,
+                                messages=[{"role": "user", "content": "Tip?"}]) as stream:
+        streamed = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert streamed == PLAIN and final.content[-1].text == PLAIN and final.stop_reason == "end_turn"
+
+
+def test_legacy_whole_answer_with_the_google_sdk(legacy_kimi, gateway, refresh_token):
+    legacy_kimi.replay("legacy_sse_plain.txt")
+    client = genai.Client(api_key=refresh_token, http_options=types.HttpOptions(base_url=gateway.url, api_version="v1beta"))
+    response = client.models.generate_content(model="gemini-2.5-flash", contents="Tip?")
+    assert response.text == PLAIN and response.candidates[0].finish_reason == types.FinishReason.STOP
