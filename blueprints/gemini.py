@@ -10,19 +10,13 @@ from werkzeug.exceptions import MethodNotAllowed
 from blueprints.access import bearer
 from blueprints.formats import gemini as fmt
 from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events, upstream
-from kimi.errors import KimiError, NotFound
+from kimi.errors import KimiError, NotFound, Unimplemented
 from kimi.models import ModelSpec
 
 bp = Blueprint("gemini", __name__)
 
 # Kimi K2.5's context window; the web chat has no output cap of its own (maxOutputTokens is ours).
 INPUT_TOKEN_LIMIT, OUTPUT_TOKEN_LIMIT = 262144, 32768
-
-
-class Unimplemented(KimiError):
-    status = 501
-    is_retryable = False
-    default_message = "This Gemini method is not implemented by the gateway."
 
 
 @bp.get("/v1beta/models")

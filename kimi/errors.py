@@ -9,6 +9,7 @@ KimiError
  ├── PayloadTooLarge       413
  ├── RateLimited           429  a limit that lifts with time (carries Retry-After)
  │    └── Overloaded       429  Kimi is busy for free users (Anthropic callers see 529)
+ ├── Unimplemented         501  a method of an API that Kimi's web chat cannot serve (embeddings)
  ├── UpstreamUnavailable   502  Kimi answered 5xx, refused the connection, or failed internally
  │    └── ProtocolError    502  Kimi's stream could not be understood or ended early
  └── UpstreamTimeout       504  Kimi did not answer in time
@@ -91,6 +92,12 @@ class RateLimited(KimiError):
 
 class Overloaded(RateLimited):
     default_message = "Kimi is busy at the moment. Please try again in a little while."
+
+
+class Unimplemented(KimiError):
+    status = 501
+    is_retryable = False
+    default_message = "This method is not implemented by the gateway."
 
 
 class UpstreamUnavailable(KimiError):
