@@ -134,9 +134,23 @@ def test_thinking_config_decides_thinking_and_returned_thoughts(thinking_config,
 def test_json_mode_asks_kimi_for_json_matching_the_schema():
     gemini = request({"generationConfig": {"responseMimeType": "application/json", "responseSchema": SCHEMA}})
     assert gemini.is_json and gemini.schema == SCHEMA
-    assert gemini.chat.messages[-1] == Message("system", (
+    # The instruction rides with the newest user turn, so a continued chat (which gets only the newest
+    # turns) still receives it.
+    newest = gemini.chat.messages[-1]
+    assert newest.role == "user" and newest.text == "hi\n\n" + (
         "Answer with JSON only: no prose before or after it, and no Markdown code fences. The JSON must "
-        "conform to this JSON Schema:\n" + orjson.dumps(SCHEMA).decode()))
+        "conform to this JSON Schema:\n" + orjson.dumps(SCHEMA).decode())
+
+
+def test_json_mode_instruction_follows_a_function_response_as_its_own_turn():
+    body = {"contents": [{"role": "user", "parts": [{"text": "q"}]},
+                         {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]},
+                         {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"ok": 1}}}]}],
+            "generationConfig": {"responseMimeType": "application/json"}}
+    gemini = fmt.parse_request(body, "gemini-2.5-flash", stream=False)
+    assert gemini.chat.messages[-2].role == "tool"
+    assert gemini.chat.messages[-1] == Message("user", "Answer with JSON only: no prose before or after it, "
+                                                       "and no Markdown code fences.")
 
 
 def test_sse_stream_sends_thoughts_then_text_then_finish_with_usage():

@@ -5,7 +5,7 @@ and file data, and the googleSearch tool; and countTokens. Pure: no Flask, no re
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 import orjson
@@ -44,7 +44,9 @@ def parse_request(body: Any, model: str, stream: bool = False) -> GeminiRequest:
               or _optional(config, "responseSchema", dict, "generationConfig."))
     messages = parse_messages(body)
     if is_json:
-        messages.append(Message("system", _json_instruction(schema)))
+        # With the newest turn, not as a system message: a continued chat (conversation_id or native
+        # continuation) receives only the newest turns, and the instruction must reach Kimi every time.
+        messages = _with_newest_instruction(messages, _json_instruction(schema))
     tools, search = _parse_tools(body)
     tools, tool_choice = _parse_tool_config(body, tools)
     chat = ChatRequest(model=model, messages=messages, stream=stream,
@@ -187,6 +189,14 @@ def _parse_stop_sequences(config: dict) -> list[str]:
         raise BadRequest("`generationConfig.stopSequences` must be an array of strings.",
                          param="generationConfig.stopSequences")
     return [stop for stop in stops if stop]  # an empty stop would cut every answer at once
+
+
+def _with_newest_instruction(messages: list[Message], instruction: str) -> list[Message]:
+    if messages and messages[-1].role == "user":
+        last = messages[-1]
+        text = f"{last.text}\n\n{instruction}" if last.text else instruction
+        return messages[:-1] + [replace(last, text=text)]
+    return messages + [Message("user", instruction)]
 
 
 def _json_instruction(schema: Optional[dict]) -> str:
