@@ -46,4 +46,6 @@ def _model(model_id: str, created: int) -> dict:
 
 @bp.errorhandler(KimiError)
 def kimi_error(err: KimiError):
+    if request.headers.get("anthropic-version"):  # the models routes also serve the anthropic SDK
+        return jsonify(anthropic.error_body(err)), anthropic.error_status(err), err.response_headers()
     return jsonify(fmt.error_body(err)), err.status, err.response_headers()

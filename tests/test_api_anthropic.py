@@ -213,8 +213,10 @@ def test_models_list_and_retrieve_in_anthropic_shape(gateway, client):
     assert {(model.type, model.created_at.year) for model in models} == {("model", 2026)}
     model = client.models.retrieve("kimi-k2.6")
     assert (model.id, model.display_name) == ("kimi-k2.6", "Kimi K2.6, quick answers")
-    with pytest.raises(anthropic.NotFoundError):
+    with pytest.raises(anthropic.NotFoundError) as caught:
         client.models.retrieve("no-such-model")
+    assert caught.value.body == {"type": "error", "error": {
+        "type": "not_found_error", "message": "The model `no-such-model` does not exist."}}
 
 
 def test_conversation_header_is_returned_and_continues_the_chat(kimi, client):
