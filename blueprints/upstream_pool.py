@@ -53,7 +53,7 @@ def note_refusal(pool: AccountPool, lease: Lease, err: KimiError) -> None:
 def _after_rejection(pool: AccountPool, lease: Lease, err: AuthRejected) -> Lease:
     """Renew the rejected account's token when it can renew itself, else retire it and take another."""
     record = pool.store.read("accounts").get(lease.account_id) or {}
-    if accounts.can_renew(record):
+    if accounts.can_renew(record) and not accounts.is_legacy(record):
         try:
             lease.token = pool.renew(lease.account_id, lease.token)
             return lease

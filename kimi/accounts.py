@@ -113,6 +113,12 @@ def access_claims(record: dict[str, Any]) -> Optional[dict[str, Any]]:
     return claims if tokens.is_access_jwt(claims) else None
 
 
+def is_legacy(record: dict[str, Any]) -> bool:
+    """An account of Kimi's legacy REST API: its refresh token is lent as is, and the legacy client
+    exchanges it itself (kimi-protocol.md B.1); the Connect refresh call does not apply to it."""
+    return bool(record.get("legacy")) and bool(record.get("refresh_token")) and not access_claims(record)
+
+
 def can_renew(record: dict[str, Any], now: Optional[float] = None) -> bool:
     refresh = record.get("refresh_token")
     if not refresh:
@@ -143,8 +149,8 @@ def state_of(record: dict[str, Any], status: dict[str, Any], now: Optional[float
         return "disabled"
     if record.get("rejected"):
         return "rejected"
-    if record.get("legacy") and not access_claims(record):
-        return "legacy"  # its token belongs to the legacy REST path, which this gateway does not speak yet
+    if is_legacy(record):
+        return "legacy"  # served by the legacy REST path with its refresh token (kimi/router.py)
     claims = access_claims(record)
     if (claims is None or tokens.is_expired(claims, now, EXPIRY_LEEWAY)) and not can_renew(record, now):
         return "expired"

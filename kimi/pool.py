@@ -25,6 +25,14 @@ _STATE_WORDS = {"expired": "expired", "rejected": "rejected by Kimi", "disabled"
                 "legacy": "legacy-only (refresh token path)", "unreachable": "not renewable right now"}
 
 
+# Legacy accounts are lent too: their requests take the legacy REST path.
+LENDABLE_STATES = ("active", "legacy")
+
+
+class LegacyAccount(AuthRejected):
+    """The account turned out to belong to the legacy REST API: lend its refresh token instead."""
+
+
 class Lease:
     """One account lent to one request; release() gives its stream slot back (once)."""
 
@@ -32,7 +40,10 @@ class Lease:
         self.pool = pool
         self.account_id = account_id
         self.lease_id = lease_id
-        self.token: Optional[str] = record.get("access_token")
+        # A legacy account lends its refresh token: the router sends any non-kimi-auth token to the
+        # legacy client, which exchanges it for an access token of the legacy API.
+        self.token: Optional[str] = record.get("refresh_token") if accounts.is_legacy(record) \
+            else record.get("access_token")
         self._released = False
 
     def release(self, chat_id: Optional[str] = None) -> None:
@@ -61,13 +72,16 @@ class AccountPool:
         while True:
             lease = self._reserve(skipped, prefer)
             record = self.store.read("accounts").get(lease.account_id) or {}
-            if not accounts.needs_refresh(record):
+            if accounts.is_legacy(record) or not accounts.needs_refresh(record):
                 return lease
             try:
                 lease.token = self.renew(lease.account_id, lease.token)
                 return lease
+            except LegacyAccount:
+                lease.token = (self.store.read("accounts").get(lease.account_id) or {}).get("refresh_token")
+                return lease
             except AuthRejected:
-                pass  # renew() marked it rejected or legacy
+                pass  # renew() marked it rejected
             except KimiError as err:  # the account service is unreachable: the old token may still serve
                 self.note_error(lease.account_id, err.message)
                 claims = accounts.access_claims(record)
@@ -104,6 +118,11 @@ class AccountPool:
         try:
             access, rotated = self.calls.refresh(record["refresh_token"])
         except AuthRejected as err:
+            if not record.get("access_token") and not record.get("refreshed_at"):
+                # A refresh token that never renewed here may belong to the legacy API (B.1): the two
+                # APIs' refresh tokens look alike, so the Connect refusal sends it down that path.
+                self._mark_legacy(account_id)
+                raise LegacyAccount(err.message, code="legacy_token") from None
             self.reject(account_id, err.message)
             raise
 
@@ -115,9 +134,16 @@ class AccountPool:
         self.store.modify("accounts", put)  # at once: the old refresh token may already be void
         log.info("renewed the Kimi tokens of account %s (%s)", account_id, tokens.describe(access))
         if not tokens.is_access_jwt(tokens.read_claims(access)):
-            raise AuthRejected("Kimi renewed this account with a legacy token, which this path cannot use.",
-                               code="legacy_token")
+            raise LegacyAccount("Kimi renewed this account with a legacy token.", code="legacy_token")
         return access
+
+    def _mark_legacy(self, account_id: str) -> None:
+        def put(records: dict) -> None:
+            if account_id in records:
+                records[account_id]["legacy"] = True
+
+        self.store.modify("accounts", put)
+        log.info("account %s goes by the legacy REST path from now on", account_id)
 
     # What happened to an account
 
@@ -158,7 +184,7 @@ class AccountPool:
         now = time.time()
         records = self.store.read("accounts")
         candidates = [r["id"] for r in records.values()
-                      if r["id"] not in skipped and accounts.state_of(r, {}, now) == "active"]
+                      if r["id"] not in skipped and accounts.state_of(r, {}, now) in LENDABLE_STATES]
         random.shuffle(candidates)  # equal last use (new accounts): no fixed favourite
         lease_id = secrets.token_hex(6)
 
@@ -200,7 +226,7 @@ class AccountPool:
         waits = []
         for record in records.values():
             state = accounts.state_of(record, runtime.get(record["id"], {}), now)
-            if state == "active" and record["id"] in skipped:
+            if state in LENDABLE_STATES and record["id"] in skipped:
                 state = "unreachable"
             states[state] += 1
             if state == "cooling":
@@ -208,7 +234,7 @@ class AccountPool:
         if waits:
             return RateLimited("Every Kimi account of this server is resting after Kimi's rate limit.",
                                retry_after=max(1, math.ceil(min(waits))), code="accounts_cooling_down")
-        if states["active"]:
+        if states["active"] or states["legacy"]:
             return RateLimited("Every Kimi account of this server is busy with other streams.",
                                retry_after=2, code="accounts_busy")
         summary = ", ".join(f"{count} {_STATE_WORDS[state]}" for state, count in sorted(states.items()))

@@ -175,3 +175,13 @@ def test_a_check_marks_a_dead_token_rejected_and_clears_it_when_live_again(pool,
     assert registry.check(account_id)["state"] == "rejected"
     kimi_auth.revoked_access.clear()
     assert registry.check(account_id)["state"] == "active"
+
+
+def test_a_refresh_token_the_connect_refresh_refuses_is_lent_to_the_legacy_path(pool, registry):
+    refresh = make_jwt(sub="legacyaccount0000001", typ="refresh", expires_in=90 * 86400)
+    view, _ = registry.save(refresh, None, label="legacy")
+    lease = pool.acquire()
+    assert (lease.account_id, lease.token) == (view["id"], refresh)
+    lease.release()
+    assert pool.store.read("accounts")[view["id"]]["legacy"] is True
+    assert pool.acquire().token == refresh  # no second Connect refresh attempt for it
