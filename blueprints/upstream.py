@@ -13,7 +13,7 @@ from blueprints.observability import count_upstream_error
 from blueprints.turn import Reply, Services, Turn, build_services
 from kimi.errors import BadRequest, KimiError
 from kimi.events import ChatRequest
-from kimi.filters import Transform
+from kimi.filters import Transform, limit_answer
 from kimi.pool import AccountPool
 from kimi.router import UpstreamRouter
 from kimi.tools import recognize_tool_calls
@@ -82,6 +82,8 @@ def open_events(chat: ChatRequest, credential: Optional[str]) -> Reply:
 def event_filters(chat: ChatRequest) -> list[Transform]:
     """What happens to the neutral events between Kimi and the format, for this request."""
     transforms: list[Transform] = []
+    if chat.max_tokens:  # innermost: a cut inside a <tool_call> element leaves it as text
+        transforms.append(limit_answer(chat.max_tokens))
     if chat.tools:
         transforms.append(lambda events: recognize_tool_calls(events, chat.tools, chat.tool_choice))
     thinking = turn_services().thinking

@@ -69,8 +69,7 @@ class KimiClient:
         body = build_chat_body(text, model, chat, parent_id, file_ids)
         response = self._post(self.chat_url, encode_envelope(body), _headers(token, claims), self.timeout)
         stream = ChatStream(response, FrameDecoder(self.max_frame_bytes), self.conversations,
-                            prompt_tokens=estimate_tokens(text), max_tokens=chat.max_tokens,
-                            model_id=model.id)
+                            prompt_tokens=estimate_tokens(text), model_id=model.id)
         try:
             stream.peek()
         except BaseException:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from kimi.events import Event, Finished, TextDelta, ThinkingDelta, ToolCall
+from kimi.usage import TokenCounter
 
 Transform = Callable[[Iterable[Event]], Iterator[Event]]
 
@@ -49,6 +50,22 @@ class FilteredStream:
 def apply_filters(stream: Any, transforms: list[Transform]) -> Any:
     """`stream` seen through the transforms, first transform innermost; `stream` itself for none."""
     return FilteredStream(stream, transforms) if transforms else stream
+
+
+def limit_answer(max_tokens: int) -> Transform:
+    """A transform ending the answer with Finished("length") once its text reaches `max_tokens`
+    (estimated): Kimi has no output limit of its own. The renderer then stops reading and closes the
+    stream, which closes the upstream connection; both Kimi paths share this one cut."""
+    def transform(events: Iterable[Event]) -> Iterator[Event]:
+        counter = TokenCounter()
+        for event in events:
+            yield event
+            if type(event) is TextDelta:
+                counter.add(event.text)
+                if counter.tokens >= max_tokens:
+                    yield Finished("length")
+                    return
+    return transform
 
 
 # How thinking is shown (THINKING_OUTPUT): "separate" leaves ThinkingDelta to each format's own field.

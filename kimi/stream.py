@@ -18,7 +18,6 @@ from kimi.events import (CONTENT_EVENTS, ChatStarted, Event, Finished, MessageSt
                          ThinkingDelta, UpstreamError)
 from kimi.frames import Frame, FrameDecoder
 from kimi.parse import StreamParser
-from kimi.usage import TokenCounter
 
 READ_SIZE = 64 * 1024
 TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
@@ -30,7 +29,7 @@ class ChatStream:
 
     def __init__(self, response: requests.Response, decoder: FrameDecoder,
                  conversations: ConversationMemory, prompt_tokens: int = 0,
-                 max_tokens: Optional[int] = None, model_id: str = ""):
+                 model_id: str = ""):
         self._response = response
         self._decoder = decoder
         self._parser = StreamParser()
@@ -38,8 +37,6 @@ class ChatStream:
         self._pending: deque[Event] = deque()
         self._live = self._read_batches()
         self.prompt_tokens = prompt_tokens
-        self._max_tokens = max_tokens
-        self._answer_tokens = TokenCounter()
         self.chat_id: Optional[str] = None
         self.message_id: Optional[str] = None
         self.model_id = model_id  # the model table entry Kimi was asked for (after any fallback)
@@ -76,7 +73,7 @@ class ChatStream:
     def _read_batches(self) -> Iterator[list[Event]]:
         """Events in lists, one per upstream read; the last list ends with Finished."""
         finished: Optional[Finished] = None
-        parse, max_tokens = self._parser.feed, self._max_tokens
+        parse = self._parser.feed
         batch: list[Event] = []
         is_ended = False
         try:
@@ -87,11 +84,6 @@ class ChatStream:
                         kind = type(event)
                         if kind is TextDelta or kind is ThinkingDelta:  # nearly every event: tested first
                             batch.append(event)
-                            if max_tokens and kind is TextDelta and self._over_limit(event):
-                                # Kimi has no output limit of its own: stop reading and close the answer.
-                                batch.append(Finished("length"))
-                                yield batch
-                                return
                         elif kind is Finished:
                             finished = event  # an error may still follow `done` (A.10): hold it back
                         elif kind is UpstreamError:
@@ -119,10 +111,6 @@ class ChatStream:
             yield batch
         finally:
             self._response.close()
-
-    def _over_limit(self, delta: TextDelta) -> bool:
-        self._answer_tokens.add(delta.text)
-        return self._answer_tokens.tokens >= self._max_tokens
 
     def _frames(self) -> Iterator[list[Frame]]:
         """The frames each upstream read completes: one list per read, however many arrived."""

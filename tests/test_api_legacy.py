@@ -99,3 +99,13 @@ def test_legacy_whole_answer_with_the_google_sdk(legacy_kimi, gateway, refresh_t
     client = genai.Client(api_key=refresh_token, http_options=types.HttpOptions(base_url=gateway.url, api_version="v1beta"))
     response = client.models.generate_content(model="gemini-2.5-flash", contents="Tip?")
     assert response.text == PLAIN and response.candidates[0].finish_reason == types.FinishReason.STOP
+
+
+def test_max_tokens_cuts_a_legacy_answer_and_stops_reading(legacy_kimi, legacy_openai):
+    legacy_kimi.events([{"event": "cmpl", "text": piece} for piece in ("Set up", " a dedicated", " workspace", " now")]
+                       + [{"event": "all_done"}])
+    reply = legacy_openai.chat.completions.create(model="kimi-latest", max_tokens=3,
+                                                  messages=[{"role": "user", "content": "x"}])
+    assert reply.choices[0].message.content == "Set up a dedicated"
+    assert reply.choices[0].finish_reason == "length"
+    assert legacy_kimi.wait_for(lambda: legacy_kimi.deleted_chats == legacy_kimi.created_chats)

@@ -162,3 +162,12 @@ def test_x_conversation_id_header_continues_the_chat(kimi, gateway, user_token):
                   json={"model": "kimi-latest", "messages": [{"role": "user", "content": "two"}]})
     assert kimi.requests[-1].body["chat_id"] == chat_id == first.json()["id"]
     assert [turn["user_text"] for turn in kimi.chats[chat_id]] == ["one", "two"]
+
+
+def test_max_tokens_cuts_the_stream_with_finish_reason_length(kimi, openai_client):
+    kimi.replay("plain_text.jsonl")
+    chunks = list(openai_client.chat.completions.create(
+        model="kimi-latest", stream=True, max_tokens=3, messages=[{"role": "user", "content": "x"}]))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Set up a dedicated"
+    assert chunks[-1].choices[0].finish_reason == "length"
+    assert kimi.wait_for(lambda: kimi.open_streams == 0)

@@ -115,15 +115,6 @@ def test_chat_body_for_continuation_names_chat_and_parent():
 
 
 @responses.activate
-def test_max_tokens_cuts_the_answer_with_finish_reason_length():
-    responses.post(CHAT_URL, body=build_body("plain_text.jsonl"), content_type="application/connect+json")
-    events = list(client().open_chat(chat(max_tokens=3), TOKEN))
-    texts = [e.text for e in events if isinstance(e, TextDelta)]
-    assert "".join(texts) == "Set up a dedicated"  # 2 + 3 estimated tokens
-    assert events[-1] == Finished("length")
-
-
-@responses.activate
 def test_events_of_one_read_are_pending_until_the_last_one_is_taken():
     responses.post(CHAT_URL, body=build_body("plain_text.jsonl"), content_type="application/connect+json")
     stream = client().open_chat(chat(), TOKEN)  # `responses` hands the whole body over in one read

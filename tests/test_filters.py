@@ -31,3 +31,18 @@ def test_filtered_stream_keeps_the_stream_attributes_and_closes_the_source():
 def test_no_filters_is_the_stream_itself():
     source = Source([])
     assert apply_filters(source, []) is source
+
+
+def test_limit_answer_ends_the_answer_once_its_text_reaches_max_tokens():
+    from kimi.events import ThinkingDelta
+    from kimi.filters import limit_answer
+    source = [ThinkingDelta("long thoughts are not counted"), TextDelta("Set up"), TextDelta(" a dedicated"),
+              TextDelta(" workspace"), Finished("stop")]
+    events = list(limit_answer(3)(iter(source)))
+    assert events == source[:3] + [Finished("length")]  # 2 + 3 estimated tokens reach the limit
+
+
+def test_limit_answer_leaves_a_shorter_answer_alone():
+    from kimi.filters import limit_answer
+    source = [TextDelta("Hi"), Finished("stop")]
+    assert list(limit_answer(50)(iter(source))) == source

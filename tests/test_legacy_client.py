@@ -1,5 +1,5 @@
 """LegacyClient against the fake legacy upstream over real HTTP: chat lifecycle, model flags,
-continuation on length, search citations, research quota and the max_tokens cut."""
+continuation on length, search citations and research quota."""
 import pytest
 
 from configs.settings import load_models
@@ -154,14 +154,6 @@ def test_a_used_up_research_quota_is_429_with_the_figures(fake, client):
     with pytest.raises(QuotaUsedUp, match=r"research quota is used up: 3 of 3 used, 0 left") as caught:
         client.open_chat(chat(model="kimi-research"), REFRESH)
     assert caught.value.status == 429 and fake.created_chats == []
-
-
-def test_max_tokens_cuts_the_answer_with_finish_reason_length(fake, client):
-    fake.events([{"event": "cmpl", "text": piece} for piece in ("Set up", " a dedicated", " workspace", " now")]
-                + [{"event": "all_done"}])
-    stream, events = run(client, chat(max_tokens=3))
-    assert text_of(events) == "Set up a dedicated" and events[-1] == Finished("length")
-    assert fake.deleted_chats == [stream.chat_id]
 
 
 def test_prompt_tokens_are_estimated_from_the_folded_prompt(fake, client):

@@ -89,7 +89,7 @@ class LegacyClient:
             reopen=lambda segment_id: self._post_completion(access, chat_id, _continue_body(segment_id, model)),
             cleanup=(lambda: None) if kept else (lambda: self._delete_chat(access, chat_id)),
             on_auth_rejected=lambda: self.tokens.drop(refresh_token), prompt_tokens=estimate_tokens(text),
-            max_tokens=chat.max_tokens, max_continuations=self.max_continuations)
+            max_continuations=self.max_continuations)
         try:
             stream.peek()
         except BaseException:

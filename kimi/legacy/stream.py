@@ -14,7 +14,6 @@ from kimi.events import CONTENT_EVENTS, ChatStarted, Event, Finished, MessageSta
 from kimi.legacy.parse import CONTENT_POLICY_TYPES, POLICY_NOTE, LegacyParser, from_error_type
 from kimi.legacy.sse import SSEDecoder
 from kimi.legacy.transport import CONNECTION_FAULTS, TIMEOUTS, read_chunks
-from kimi.usage import TokenCounter
 
 MAX_CONTINUATIONS = 5  # one answer of up to six segments; past that the caller gets "length"
 
@@ -26,15 +25,13 @@ class LegacyChatStream:
     def __init__(self, response: requests.Response, *, chat_id: str, parser: LegacyParser,
                  reopen: Callable[[str], requests.Response], cleanup: Callable[[], None],
                  on_auth_rejected: Callable[[], None], prompt_tokens: int = 0,
-                 max_tokens: Optional[int] = None, max_continuations: int = MAX_CONTINUATIONS):
+                 max_continuations: int = MAX_CONTINUATIONS):
         self._response = response
         self._parser = parser
         self._reopen = reopen
         self._cleanup = cleanup
         self._on_auth_rejected = on_auth_rejected
-        self._max_tokens = max_tokens
         self._max_continuations = max_continuations
-        self._answer_tokens = TokenCounter()
         self._has_content = False
         self._pending: deque[Event] = deque()
         self._live = self._read_events()
@@ -79,7 +76,7 @@ class LegacyChatStream:
             yield ChatStarted(self.chat_id)
             while True:
                 finished = yield from self._segment()
-                if finished is None:  # max_tokens cut or a content-policy note: already closed
+                if finished is None:  # a content-policy note already ended the answer
                     return
                 if finished.reason == "length" and self._can_continue():
                     self._continue()
@@ -102,10 +99,6 @@ class LegacyChatStream:
             yield event
             if isinstance(event, TextDelta):
                 self._has_content = True
-                if self._max_tokens and self._over_limit(event):
-                    # Kimi has no output limit we can set: stop reading and close the answer.
-                    yield Finished("length")
-                    return None
         parser = self._parser
         if parser.is_done or parser.hit_length:
             # KFA treats a clean close after `done` as the end (B.4); `all_done` is not always awaited.
@@ -152,6 +145,3 @@ class LegacyChatStream:
         for data in decoder.finish():
             yield from self._parser.feed(data)
 
-    def _over_limit(self, delta: TextDelta) -> bool:
-        self._answer_tokens.add(delta.text)
-        return self._answer_tokens.tokens >= self._max_tokens
