@@ -4,15 +4,17 @@ account runtime status, rate-limit counters and generated secrets.
 Data lives in named sections, each one JSON object that is read whole and changed by a function
 (`modify`), so a backend may re-run the change when another writer got there first. FileStore keeps
 each section in a file under DATA_DIR; RedisStore (kimi/store_redis.py) is chosen by REDIS_URL.
+Remembered values (many small, short-lived, written on every answer) live apart from the sections:
+in one SQLite database under DATA_DIR for the file store.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
+import sqlite3
 import tempfile
 import threading
 import time
@@ -25,6 +27,7 @@ T = TypeVar("T")
 # they reach the disk before a change returns. Runtime status and counters may lose the last write.
 DURABLE_SECTIONS = {"accounts", "keys", "secrets"}
 PRUNE_EVERY = 500  # remembered values written by one process between sweeps of the expired ones
+VALUES_DATABASE = "values.sqlite3"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -98,7 +101,7 @@ class FileStore(Store):
         self._cache: dict[str, tuple[bytes, dict]] = {}
         self._local_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._remembered = 0
+        self._values = _ValueTable(self.dir / VALUES_DATABASE)
 
     def read(self, section: str) -> dict[str, Any]:
         raw = self._read_bytes(section)
@@ -134,20 +137,13 @@ class FileStore(Store):
         return (seen if begun == start else 0), left
 
     def remember(self, name: str, value: str, ttl: int) -> None:
-        # One small file per value: a request remembering its chat rewrites a few bytes, not a table.
-        values = self.dir / "values"
-        values.mkdir(exist_ok=True)
-        self._replace(values / _value_file(name), json.dumps([value, time.time() + ttl]).encode(), durable=False)
-        self._remembered += 1
-        if self._remembered % PRUNE_EVERY == 0:
-            self._prune_values()
+        self._values.put(name, value, time.time() + ttl)
 
     def recall(self, name: str) -> Optional[str]:
-        try:
-            value, expires = json.loads((self.dir / "values" / _value_file(name)).read_bytes())
-        except (FileNotFoundError, ValueError):
-            return None
-        return value if expires > time.time() else None
+        return self._values.get(name, time.time())
+
+    def close(self) -> None:
+        self._values.close()
 
     @contextlib.contextmanager
     def lock(self, name: str, timeout: float = 30) -> Iterator[None]:
@@ -212,18 +208,58 @@ class FileStore(Store):
                 os.unlink(tmp)
             raise
 
-    def _prune_values(self) -> None:
-        now = time.time()
-        for path in (self.dir / "values").glob("*.json"):
-            try:
-                if json.loads(path.read_bytes())[1] <= now:
-                    path.unlink()
-            except (FileNotFoundError, ValueError):
-                continue
+class _ValueTable:
+    """FileStore's remembered values: one SQLite table shared by every worker of the machine.
 
+    A value is written on nearly every answer, so it must cost microseconds: a file per value cost a
+    create and a rename each (hundreds of microseconds on ext4, during which the gevent worker stands
+    still). SQLite in WAL mode takes one write at a time from several processes and never makes a
+    reader wait. `synchronous=OFF`: these are hints (losing the newest ones to a power cut costs a
+    continued chat its parent id, nothing more), so no write waits for the disk.
+    """
 
-def _value_file(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()[:32] + ".json"
+    def __init__(self, path: Path):
+        self.path = path
+        self._connection: Optional[sqlite3.Connection] = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        self._written = 0
+
+    def put(self, name: str, value: str, expires: float) -> None:
+        with self._lock:
+            db = self._open()
+            db.execute("INSERT OR REPLACE INTO value (name, value, expires) VALUES (?, ?, ?)",
+                       (name, value, expires))
+            self._written += 1
+            if self._written % PRUNE_EVERY == 0:
+                db.execute("DELETE FROM value WHERE expires <= ?", (time.time(),))
+
+    def get(self, name: str, now: float) -> Optional[str]:
+        with self._lock:
+            row = self._open().execute("SELECT value FROM value WHERE name = ? AND expires > ?",
+                                       (name, now)).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
+
+    def _open(self) -> sqlite3.Connection:
+        # Opened on first use and again in a forked child: a connection must not cross a fork.
+        if self._connection is None or self._pid != os.getpid():
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))  # SQLite's -wal/-shm copy this mode
+            # isolation_level=None: each statement commits at once, no transaction is left open.
+            # check_same_thread=False: gevent greenlets and test threads share it, one at a time (the lock).
+            db = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("CREATE TABLE IF NOT EXISTS value "
+                       "(name TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)")
+            db.execute("CREATE INDEX IF NOT EXISTS value_expires ON value (expires)")
+            self._connection, self._pid = db, os.getpid()
+        return self._connection
 
 
 def _fsync_directory(path: Path) -> None:

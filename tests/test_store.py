@@ -1,8 +1,10 @@
 """Both store backends keep the same data the same way: atomic changes, counters, remembered values,
 locks and secrets; the file store is private, survives restarts and several writing processes."""
+import contextlib
 import json
 import multiprocessing
 import os
+import sqlite3
 import stat
 import threading
 
@@ -11,7 +13,7 @@ import pytest
 from kimi.pool import AccountPool
 from kimi.refresh import AccountCalls
 from kimi.registry import Registry
-from kimi.store import FileStore, Store
+from kimi.store import PRUNE_EVERY, VALUES_DATABASE, FileStore, Store
 from kimi.store_redis import RedisStore
 from tests.jwts import make_jwt
 
@@ -84,6 +86,44 @@ def test_remembered_values_come_back_until_they_expire(store):
     assert store.recall("chat:c2") is None and store.recall("chat:none") is None
 
 
+def test_a_remembered_value_is_seen_by_another_store_and_can_be_replaced(store, backend):
+    other = open_backend(*backend)
+    store.remember("tip:c1", "m1", ttl=60)
+    assert other.recall("tip:c1") == "m1"
+    other.remember("tip:c1", "m2", ttl=60)
+    assert store.recall("tip:c1") == "m2"
+    other.close()
+
+
+def _remember_many(kind: str, where: str, writer: int, start) -> None:
+    opened = open_backend(kind, where)
+    start.wait(30)
+    for n in range(WRITES_EACH):
+        opened.remember(f"tip:{writer}-{n}", f"m{n}", ttl=60)
+    opened.close()
+
+
+def _run_writers(backend, writer) -> None:
+    """WRITERS processes, each opening its own store and running `writer` once all have started."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [context.Process(target=writer, args=(*backend, i, start)) for i in range(WRITERS)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0] * WRITERS
+
+
+def test_values_remembered_by_several_processes_at_once_all_land(backend):
+    _run_writers(backend, _remember_many)
+    opened = open_backend(*backend)
+    assert [opened.recall(f"tip:{w}-{n}") for w in range(WRITERS) for n in range(WRITES_EACH)] == \
+        [f"m{n}" for _ in range(WRITERS) for n in range(WRITES_EACH)]
+    opened.close()
+
+
 def test_a_secret_is_created_once_and_then_kept(store, backend):
     assert store.ensure_secret("secret_key", lambda: "first") == ("first", True)
     assert open_backend(*backend).ensure_secret("secret_key", lambda: "second") == ("first", False)
@@ -123,15 +163,7 @@ def _save_many(kind: str, where: str, writer: int, start) -> None:
 
 
 def test_concurrent_saves_from_several_processes_all_land(backend):
-    context = multiprocessing.get_context("spawn")
-    start = context.Event()
-    workers = [context.Process(target=_save_many, args=(*backend, i, start)) for i in range(WRITERS)]
-    for worker in workers:
-        worker.start()
-    start.set()
-    for worker in workers:
-        worker.join(60)
-    assert [worker.exitcode for worker in workers] == [0] * WRITERS
+    _run_writers(backend, _save_many)
     opened = open_backend(*backend)
     labels = {record["label"] for record in opened.read("accounts").values()}
     assert labels == {f"{w}-{n}" for w in range(WRITERS) for n in range(WRITES_EACH)}
@@ -147,6 +179,19 @@ def test_file_store_is_private_and_its_files_are_plain_json(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "data").st_mode) == 0o700
     assert json.loads(path.read_text()) == {"a": {"label": "x"}}
     assert [p.name for p in (tmp_path / "data").iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_file_store_keeps_remembered_values_private_and_sweeps_out_expired_ones(tmp_path):
+    store = FileStore(tmp_path / "data")
+    store.remember("tip:kept", "m1", ttl=3600)
+    for n in range(PRUNE_EVERY - 1):  # the last of these writes sweeps
+        store.remember(f"tip:gone{n}", "m", ttl=-1)
+    database = tmp_path / "data" / VALUES_DATABASE
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        assert db.execute("SELECT name FROM value").fetchall() == [("tip:kept",)]
+    assert {stat.S_IMODE(path.stat().st_mode) for path in (tmp_path / "data").glob(VALUES_DATABASE + "*")} == {0o600}
+    store.close()
+    assert FileStore(tmp_path / "data").recall("tip:kept") == "m1"  # and survive a restart
 
 
 def test_file_store_survives_a_restart(tmp_path):
