@@ -16,6 +16,12 @@ control_socket_disable = True
 # Gemini clients may put their key in ?key=), so gunicorn's access log stays off.
 accesslog = None
 
+# gevent resolves host names in a thread pool by default: every new connection to Kimi then waits for
+# that thread to get the GIL from the busy event loop and for the loop to notice its answer (in bench/,
+# about half of the time to first token added at 1000 streams). c-ares, built into gevent's wheels,
+# resolves inside the event loop. An operator's own GEVENT_RESOLVER wins.
+os.environ.setdefault("GEVENT_RESOLVER", "ares")
+
 # prometheus-client multi-process mode: every worker writes its metrics under this folder and
 # /metrics adds them up. It must be set before the app (and prometheus_client) is imported.
 _OWN_METRICS_DIR = None

@@ -1,0 +1,58 @@
+"""configs/gunicorn.conf.py: what the Procfile's server is told, and that a gateway on it still finds
+Kimi by host name."""
+import os
+import runpy
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import Gateway
+from tests.kimi_fixtures import PLAIN_TEXT
+
+CONFIG = str(Path(__file__).resolve().parent.parent / "configs" / "gunicorn.conf.py")
+
+
+def _load_config(monkeypatch, **env) -> dict:
+    for name in ("GEVENT_RESOLVER", "PORT", "PROMETHEUS_MULTIPROC_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/not-created-by-this-test")
+    return runpy.run_path(CONFIG)
+
+
+def test_the_gevent_resolver_is_c_ares_unless_the_operator_chose_one(monkeypatch):
+    _load_config(monkeypatch)
+    assert os.environ["GEVENT_RESOLVER"] == "ares"
+    _load_config(monkeypatch, GEVENT_RESOLVER="thread")
+    assert os.environ["GEVENT_RESOLVER"] == "thread"
+
+
+def test_the_server_binds_the_hosts_port(monkeypatch):
+    assert _load_config(monkeypatch, PORT="6123")["bind"] == "0.0.0.0:6123"
+    assert _load_config(monkeypatch)["bind"] == "0.0.0.0:5000"
+    assert _load_config(monkeypatch)["worker_class"] == "gevent"
+
+
+@pytest.fixture
+def named_gateway(fake_kimi_server, tmp_path):
+    """A gateway that reaches the fake Kimi by the name `localhost`, so its resolver has work to do."""
+    url = fake_kimi_server.url.replace("127.0.0.1", "localhost")
+    env = {**os.environ, "KIMI_BASE_URL": url, "DATA_DIR": str(tmp_path / "data"),
+           "KIMI_TOKEN": "", "WEB_CONCURRENCY": "1"}
+    env.pop("GEVENT_RESOLVER", None)
+    server = Gateway(env, tmp_path)
+    yield server
+    server.stop()
+
+
+def test_a_gateway_reaches_kimi_by_host_name(kimi, named_gateway, user_token):
+    for _ in range(3):  # new and reused connections alike
+        kimi.replay("plain_text.jsonl")
+        response = requests.post(named_gateway.url + "/v1/chat/completions", timeout=30,
+                                 headers={"Authorization": f"Bearer {user_token}"},
+                                 json={"model": "kimi-latest",
+                                       "messages": [{"role": "user", "content": "hai"}]})
+        assert response.status_code == 200
+        assert response.json()["choices"][0]["message"]["content"] == PLAIN_TEXT
