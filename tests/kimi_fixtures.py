@@ -10,6 +10,14 @@ from pathlib import Path
 
 FIXTURES_DIR = Path(__file__).parent / "fixtures" / "kimi"
 
+# What plain_text.jsonl answers, and in which chat: the replay most API tests start from.
+PLAIN_TEXT = ("Set up a dedicated workspace and keep it free of distractions. "
+              "A short list of three daily goals also helps.")
+PLAIN_CHAT_ID = "19b3f0a2-6c1e-8d44-8000-0b7e2a91c5d3"
+# thinking.jsonl: its reasoning, then its answer.
+THINK_TEXT = "The user asks whether 221 is prime. Check small factors: 221 / 13 = 17, so it is composite."
+ANSWER_TEXT = "No. 221 is not prime because it equals 13 × 17."
+
 
 def stream_names() -> list[str]:
     """File names of every Connect stream fixture (*.jsonl), sorted."""

@@ -4,11 +4,8 @@ import orjson
 import pytest
 import requests
 
-PLAIN_TEXT = ("Set up a dedicated workspace and keep it free of distractions. "
-              "A short list of three daily goals also helps.")
-PLAIN_CHAT_ID = "19b3f0a2-6c1e-8d44-8000-0b7e2a91c5d3"
-THINK_TEXT = "The user asks whether 221 is prime. Check small factors: 221 / 13 = 17, so it is composite."
-ANSWER_TEXT = "No. 221 is not prime because it equals 13 × 17."
+from tests.kimi_fixtures import ANSWER_TEXT, PLAIN_CHAT_ID, PLAIN_TEXT, THINK_TEXT
+
 MODEL = "claude-sonnet-4-6"
 USER = [{"role": "user", "content": "Focus tip?"}]
 

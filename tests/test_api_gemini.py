@@ -7,13 +7,8 @@ from google import genai
 from google.genai import errors, types
 
 from kimi.usage import estimate_tokens
-from tests.kimi_fixtures import load_frames
+from tests.kimi_fixtures import ANSWER_TEXT, PLAIN_CHAT_ID, PLAIN_TEXT, THINK_TEXT, load_frames
 
-PLAIN_TEXT = ("Set up a dedicated workspace and keep it free of distractions. "
-              "A short list of three daily goals also helps.")
-PLAIN_CHAT_ID = "19b3f0a2-6c1e-8d44-8000-0b7e2a91c5d3"
-THINK_TEXT = "The user asks whether 221 is prime. Check small factors: 221 / 13 = 17, so it is composite."
-ANSWER_TEXT = "No. 221 is not prime because it equals 13 × 17."
 MODEL = "gemini-2.5-flash"
 USER = {"contents": [{"role": "user", "parts": [{"text": "Focus tip?"}]}]}
 

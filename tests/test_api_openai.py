@@ -5,10 +5,7 @@ import pytest
 import requests
 
 from tests.jwts import make_jwt
-
-PLAIN_TEXT = ("Set up a dedicated workspace and keep it free of distractions. "
-              "A short list of three daily goals also helps.")
-PLAIN_CHAT_ID = "19b3f0a2-6c1e-8d44-8000-0b7e2a91c5d3"
+from tests.kimi_fixtures import PLAIN_CHAT_ID, PLAIN_TEXT
 
 
 def test_create_returns_the_answer_with_chat_id_model_and_usage(kimi, openai_client):

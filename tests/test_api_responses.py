@@ -4,13 +4,9 @@ import json
 import orjson
 import requests
 
+from tests.kimi_fixtures import ANSWER_TEXT, PLAIN_CHAT_ID, PLAIN_TEXT, THINK_TEXT
 from tests.kimi_script import answer
 
-PLAIN_TEXT = ("Set up a dedicated workspace and keep it free of distractions. "
-              "A short list of three daily goals also helps.")
-PLAIN_CHAT_ID = "19b3f0a2-6c1e-8d44-8000-0b7e2a91c5d3"
-THINK_TEXT = "The user asks whether 221 is prime. Check small factors: 221 / 13 = 17, so it is composite."
-ANSWER_TEXT = "No. 221 is not prime because it equals 13 × 17."
 TOOLS = [{"type": "function", "name": "write_file", "description": "Write a file",
           "parameters": {"type": "object", "properties": {"path": {"type": "string"}, "text": {"type": "string"}}}}]
 CALL = '<tool_call>{"name": "write_file", "arguments": {"path": "a.txt", "text": "hi"}}</tool_call>'

@@ -27,8 +27,12 @@ def steps(kimi):
             if not r.path.endswith("/DeleteChat")]
 
 
+def chat_request(kimi):
+    return next(r.body for r in reversed(kimi.requests) if r.path.endswith("/Chat"))
+
+
 def chat_blocks(kimi):
-    return next(r.body for r in reversed(kimi.requests) if r.path.endswith("/Chat"))["message"]["blocks"]
+    return chat_request(kimi)["message"]["blocks"]
 
 
 def image_question(url):
@@ -52,8 +56,8 @@ def test_an_openai_image_is_uploaded_and_attached_after_the_text(turn_kimi, open
                        "object_name": object_name})]
     assert list(turn_kimi.uploads.values()) == [(PNG, "image/png")]
     assert chat_blocks(turn_kimi) == [{"message_id": "", "text": {"content": "What is this?"}}, {"file": {"id": file_id}}]
-    assert [turn.get("files") for turns in turn_kimi.chats.values() for turn in turns] == [[file_id]]
-    assert turn_kimi.requests[-1].body["scenario"] == "SCENARIO_K2D5"
+    # This gateway deletes each chat right after its reply: the DeleteChat call may already be recorded.
+    assert chat_request(turn_kimi)["scenario"] == "SCENARIO_K2D5"
 
 
 def test_an_anthropic_base64_image_is_uploaded(turn_kimi, features_gateway, user_token):
