@@ -70,7 +70,7 @@ class _Run:
 
     async def stream(self, start_at: float, deadline: float) -> dict:
         await asyncio.sleep(max(0.0, start_at - self.loop.time()))
-        started = time.perf_counter()
+        started, open_before = time.perf_counter(), self.open
         try:
             transport, client = await asyncio.wait_for(self.loop.create_connection(
                 lambda: _Client(self, started), self.host, self.port), deadline - self.loop.time())
@@ -85,7 +85,8 @@ class _Run:
             self.open -= 1
         ended = time.perf_counter()
         result = {"ttfb": None if client.first_content is None else client.first_content - started,
-                  "total": ended - started, "chunks": client.count, "reads": client.reads}
+                  "total": ended - started, "chunks": client.count, "reads": client.reads,
+                  "open_before": open_before}
         if exc is not None:
             result["error"] = exc if isinstance(exc, str) else type(exc).__name__
         elif not client.head.startswith(b"HTTP/1.1 200"):
@@ -117,6 +118,9 @@ async def run(scenario: dict) -> dict:
             errors[result["error"]] = errors.get(result["error"], 0) + 1
     return {
         "ttfb": sorted(r["ttfb"] for r in results if r.get("ttfb") is not None and "error" not in r),
+        # Streams that began while at least 90 % of the others were already open: the level at its fullest.
+        "ttfb_full": sorted(r["ttfb"] for r in results if r.get("ttfb") is not None and "error" not in r
+                            and r["open_before"] >= 0.9 * (streams - 1)),
         "total": sorted(r["total"] for r in results if "error" not in r),
         "chunks": sum(r.get("chunks", 0) for r in results),
         "reads": sum(r.get("reads", 0) for r in results),

@@ -31,6 +31,12 @@ class FilteredStream:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    @property
+    def has_pending(self) -> bool:
+        # Asked once per event by renderers: spelled out so it skips the __getattr__ fallback. An inner
+        # stream without it raises AttributeError here too, so hasattr() stays false for it.
+        return self._inner.has_pending
+
     def __iter__(self) -> Iterator[Event]:
         return self
 
