@@ -13,6 +13,7 @@ import time
 # answers: the words are "word<i> " and the OpenAI role chunk carries `"role"` before its empty content).
 CONTENT_MARKERS = {"direct": b'"mask":"block.text.content"', "gateway": b'{"content":"'}
 END_MARKERS = {"direct": b"0\r\n\r\n", "gateway": b"data: [DONE]\n\n"}
+CONTENT_MARKERS["relay"], END_MARKERS["relay"] = CONTENT_MARKERS["direct"], END_MARKERS["direct"]  # passed through
 
 
 class _Client(asyncio.Protocol):

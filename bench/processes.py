@@ -19,24 +19,42 @@ ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class Upstream:
-    """bench/upstream.py in a process of its own."""
+class _Helper:
+    """A bench module in a process of its own that prints "READY <url or port>" once it listens."""
 
-    def __init__(self):
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.upstream"], cwd=ROOT,
+    def __init__(self, module: str, *args: str):
+        self.process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT,
                                         stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline().split()
         if line[:1] != ["READY"]:
             self.stop()
-            raise RuntimeError("the bench upstream did not start")
-        self.url = line[1]
-        self.port = int(self.url.rsplit(":", 1)[1])
+            raise RuntimeError(f"{module} did not start")
+        self.port = int(line[1].rsplit(":", 1)[-1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         _stop(self.process)
+
+
+class Upstream(_Helper):
+    """bench/upstream.py: the fake Kimi."""
+
+    def __init__(self):
+        super().__init__("bench.upstream")
+
+
+class Relay(_Helper):
+    """bench/relay.py: the bare gevent pass-through to the upstream, the floor of a gevent relay."""
+
+    def __init__(self, upstream_port: int):
+        super().__init__("bench.relay", str(upstream_port))
 
 
 class Gateway:

@@ -20,6 +20,10 @@ def _target(result: dict) -> dict:
     summary = {
         "ttfb_p50_ms": _ms(percentile(result["ttfb"], 0.5)),
         "ttfb_p99_ms": _ms(percentile(result["ttfb"], 0.99)),
+        # Only the streams that began while at least 90 % of the level was open (bench/loadgen.py).
+        "ttfb_full_p50_ms": _ms(percentile(result.get("ttfb_full", []), 0.5)),
+        "ttfb_full_p99_ms": _ms(percentile(result.get("ttfb_full", []), 0.99)),
+        "full_streams": len(result.get("ttfb_full", [])),
         "total_p50_s": round(percentile(result["total"], 0.5) or 0, 3),
         "total_p99_s": round(percentile(result["total"], 0.99) or 0, 3),
         "held": result["max_open"],
@@ -31,7 +35,7 @@ def _target(result: dict) -> dict:
         "loadgen_cpu_pct": round(100 * result["cpu"] / wall, 1),
         "upstream_cpu_pct": round(100 * result["upstream_cpu"] / wall, 1),
     }
-    if result["target"] == "gateway":
+    if result["target"] != "direct":  # the gateway's worker, or the relay's process
         summary.update(
             worker_cpu_pct=round(100 * result["worker_cpu"] / wall, 1),
             worker_cpu_us_per_chunk=round(1e6 * result["worker_cpu"] / max(1, result["chunks"]), 2),
@@ -47,11 +51,15 @@ def _added(direct: dict, gateway: dict, key: str) -> Optional[float]:
     return round(gateway[key] - direct[key], 2)
 
 
-def _pair(direct: dict, gateway: dict) -> dict:
+def _pair(direct: dict, gateway: dict, relay: Optional[dict] = None) -> dict:
     d, g = _target(direct), _target(gateway)
     g["worker_cpu_ms_per_stream"] = round(1000 * gateway["worker_cpu"] / gateway["streams"], 3)
-    return {"streams": direct.get("level", direct["streams"]), "direct": d, "gateway": g,
-            "added_ttfb_p50_ms": _added(d, g, "ttfb_p50_ms"), "added_ttfb_p99_ms": _added(d, g, "ttfb_p99_ms")}
+    pair = {"streams": direct.get("level", direct["streams"]), "direct": d, "gateway": g,
+            **{"added_" + key: _added(d, g, key)
+               for key in ("ttfb_p50_ms", "ttfb_p99_ms", "ttfb_full_p50_ms", "ttfb_full_p99_ms")}}
+    if relay:
+        pair["relay"] = _target(relay)
+    return pair
 
 
 def summarize(results: dict, worker_memory: dict, problems: dict[str, int], load_average: list) -> dict:
@@ -73,20 +81,26 @@ def _levels(plan: dict, summary: dict) -> list[str]:
     rows = [f"Streams held: {plan['frames']} frames per stream, {plan['delay_ms']} ms apart, "
             f"{plan['rate']} new streams/s (level 1: ten streams of {plan['frames'] // 10} frames, one at a time)",
             ""]
-    line = "{:>7}  {:<8}{:>5}{:>7}{:>11}{:>11}{:>11}{:>11}{:>11}{:>10}{:>11}{:>12}"
-    rows.append(line.format("streams", "target", "held", "errors", "TTFB p50", "TTFB p99", "stream p50",
-                            "stream p99", "worker CPU", "RSS peak", "RSS/stream", "loadgen CPU"))
+    line = "{:>7}  {:<8}{:>5}{:>7}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}{:>7}{:>10}{:>11}{:>9}"
+    rows.append(line.format("streams", "target", "held", "errors", "TTFB p50", "TTFB p99", "full p50",
+                            "full p99", "stream p50", "stream p99", "CPU", "RSS peak", "RSS/stream", "loadgen"))
     for level in summary["levels"]:
-        for name in ("direct", "gateway"):
+        for name in ("direct", "relay", "gateway"):
+            if name not in level:
+                continue
             t = level[name]
             rows.append(line.format(
                 level["streams"] if name == "direct" else "", name, t["held"], t["errors"],
                 _cell(t["ttfb_p50_ms"], " ms"), _cell(t["ttfb_p99_ms"], " ms"),
+                _cell(t["ttfb_full_p50_ms"], " ms"), _cell(t["ttfb_full_p99_ms"], " ms"),
                 _cell(t["total_p50_s"], " s"), _cell(t["total_p99_s"], " s"),
                 _cell(t.get("worker_cpu_pct"), "%"), _cell(t.get("rss_peak_mb"), " MB"),
                 _cell(t.get("rss_per_stream_kb"), " kB"), _cell(t["loadgen_cpu_pct"], "%")))
-        rows.append(line.format("", "added", "", "", _cell(level["added_ttfb_p50_ms"], " ms", True),
-                                _cell(level["added_ttfb_p99_ms"], " ms", True), "", "", "", "", "", ""))
+        rows.append(line.format("", "added", "", "", *(_cell(level["added_" + key], " ms", True) for key in (
+            "ttfb_p50_ms", "ttfb_p99_ms", "ttfb_full_p50_ms", "ttfb_full_p99_ms")), "", "", "", "", "", ""))
+    rows += ["", "TTFB: over all streams of the level; full: over those that began while 90 % or more of the "
+                 "level was open.", "relay: a bare gevent pass-through (bench/relay.py), the floor of one "
+                 "gevent process; CPU: the gateway's worker or the relay. added: gateway minus direct."]
     return rows
 
 

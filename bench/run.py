@@ -35,7 +35,7 @@ def _prompt(frames: int, delay_ms: int) -> str:
 def _request(target: str, port: int, token: str, frames: int, delay_ms: int) -> str:
     """The raw HTTP request a load-generator stream sends (latin-1 text, so the envelope survives)."""
     prompt = _prompt(frames, delay_ms)
-    if target == "direct":
+    if target != "gateway":  # the relay passes the direct request through as it is
         body = encode_envelope(0, {"scenario": "SCENARIO_K2D5", "options": {"thinking": False},
                                    "message": {"role": "user", "scenario": "SCENARIO_K2D5",
                                                "blocks": [{"message_id": "", "text": {"content": prompt}}]}})
@@ -50,17 +50,19 @@ def _request(target: str, port: int, token: str, frames: int, delay_ms: int) -> 
 
 
 class Bench:
-    def __init__(self, upstream: processes.Upstream, gateway: processes.Gateway, token: str):
-        self.upstream, self.gateway, self.token = upstream, gateway, token
+    def __init__(self, upstream: processes.Upstream, gateway: processes.Gateway, relay: processes.Relay,
+                 token: str):
+        self.upstream, self.gateway, self.relay, self.token = upstream, gateway, relay, token
 
     def run(self, target: str, streams: int, frames: int, delay_ms: int, ramp: float) -> dict:
-        """One scenario against one target; for the gateway also the worker's CPU and RSS."""
-        port = self.upstream.port if target == "direct" else self.gateway.port
+        """One scenario against one target; for the gateway and the relay also their CPU and RSS
+        (`worker_cpu`: the gateway's worker, or the relay process)."""
+        port = {"direct": self.upstream.port, "relay": self.relay.port, "gateway": self.gateway.port}[target]
         scenario = {"target": target, "host": "127.0.0.1", "port": port, "streams": streams,
                     "frames": frames, "ramp": ramp, "timeout": frames * delay_ms / 1000 * 3 + 30,
                     "request": _request(target, port, self.token, frames, delay_ms)}
-        worker = self.gateway.worker_pid
-        sampler = processes.RssSampler(worker) if target == "gateway" else None
+        worker = self.relay.pid if target == "relay" else self.gateway.worker_pid
+        sampler = processes.RssSampler(worker) if target != "direct" else None
         cpu_worker, cpu_upstream = processes.cpu_seconds(worker), self.upstream.cpu_seconds()
         result = processes.run_loadgen(scenario)
         result["worker_cpu"] = processes.cpu_seconds(worker) - cpu_worker
@@ -78,15 +80,18 @@ def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
     """The chosen parts of the plan, each sent direct and then through the gateway."""
     bench.run("gateway", 20, 20, 0, 0.0)  # warm-up: imports, first connections, allocator arenas
 
-    def pair(streams: int, frames: int, delay_ms: int, ramp: float) -> list[dict]:
-        return [bench.run(target, streams, frames, delay_ms, ramp) for target in ("direct", "gateway")]
+    def pair(streams: int, frames: int, delay_ms: int, ramp: float,
+             targets: tuple[str, ...] = ("direct", "gateway")) -> list[dict]:
+        return [bench.run(target, streams, frames, delay_ms, ramp) for target in targets]
 
     def level(n: int) -> list[dict]:
+        # The held levels also run the bare relay: the floor any one gevent process sits on.
+        targets = ("direct", "gateway", "relay")
         if n > 1:
-            results = pair(n, plan["frames"], plan["delay_ms"], (n - 1) / plan["rate"])
+            results = pair(n, plan["frames"], plan["delay_ms"], (n - 1) / plan["rate"], targets)
         else:  # one stream at a time: ten shorter ones in a row, so the percentiles rest on ten samples
             frames = plan["frames"] // 10
-            results = pair(10, frames, plan["delay_ms"], 9 * (frames * plan["delay_ms"] / 1000 + 0.5))
+            results = pair(10, frames, plan["delay_ms"], 9 * (frames * plan["delay_ms"] / 1000 + 0.5), targets)
         return [{**result, "level": n} for result in results]
 
     burst, setup, load = plan["burst"], plan["setup"], plan["throughput"]
@@ -113,12 +118,15 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="kimi-bench-") as workdir:
         upstream = processes.Upstream()
         try:
+            relay = processes.Relay(upstream.port)
             gateway = processes.Gateway(upstream.url, Path(workdir))
             try:
-                results = run_plan(plan, Bench(upstream, gateway, make_jwt(sub="benchuser00000000001")), parts)
+                bench = Bench(upstream, gateway, relay, make_jwt(sub="benchuser00000000001"))
+                results = run_plan(plan, bench, parts)
                 worker_memory = processes.memory_kb(gateway.worker_pid)
             finally:
                 gateway.stop()
+                relay.stop()
             problems = gateway.log_problems()
         finally:
             upstream.stop()
