@@ -13,7 +13,7 @@ from blueprints.observability import count_upstream_error
 from blueprints.turn import Reply, Services, Turn, build_services
 from kimi.errors import BadRequest, KimiError
 from kimi.events import ChatRequest
-from kimi.filters import Transform, limit_answer
+from kimi.filters import Transform, limit_answer, stop_at_sequences
 from kimi.pool import AccountPool
 from kimi.router import UpstreamRouter
 from kimi.tools import recognize_tool_calls
@@ -86,8 +86,11 @@ def event_filters(chat: ChatRequest) -> list[Transform]:
         transforms.append(limit_answer(chat.max_tokens))
     if chat.tools:
         transforms.append(lambda events: recognize_tool_calls(events, chat.tools, chat.tool_choice))
+    if any(chat.stop):  # after tool recognition: a stop sequence inside a <tool_call> never cuts the call
+        transforms.append(stop_at_sequences(chat.stop))
     thinking = turn_services().thinking
-    if thinking is not None:  # after tool recognition: thinking text never becomes a tool call
+    # Last: thinking shown as text (inline) never becomes a tool call nor meets a stop sequence.
+    if thinking is not None:
         transforms.append(thinking)
     return transforms
 

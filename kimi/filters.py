@@ -1,5 +1,5 @@
-"""Transformations of a neutral event stream that no one API owns (tool-call recognition, how
-thinking is shown, ...), applied between the upstream client and the format renderers.
+"""Transformations of a neutral event stream that no one API owns (tool-call recognition, stop
+sequences, how thinking is shown, ...), applied between the upstream client and the format renderers.
 """
 from __future__ import annotations
 
@@ -72,6 +72,60 @@ def limit_answer(max_tokens: int) -> Transform:
                     yield Finished("length")
                     return
     return transform
+
+
+def stop_at_sequences(stops: list[str]) -> Transform:
+    """A transform ending the answer at the first stop sequence its text completes: the text before
+    it, then Finished("stop_sequence", stop_sequence=<it>), and nothing more is read (Kimi knows no
+    stop sequences). Text streams on at once but for a tail that may begin a stop sequence, which
+    leaves before the next thinking, tool call or Finished: a stop never spans those, and thinking
+    and tool-call arguments are never scanned."""
+    stops = [stop for stop in stops if stop]  # an empty stop would end every answer before it began
+
+    def transform(events: Iterable[Event]) -> Iterator[Event]:
+        if not stops:
+            yield from events
+            return
+        held = ""
+        for event in events:
+            kind = type(event)
+            if kind is TextDelta:
+                text = held + event.text
+                at, stop = _first_stop(text, stops)
+                if stop:
+                    if at:
+                        yield TextDelta(text[:at])
+                    yield Finished("stop_sequence", stop_sequence=stop)
+                    return
+                cut = len(text) - _stop_prefix_length(text, stops)
+                text, held = text[:cut], text[cut:]
+                if text:
+                    yield TextDelta(text)
+                continue
+            if held and (kind is ThinkingDelta or kind is ToolCall or kind is Finished):
+                yield TextDelta(held)
+                held = ""
+            yield event
+        if held:  # the stream ended without Finished: what was held is answer all the same
+            yield TextDelta(held)
+    return transform
+
+
+def _first_stop(text: str, stops: list[str]) -> tuple[int, Optional[str]]:
+    """Where the stop sequence that ends first in `text` begins, and which one it is ((0, None) for
+    none). Ending first, as a model writing token by token would have stopped there: the result then
+    does not depend on how Kimi cut its deltas. Of two ending together, the longer one wins."""
+    found = [(at + len(stop), at, stop) for stop in stops for at in (text.find(stop),) if at >= 0]
+    if not found:
+        return 0, None
+    _, at, stop = min(found)
+    return at, stop
+
+
+def _stop_prefix_length(text: str, stops: list[str]) -> int:
+    """Length of the longest end of `text` that begins some stop sequence (0 when none does)."""
+    return max((size for stop in stops for size in range(1, min(len(stop), len(text) + 1))
+                if text.endswith(stop[:size])), default=0)
 
 
 # How thinking is shown (THINKING_OUTPUT): "separate" leaves ThinkingDelta to each format's own field.

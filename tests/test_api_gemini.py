@@ -52,6 +52,17 @@ def test_generate_content_returns_the_answer_with_ids_and_usage(kimi, client):
     assert reply.sdk_http_response.headers["x-conversation-id"] == PLAIN_CHAT_ID
 
 
+def test_stop_sequences_end_the_stream_and_release_kimi(kimi, client):
+    kimi.long_answer(n_frames=1000, delay=0.02)  # "word0 word1 …" for 20 s, unless the stop ends it
+    # The timeout (ms) fails a gateway that reads on to the end before it finishes the stream.
+    config = types.GenerateContentConfig(stop_sequences=["word3"], http_options=types.HttpOptions(timeout=5000))
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents="Count", config=config))
+    assert "".join(chunk.text or "" for chunk in chunks) == "word0 word1 word2 "
+    assert [chunk.candidates[0].finish_reason for chunk in chunks if chunk.candidates[0].finish_reason] == [
+        types.FinishReason.STOP]
+    assert kimi.wait_for(lambda: kimi.open_streams == 0)
+
+
 def test_stream_delivers_each_delta_then_finish_and_usage(kimi, client):
     kimi.replay("plain_text.jsonl")
     chunks = list(client.models.generate_content_stream(model=MODEL, contents="Focus tip?"))

@@ -6,6 +6,9 @@ import requests
 
 from tests.jwts import make_jwt
 from tests.kimi_fixtures import PLAIN_CHAT_ID, PLAIN_TEXT
+from tests.kimi_script import answer
+
+pytest_plugins = ["tests.turn_gateways"]  # features_gateway: thinking shown inline
 
 
 def test_create_returns_the_answer_with_chat_id_model_and_usage(kimi, openai_client):
@@ -168,3 +171,48 @@ def test_max_tokens_cuts_the_stream_with_finish_reason_length(kimi, openai_clien
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Set up a dedicated"
     assert chunks[-1].choices[0].finish_reason == "length"
     assert kimi.wait_for(lambda: kimi.open_streams == 0)
+
+
+def test_stop_ends_the_stream_before_the_sequence_and_releases_kimi(kimi, openai_client):
+    kimi.long_answer(n_frames=1000, delay=0.02)  # "word0 word1 …" for 20 s, unless the stop ends it
+    chunks = list(openai_client.chat.completions.create(  # the timeout fails a gateway that reads on
+        model="kimi-latest", stream=True, stop=["never", "word3"], messages=[{"role": "user", "content": "x"}],
+        timeout=5))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "word0 word1 word2 "
+    assert [c.choices[0].finish_reason for c in chunks if c.choices[0].finish_reason] == ["stop"]
+    assert kimi.wait_for(lambda: kimi.open_streams == 0)
+
+
+def test_stop_ends_the_whole_answer_before_the_sequence_and_releases_kimi(kimi, openai_client):
+    kimi.long_answer(n_frames=1000, delay=0.02)
+    reply = openai_client.chat.completions.create(model="kimi-latest", stop="word3", timeout=5,
+                                                  messages=[{"role": "user", "content": "x"}])
+    assert (reply.choices[0].message.content, reply.choices[0].finish_reason) == ("word0 word1 word2 ", "stop")
+    assert kimi.wait_for(lambda: kimi.open_streams == 0)
+
+
+def test_stop_inside_a_tool_call_does_not_cut_the_call(kimi, openai_client):
+    kimi.frames(answer('Checking. <tool_call>{"name": "get_weather", "arguments": {"city": "Jakarta"}}</tool_call>'))
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    reply = openai_client.chat.completions.create(model="kimi-latest", stop="Jakarta", tools=tools,
+                                                  messages=[{"role": "user", "content": "Weather in Jakarta?"}])
+    choice = reply.choices[0]
+    assert (choice.finish_reason, choice.message.content) == ("tool_calls", "Checking. ")
+    assert orjson.loads(choice.message.tool_calls[0].function.arguments) == {"city": "Jakarta"}
+
+
+def test_stop_never_cuts_thinking_shown_inline(turn_kimi, features_gateway, user_token):
+    turn_kimi.frames(answer("Sure, the END.", thinking="Should I say END?"))
+    with openai.OpenAI(base_url=features_gateway.url + "/v1", api_key=user_token, max_retries=0) as client:
+        reply = client.chat.completions.create(model="kimi-k2.5-thinking", stop="END",
+                                               messages=[{"role": "user", "content": "x"}])
+    assert reply.choices[0].message.content == "<think>\nShould I say END?\n</think>\n\nSure, the "
+
+
+def test_bad_stop_is_a_bad_request_naming_the_field(kimi, openai_client):
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client.chat.completions.create(model="kimi-latest", stop=["a", "b", "c", "d", "e"],
+                                              messages=[{"role": "user", "content": "x"}])
+    assert caught.value.body == {"message": "`stop` must be a string or an array of up to 4 strings.",
+                                 "type": "invalid_request_error", "param": "stop", "code": None}
+    assert kimi.requests == []

@@ -8,6 +8,7 @@ from kimi.errors import (AuthRejected, BadRequest, KimiError, Overloaded, Paymen
 from blueprints.formats.common import STREAM_FAILURE
 from kimi.events import (Attachment, ChatRequest, ChatStarted, Citations, Finished, Message, Source, TextDelta,
                          ThinkingDelta, Tool, ToolCall)
+from kimi.filters import apply_filters, stop_at_sequences
 from kimi.models import ModelSpec
 
 USER = [{"role": "user", "content": "hi"}]
@@ -29,6 +30,11 @@ class FakeEvents:
         self.closed = True
 
 
+def stopping(events, chat):
+    """What the renderer reads: the request's stop sequences applied, as blueprints/upstream.py does."""
+    return apply_filters(events, [stop_at_sequences(chat.stop)] if chat.stop else [])
+
+
 def body(**fields):
     return {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": USER, **fields}
 
@@ -36,7 +42,7 @@ def body(**fields):
 def stream(events, **chat_fields):
     """(event name, data) pairs of a rendered stream, checking each frame's wire layout."""
     chat = ChatRequest(model="claude-x", messages=[], stream=True, **chat_fields)
-    raw = b"".join(fmt.stream_message(FakeEvents(events), chat)).decode()
+    raw = b"".join(fmt.stream_message(stopping(FakeEvents(events), chat), chat)).decode()
     frames = raw.split("\n\n")
     assert frames[-1] == ""
     pairs = []
@@ -214,16 +220,16 @@ def test_stream_cut_by_max_tokens_stops_with_max_tokens():
     assert rows[-2] == ("message_delta", "max_tokens", None)
 
 
-@pytest.mark.parametrize("pieces, stop, text", [
-    (["Hello wor", "ld END", " and more"], ["END"], "Hello world "),
-    (["Hello E", "N", "D more"], ["END"], "Hello "),
-    (["abcXY", "Z"], ["XYZ", "YZQ"], "abc"),
-    (["one", " two STOP"], ["two", "STOP"], "one "),
+@pytest.mark.parametrize("pieces, stop, text, sequence", [
+    (["Hello wor", "ld END", " and more"], ["END"], "Hello world ", "END"),
+    (["Hello E", "N", "D more"], ["END"], "Hello ", "END"),
+    (["abcXY", "Z"], ["XYZ", "YZQ"], "abc", "XYZ"),
+    (["one", " two STOP"], ["STOP", "two"], "one ", "two"),
 ])
-def test_stream_applies_stop_sequences_split_across_deltas(pieces, stop, text):
+def test_stream_applies_stop_sequences_split_across_deltas(pieces, stop, text, sequence):
     rows = outline(stream([TextDelta(p) for p in pieces] + [Finished()], stop=stop))
     assert "".join(r[3] for r in rows if r[0] == "content_block_delta") == text
-    assert rows[-2][1] == "stop_sequence" and rows[-2][2] in stop
+    assert rows[-2:] == [("message_delta", "stop_sequence", sequence), ("message_stop",)]
 
 
 def test_stream_holds_back_only_a_possible_stop_prefix():
@@ -236,7 +242,7 @@ def test_stop_sequence_stops_reading_upstream():
     # Were the renderer to read on, the error queued behind the stop sequence would surface.
     events = FakeEvents([TextDelta("done END")], fail_with=AuthRejected())
     chat = ChatRequest(model="m", messages=[], stream=True, stop=["END"])
-    out = b"".join(fmt.stream_message(events, chat))
+    out = b"".join(fmt.stream_message(stopping(events, chat), chat))
     assert b"event: error" not in out and out.endswith(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
     assert events.closed
 
@@ -270,7 +276,8 @@ def test_whole_message_has_thinking_block_before_text():
     ([TextDelta("tail E"), Finished()], ["END"], [{"type": "text", "text": "tail E"}], "end_turn", None),
 ])
 def test_whole_message_stop_reasons(events, stop, content, stop_reason, stop_sequence):
-    reply = fmt.whole_message(FakeEvents(events), ChatRequest(model="m", messages=[], stop=stop))
+    chat = ChatRequest(model="m", messages=[], stop=stop)
+    reply = fmt.whole_message(stopping(FakeEvents(events), chat), chat)
     assert (reply["content"], reply["stop_reason"], reply["stop_sequence"]) == (content, stop_reason, stop_sequence)
 
 

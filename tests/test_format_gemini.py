@@ -9,6 +9,7 @@ from kimi.errors import (AuthRejected, BadRequest, KimiError, NotFound, PayloadT
 from blueprints.formats.common import STREAM_FAILURE
 from kimi.events import (Attachment, ChatRequest, Citations, Finished, Message, Source, TextDelta, ThinkingDelta,
                          ToolCall)
+from kimi.filters import apply_filters, stop_at_sequences
 from kimi.usage import estimate_tokens
 
 USER = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
@@ -36,6 +37,11 @@ class FakeEvents:
 
 def request(body=None, model="gemini-2.5-flash", stream=True):
     return fmt.parse_request({**USER, **(body or {})}, model, stream=stream)
+
+
+def stopping(events, gemini):
+    """What the renderer reads: the request's stop sequences applied, as blueprints/upstream.py does."""
+    return apply_filters(events, [stop_at_sequences(gemini.chat.stop)])
 
 
 def sse_elements(raw: bytes):
@@ -214,14 +220,15 @@ def test_whole_response_has_thought_part_first_then_text_and_usage():
 def test_stop_sequences_cut_the_answer_even_across_deltas(deltas, text, finish_reason):
     events = FakeEvents([TextDelta(d) for d in deltas] + [Finished("length")])
     gemini = request({"generationConfig": {"stopSequences": ["END", "STOP"]}})
-    out = sse_elements(b"".join(fmt.stream_sse(events, gemini)))
+    out = sse_elements(b"".join(fmt.stream_sse(stopping(events, gemini), gemini)))
     assert "".join(e["candidates"][0]["content"]["parts"][0]["text"] for e in out) == text
     assert out[-1]["candidates"][0]["finishReason"] == finish_reason
 
 
 def test_stop_sequence_ends_the_whole_response_and_stops_reading_upstream():
     events = FakeEvents([TextDelta("one. END"), TextDelta(" two"), Finished("stop")])
-    body = fmt.whole_response(events, request({"generationConfig": {"stopSequences": ["END"]}}, stream=False))
+    gemini = request({"generationConfig": {"stopSequences": ["END"]}}, stream=False)
+    body = fmt.whole_response(stopping(events, gemini), gemini)
     assert body["candidates"][0]["content"]["parts"] == [{"text": "one. "}]
     assert events.consumed == 1 and events.closed
 

@@ -1,4 +1,4 @@
-"""Pure tests of blueprints/formats/openai_request.py: tools, tool traffic, images, search switch."""
+"""Pure tests of blueprints/formats/openai_request.py: tools, tool traffic, images, stop, search switch."""
 import pytest
 
 from blueprints.formats.openai_request import parse_request
@@ -91,3 +91,19 @@ def test_malformed_tool_fields_are_bad_requests_naming_the_field(fields, param):
     with pytest.raises(BadRequest) as caught:
         parse_request(body(**fields))
     assert caught.value.param == param
+
+
+@pytest.mark.parametrize("stop, stops", [
+    ("END", ["END"]), (["END", "\n\n"], ["END", "\n\n"]), (None, []), ([], []),
+    (["", "END"], ["END"]),  # an empty stop would end every answer before it began
+])
+def test_stop_is_a_string_or_an_array_of_strings(stop, stops):
+    assert parse_request(body(stop=stop)).stop == stops
+
+
+@pytest.mark.parametrize("stop", [5, True, {"seq": "END"}, ["END", 5], [None], ["a", "b", "c", "d", "e"]])
+def test_stop_of_another_type_or_more_than_four_is_a_bad_request(stop):
+    with pytest.raises(BadRequest) as caught:
+        parse_request(body(stop=stop))
+    assert caught.value.param == "stop"
+    assert caught.value.message == "`stop` must be a string or an array of up to 4 strings."

@@ -55,10 +55,27 @@ def test_custom_and_search_tools():
                                                                                  frozenset({"apply_patch"}))
 
 
+def test_content_parts_give_text_and_attachments_and_leave_out_what_kimi_cannot_read():
+    parsed = parse(input=[
+        {"role": "assistant", "content": [{"type": "output_text", "text": "Hi."},
+                                          {"type": "refusal", "refusal": "No."}]},
+        {"role": "user", "content": [
+            {"type": "input_file", "file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"},
+            {"type": "input_file", "file_id": "file-1"}, {"type": "input_audio"},
+            {"type": "input_text", "text": "Read it."}]}])
+    assert parsed.chat.messages == [
+        Message("assistant", "Hi.\nNo."),
+        Message("user", "Read it.", (Attachment("data:application/pdf;base64,JVBE", "file", "a.pdf"),))]
+
+
 @pytest.mark.parametrize("fields, param", [
     ({"input": None}, "input"), ({"input": []}, "input"), ({"input": [5]}, "input[0]"),
     ({"input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
     ({"input": [{"role": "user", "content": [{"type": "input_text"}]}]}, "input[0].content[0].text"),
+    ({"input": [{"role": "user", "content": 5}]}, "input[0].content"),
+    ({"input": [{"role": "user", "content": [{"text": "x"}]}]}, "input[0].content[0]"),
+    ({"input": [{"type": "function_call_output", "call_id": "c", "output": [{"type": "refusal"}]}]},
+     "input[0].output[0].text"),
     ({"input": [{"type": "function_call", "call_id": "c", "arguments": "{}"}]}, "input[0].name"),
     ({"input": [{"type": "reasoning", "summary": []}]}, "input"),
     ({"tools": [{"type": "function"}]}, "tools[0].name"),

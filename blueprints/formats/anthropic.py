@@ -43,7 +43,6 @@ def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
     """Anthropic's event sequence, one delta event per upstream delta; errors end the stream."""
     message_id = new_message_id()
     blocks = _Blocks(_signature(message_id))
-    stops = _StopScanner(chat.stop)
     counter = TokenCounter()
     sources: list[Source] = []
     stop_reason, stop_sequence = "end_turn", None
@@ -52,33 +51,25 @@ def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
         yield sse.event("message_start", {"type": "message_start", "message": head})
         for event in events:
             if isinstance(event, TextDelta):
-                text, stop_sequence = stops.feed(event.text)
-                if text:
-                    counter.add(text)
-                    yield blocks.write("text", text)
-                if stop_sequence is not None:
-                    stop_reason = "stop_sequence"
-                    break
-            elif isinstance(event, (ThinkingDelta, ToolCall)):
-                held = stops.flush()  # a stop sequence never spans a thinking or tool_use block
-                if held:
-                    counter.add(held)
-                    yield blocks.write("text", held)
-                if isinstance(event, ToolCall):
-                    counter.add(event.arguments)
-                    yield blocks.write_tool_use(event)
-                elif event.text:
+                if event.text:
+                    counter.add(event.text)
+                    yield blocks.write("text", event.text)
+            elif isinstance(event, ThinkingDelta):
+                if event.text:
                     counter.add(event.text)
                     yield blocks.write("thinking", event.text)
+            elif isinstance(event, ToolCall):
+                counter.add(event.arguments)
+                yield blocks.write_tool_use(event)
             elif isinstance(event, Citations):
                 citations.unique(sources, event.sources)
             elif isinstance(event, Finished):
                 stop_reason = STOP_REASONS.get(event.reason, "end_turn")
                 stop_sequence = event.stop_sequence
-        held = stops.flush() + (citations.source_list(sources, 0)[0] if sources else "")
-        if held:
-            counter.add(held)
-            yield blocks.write("text", held)
+        if sources:
+            source_list = citations.source_list(sources, 0)[0]
+            counter.add(source_list)
+            yield blocks.write("text", source_list)
         yield blocks.finish()
         delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}
         yield sse.event("message_delta", {"type": "message_delta", "delta": delta,
@@ -98,21 +89,15 @@ def whole_message(events, chat: ChatRequest) -> dict[str, Any]:
     tool_use blocks in the order they came."""
     thoughts: list[str] = []
     content: list[dict[str, Any]] = []  # text and tool_use blocks
-    stops = _StopScanner(chat.stop)
     sources: list[Source] = []
     stop_reason, stop_sequence = "end_turn", None
     try:
         for event in events:
             if isinstance(event, TextDelta):
-                text, stop_sequence = stops.feed(event.text)
-                _add_text(content, text)
-                if stop_sequence is not None:
-                    stop_reason = "stop_sequence"
-                    break
+                _add_text(content, event.text)
             elif isinstance(event, ThinkingDelta):
                 thoughts.append(event.text)
             elif isinstance(event, ToolCall):
-                _add_text(content, stops.flush())
                 content.append(_tool_use(event))
             elif isinstance(event, Citations):
                 citations.unique(sources, event.sources)
@@ -121,7 +106,8 @@ def whole_message(events, chat: ChatRequest) -> dict[str, Any]:
                 stop_sequence = event.stop_sequence
     finally:
         events.close()
-    _add_text(content, stops.flush() + (citations.source_list(sources, 0)[0] if sources else ""))
+    if sources:
+        _add_text(content, citations.source_list(sources, 0)[0])
     thinking = "".join(thoughts)
     message_id = new_message_id()
     if thinking:
@@ -267,30 +253,3 @@ class _DeltaTemplate:
     def render(self, text: str) -> bytes:
         return self._prefix + orjson.dumps(text) + self._suffix
 
-
-class _StopScanner:
-    """Applies `stop_sequences` to streamed text, holding back only what may begin a stop sequence."""
-
-    def __init__(self, stop_sequences: list[str]):
-        self._stops = [s for s in stop_sequences if s]
-        self._held = ""
-
-    def feed(self, text: str) -> tuple[str, Optional[str]]:
-        """(text safe to emit, the stop sequence that ended the answer or None)."""
-        if not self._stops:
-            return text, None
-        buffer = self._held + text
-        found = [(buffer.find(s), s) for s in self._stops]
-        hits = [(at, s) for at, s in found if at >= 0]
-        if hits:
-            at, stop = min(hits, key=lambda hit: hit[0])
-            self._held = ""
-            return buffer[:at], stop
-        keep = max((n for s in self._stops for n in range(1, len(s)) if buffer.endswith(s[:n])), default=0)
-        self._held = buffer[len(buffer) - keep:] if keep else ""
-        return buffer[:len(buffer) - keep], None
-
-    def flush(self) -> str:
-        """What was held back, once it can no longer become a stop sequence."""
-        held, self._held = self._held, ""
-        return held

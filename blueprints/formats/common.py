@@ -1,11 +1,11 @@
 """Small pieces every format shares: which tools Kimi is offered for a tool choice, attachments from
-inline data, arguments as objects, and the error a stream ends with when rendering itself fails.
-Pure: standard library, kimi.events and kimi.errors only.
+inline data, content arrays read part by part, arguments as objects, and the error a stream ends with
+when rendering itself fails. Pure: standard library, kimi.events and kimi.errors only.
 """
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 from kimi.errors import BadRequest, KimiError
 from kimi.events import Attachment, Tool, ToolCall
@@ -44,6 +44,39 @@ def inline_attachment(url: str, name: str = "") -> Attachment:
     else:
         kind = "image" if url.lower().rsplit("?", 1)[0].endswith(IMAGE_SUFFIXES) else "file"
     return Attachment(url=url, kind=kind, name=name)
+
+
+# Reads one content part (an object with a string `type`, named `param` in errors): its text, its
+# attachment, or None for a part Kimi cannot use.
+PartParser = Callable[[dict, str], Union[str, Attachment, None]]
+
+
+def parse_content_parts(content: Any, param: str, parse_part: PartParser) -> tuple[str, tuple[Attachment, ...]]:
+    """Text (its parts joined by newlines) and attachments of a content field: a string, null, or an
+    array of typed parts, each read by the format's own `parse_part`."""
+    if content is None or isinstance(content, str):
+        return content or "", ()
+    if not isinstance(content, list):
+        raise BadRequest(f"`{param}` must be a string or an array of content parts.", param=param)
+    texts, attachments = [], []
+    for i, part in enumerate(content):
+        part_param = f"{param}[{i}]"
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise BadRequest(f"`{part_param}` must be an object with a `type`.", param=part_param)
+        piece = parse_part(part, part_param)
+        if isinstance(piece, str):
+            texts.append(piece)
+        elif piece is not None:
+            attachments.append(piece)
+    return "\n".join(texts), tuple(attachments)
+
+
+def part_text(part: dict, key: str, param: str) -> str:
+    """A text part's string (under `key`); BadRequest naming `<param>.text` when it is not one."""
+    text = part.get(key)
+    if not isinstance(text, str):
+        raise BadRequest(f"`{param}.text` must be a string.", param=f"{param}.text")
+    return text
 
 
 def arguments_object(call: ToolCall) -> dict[str, Any]:

@@ -35,43 +35,29 @@ Piece = tuple[str, Union[str, ToolCall]]  # ("thought" | "text", text) or ("call
 
 
 class _Answer:
-    """One pass over the events: (kind, value) pieces with stop sequences applied, keeping the finish
-    reason, the sources, and the token counts usageMetadata reports."""
+    """One pass over the events: (kind, value) pieces, keeping the finish reason, the sources, and the
+    token counts usageMetadata reports."""
 
-    def __init__(self, events, stops: list[str]):
-        self._events, self._stops = events, stops
+    def __init__(self, events):
+        self._events = events
         self.finish_reason = "STOP"
         self.thoughts, self.text = TokenCounter(), TokenCounter()
         self.sources: list[Source] = []
 
     def __iter__(self) -> Iterator[Piece]:
-        held = ""  # a tail that may begin a stop sequence: sent once the next delta settles it
         for event in self._events:
             if isinstance(event, TextDelta):
-                text = held + event.text
-                if self._stops:
-                    cut = min((i for i in map(text.find, self._stops) if i >= 0), default=-1)
-                    if cut >= 0:  # Kimi knows no stop sequences: end the answer here ourselves
-                        self.finish_reason = "STOP"
-                        yield from self._text(text[:cut])
-                        return
-                    keep = max((k for stop in self._stops for k in range(1, len(stop))
-                                if text.endswith(stop[:k])), default=0)
-                    text, held = text[:len(text) - keep], text[len(text) - keep:]
-                yield from self._text(text)
+                yield from self._text(event.text)
             elif isinstance(event, ThinkingDelta):
                 self.thoughts.add(event.text)
                 yield "thought", event.text
             elif isinstance(event, ToolCall):
-                yield from self._text(held)
-                held = ""
                 self.text.add(event.arguments)
                 yield "call", event
             elif isinstance(event, Citations):
                 citations.unique(self.sources, event.sources)
             elif isinstance(event, Finished):
                 self.finish_reason = FINISH_REASONS.get(event.reason, "STOP")
-        yield from self._text(held)
 
     def _text(self, text: str) -> Iterator[Piece]:
         if text:
@@ -95,7 +81,7 @@ def response_id(chat_id: Optional[str]) -> str:
 def whole_response(events, request: GeminiRequest) -> dict[str, Any]:
     """The non-stream GenerateContentResponse, built from the same events: thoughts (when asked
     for), the text, then the function calls."""
-    answer = _Answer(events, request.chat.stop)
+    answer = _Answer(events)
     thoughts: list[str] = []
     texts: list[str] = []
     calls: list[dict] = []
@@ -141,7 +127,7 @@ def _elements(events, request: GeminiRequest, dumps: Callable[[Any], bytes]) -> 
     an error after the first byte becomes the last element."""
     head = _head(events, request)
     text_part, thought_part = _PartTemplate(head, dumps, False), _PartTemplate(head, dumps, True)
-    answer = _Answer(events, request.chat.stop)
+    answer = _Answer(events)
     # JSON mode buffers the answer: a schema can only be checked on the whole text, and a client
     # must never receive half an answer that turns out not to be JSON. Thoughts still stream,
     # which also keeps the connection busy while Kimi thinks.

@@ -1,16 +1,17 @@
 """OpenAI Chat Completions, request side: a /v1/chat/completions body -> ChatRequest, with tools,
-tool traffic in the history, images and the web-search switch. Pure: no Flask, no requests.
+tool traffic in the history, images, stop sequences and the web-search switch. Pure: no Flask, no requests.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
-                                       optional_text, required_name)
+                                       optional_text, parse_content_parts, part_text, required_name)
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+MAX_STOPS = 4  # OpenAI's own limit on `stop` sequences
 
 
 def parse_request(body: Any) -> ChatRequest:
@@ -35,6 +36,7 @@ def parse_request(body: Any) -> ChatRequest:
         search=True if _optional(body, "web_search_options", dict) is not None else None,
         include_usage=bool(stream_options.get("include_usage")),
         max_tokens=_optional(body, "max_completion_tokens", int) or _optional(body, "max_tokens", int),
+        stop=_parse_stop(body.get("stop")),
         tools=tools,
         tool_choice=tool_choice,
     )
@@ -67,32 +69,22 @@ def _parse_message(message: Any, index: int, names: dict[str, str]) -> Message:
 
 def parse_content(content: Any, param: str) -> tuple[str, tuple[Attachment, ...]]:
     """Text of a message (a string, or the text parts of a content array) and its images and files."""
-    if content is None or isinstance(content, str):
-        return content or "", ()
-    if not isinstance(content, list):
-        raise BadRequest(f"`{param}` must be a string or an array of content parts.", param=param)
-    texts, attachments = [], []
-    for i, part in enumerate(content):
-        part_param = f"{param}[{i}]"
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise BadRequest(f"`{part_param}` must be an object with a `type`.", param=part_param)
-        kind = part["type"]
-        if kind == "text":
-            if not isinstance(part.get("text"), str):
-                raise BadRequest(f"`{part_param}.text` must be a string.", param=f"{part_param}.text")
-            texts.append(part["text"])
-        elif kind == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            if not isinstance(url, str) or not url:
-                raise BadRequest(f"`{part_param}.image_url.url` must be a URL or a data URI.",
-                                 param=f"{part_param}.image_url.url")
-            attachments.append(Attachment(url=url, kind="image"))
-        elif kind == "file":
-            attachment = _file_part(part)
-            if attachment is not None:
-                attachments.append(attachment)
-    return "\n".join(texts), tuple(attachments)
+    return parse_content_parts(content, param, _parse_part)
+
+
+def _parse_part(part: dict, param: str) -> Union[str, Attachment, None]:
+    kind = part["type"]
+    if kind == "text":
+        return part_text(part, "text", param)
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if not isinstance(url, str) or not url:
+            raise BadRequest(f"`{param}.image_url.url` must be a URL or a data URI.", param=f"{param}.image_url.url")
+        return Attachment(url=url, kind="image")
+    if kind == "file":
+        return _file_part(part)
+    return None  # input_audio and refusal parts: nothing Kimi is sent
 
 
 def _file_part(part: dict) -> Optional[Attachment]:
@@ -166,6 +158,16 @@ def _parse_tool_choice(choice: Any, param: str) -> str:
         if isinstance(function, dict) and isinstance(function.get("name"), str) and function["name"]:
             return function["name"]
     raise BadRequest(f"`{param}` must be `auto`, `none`, `required` or name a function.", param=param)
+
+
+def _parse_stop(stop: Any) -> list[str]:
+    """`stop` as OpenAI takes it: null, one string, or an array of up to four strings."""
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else stop
+    if not isinstance(stops, list) or len(stops) > MAX_STOPS or not all(isinstance(s, str) for s in stops):
+        raise BadRequest(f"`stop` must be a string or an array of up to {MAX_STOPS} strings.", param="stop")
+    return [s for s in stops if s]  # an empty stop would end every answer before it began
 
 
 def parse_reasoning_effort(effort: Optional[str]) -> Optional[bool]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
-                                       optional_text, required_name)
+                                       optional_text, parse_content_parts, part_text, required_name)
 from blueprints.formats.openai_request import parse_reasoning_effort
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
@@ -113,29 +113,19 @@ def _add_call(messages: list[Message], call: ToolCall) -> None:
 
 def _parse_content(content: Any, param: str) -> tuple[str, tuple[Attachment, ...]]:
     """Text and attachments of a message's content or a tool output: a string, or an array of parts."""
-    if content is None or isinstance(content, str):
-        return content or "", ()
-    if not isinstance(content, list):
-        raise BadRequest(f"`{param}` must be a string or an array of content parts.", param=param)
-    texts, attachments = [], []
-    for i, part in enumerate(content):
-        part_param = f"{param}[{i}]"
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise BadRequest(f"`{part_param}` must be an object with a `type`.", param=part_param)
-        kind = part["type"]
-        if kind in TEXT_PARTS:
-            text = part.get("refusal") if kind == "refusal" else part.get("text")
-            if not isinstance(text, str):
-                raise BadRequest(f"`{part_param}.text` must be a string.", param=f"{part_param}.text")
-            texts.append(text)
-        elif kind == "input_image" and isinstance(part.get("image_url"), str):
-            attachments.append(Attachment(part["image_url"], "image"))
-        elif kind == "input_file" and isinstance(part.get("file_data") or part.get("file_url"), str):
-            name = part.get("filename")
-            attachments.append(inline_attachment(part.get("file_data") or part["file_url"],
-                                                 name if isinstance(name, str) else ""))
-        # A file_id names an OpenAI upload the gateway cannot read.
-    return "\n".join(texts), tuple(attachments)
+    return parse_content_parts(content, param, _parse_part)
+
+
+def _parse_part(part: dict, param: str) -> Union[str, Attachment, None]:
+    kind = part["type"]
+    if kind in TEXT_PARTS:
+        return part_text(part, "refusal" if kind == "refusal" else "text", param)
+    if kind == "input_image" and isinstance(part.get("image_url"), str):
+        return Attachment(part["image_url"], "image")
+    if kind == "input_file" and isinstance(part.get("file_data") or part.get("file_url"), str):
+        name = part.get("filename")
+        return inline_attachment(part.get("file_data") or part["file_url"], name if isinstance(name, str) else "")
+    return None  # a file_id names an OpenAI upload the gateway cannot read
 
 
 def _parse_tools(tools: list) -> tuple[list[Tool], list[str], Optional[bool], list[dict]]:
