@@ -137,6 +137,23 @@ class AccountPool:
             raise LegacyAccount("Kimi renewed this account with a legacy token.", code="legacy_token")
         return access
 
+    def keep_rotated_refresh_token(self, old: str, new: str) -> bool:
+        """Store `new` on the legacy account whose refresh token is `old`, which Kimi has just rotated
+        (kimi-protocol.md A.2: the old one may be void from now on). Only while the record still holds
+        `old`: a worker that rotated it too, a moment later, must not overwrite the newer token.
+        Returns whether an account took it; a caller's own token matches none and is not stored."""
+        def swap(records: dict) -> Optional[str]:
+            for record in records.values():
+                if accounts.is_legacy(record) and record.get("refresh_token") == old:
+                    record["refresh_token"] = new
+                    return record["id"]
+            return None
+
+        account_id = self.store.modify("accounts", swap)
+        if account_id is not None:
+            log.info("account %s got a rotated refresh token", account_id)
+        return account_id is not None
+
     def _mark_legacy(self, account_id: str) -> None:
         def put(records: dict) -> None:
             if account_id in records:

@@ -144,6 +144,10 @@ class FakeKimiLegacy(Routes):
             self.refresh_delay = 0.0
             self.access_ttl = 3600
             self.users = {}  # refresh token -> user id (any unknown token is a new user)
+            # Each refresh hands out a new refresh token (A.2); with void_used_refresh the one used
+            # is refused from then on, as Kimi may do.
+            self.rotate_refresh, self.void_used_refresh = True, False
+            self.issued_refresh = []  # the rotated refresh tokens handed out, oldest first
             self.access = {}  # access token -> user id
             self.rejected_refresh, self.revoked_access = set(), set()
             self.chats, self.created_chats, self.deleted_chats = {}, [], []

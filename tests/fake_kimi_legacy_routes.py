@@ -83,10 +83,20 @@ class Routes:
             if not token or token in self.rejected_refresh:
                 return handler.send_json(401, {"error_type": "auth.token.invalid", "message": "refresh expired"})
             user_id = self.users.setdefault(token, new_id("user"))
-            access, rotated = _access_jwt(user_id, self.access_ttl), "rt-" + new_id("rot")
+            access, rotated = _access_jwt(user_id, self.access_ttl), self._rotate(token, user_id)
             self.access[access] = user_id
-            self.users[rotated] = user_id
         handler.send_json(200, {"access_token": access, "refresh_token": rotated})
+
+    def _rotate(self, token, user_id):
+        """The refresh token to hand back for `token` (called with the lock held)."""
+        if not self.rotate_refresh:
+            return token
+        rotated = "rt-" + new_id("rot")
+        self.users[rotated] = user_id
+        self.issued_refresh.append(rotated)
+        if self.void_used_refresh:
+            self.rejected_refresh.add(token)
+        return rotated
 
     def _user(self, handler, body, user_id):
         with self._lock:

@@ -1,6 +1,8 @@
 """Refresh token -> access token (kimi/legacy/auth.py) against the fake legacy upstream over real HTTP:
-caching, one refresh for many concurrent callers, rotation, and dropping the cache on a 401."""
+caching, one refresh for many concurrent callers, rotation (and handing a rotated token over to its
+owner through the on_rotated hook), and dropping the cache on a 401."""
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -108,6 +110,98 @@ def test_drop_forgets_the_access_token(fake, access_tokens):
     access_tokens.drop(REFRESH)
     access_tokens.get(REFRESH)
     assert fake.refresh_calls == 2
+
+
+class Owner:
+    """An on_rotated hook that records each rotation and says whether it stored the new token."""
+
+    def __init__(self, takes_it: bool):
+        self.takes_it = takes_it
+        self.rotations = []
+
+    def __call__(self, old: str, new: str) -> bool:
+        self.rotations.append((old, new))
+        return self.takes_it
+
+
+def clocked_tokens(fake, owner, now):
+    return AccessTokens(Transport(base_url=fake.url), clock=lambda: now[0], on_rotated=owner)
+
+
+def expire_issued_access_tokens(fake, now):
+    """Move the test clock past every access token issued so far; those issued later outlive it."""
+    now[0] += fake.access_ttl
+    fake.access_ttl *= 2
+
+
+def test_a_rotation_is_reported_with_the_token_asked_with(fake):
+    owner = Owner(takes_it=True)
+    AccessTokens(Transport(base_url=fake.url), on_rotated=owner).get(REFRESH)
+    assert owner.rotations == [(REFRESH, fake.issued_refresh[0])]
+
+
+def test_no_rotation_no_report(fake):
+    fake.rotate_refresh = False
+    owner = Owner(takes_it=True)
+    AccessTokens(Transport(base_url=fake.url), on_rotated=owner).get(REFRESH)
+    assert owner.rotations == [] and fake.refresh_calls == 1
+
+
+def test_a_handed_over_token_is_served_from_the_cache_under_the_new_token(fake):
+    owner = Owner(takes_it=True)
+    access_tokens = AccessTokens(Transport(base_url=fake.url), on_rotated=owner)
+    first = access_tokens.get(REFRESH)
+    assert access_tokens.get(fake.issued_refresh[0]) == first
+    assert access_tokens.get(REFRESH) == first  # a request lent the old token just before the rotation
+    assert fake.refresh_calls == 1 and len(owner.rotations) == 1
+
+
+def test_once_stale_a_handed_over_token_is_exchanged_as_itself_not_as_its_successor(fake):
+    fake.void_used_refresh = True
+    now = [time.time()]
+    access_tokens = clocked_tokens(fake, Owner(takes_it=True), now)
+    access_tokens.get(REFRESH)
+    expire_issued_access_tokens(fake, now)
+    with pytest.raises(errors.AuthRejected, match="refused the refresh token"):
+        access_tokens.get(REFRESH)  # void at Kimi: this worker's memory does not hide it
+    assert access_tokens.get(fake.issued_refresh[0]).token  # the successor still works
+    assert fake.requests[-2].headers["authorization"] == f"Bearer {fake.issued_refresh[0]}"
+
+
+def test_the_next_refresh_of_a_handed_over_token_reports_the_next_rotation(fake):
+    fake.void_used_refresh = True
+    now = [time.time()]
+    owner = Owner(takes_it=True)
+    access_tokens = clocked_tokens(fake, owner, now)
+    access_tokens.get(REFRESH)
+    expire_issued_access_tokens(fake, now)
+    access_tokens.get(fake.issued_refresh[0])
+    assert owner.rotations == [(REFRESH, fake.issued_refresh[0]), (fake.issued_refresh[0], fake.issued_refresh[1])]
+
+
+def test_a_token_nobody_takes_over_keeps_following_its_chain_in_memory(fake):
+    fake.void_used_refresh = True
+    now = [time.time()]
+    owner = Owner(takes_it=False)  # a caller's own token: no saved account holds it
+    access_tokens = clocked_tokens(fake, owner, now)
+    access_tokens.get(REFRESH)
+    expire_issued_access_tokens(fake, now)
+    assert access_tokens.get(REFRESH).token
+    assert owner.rotations == [(REFRESH, fake.issued_refresh[0]), (REFRESH, fake.issued_refresh[1])]
+
+
+def test_a_chain_survives_the_sweep_of_stale_entries_and_old_handed_over_tokens_do_not(fake):
+    fake.void_used_refresh = True
+    now = [time.time()]
+    owner = Owner(takes_it=False)
+    access_tokens = clocked_tokens(fake, owner, now)
+    access_tokens.get(REFRESH)  # a caller's chain: REFRESH -> its successor
+    owner.takes_it = True
+    access_tokens.get("rt-saved-account-token")  # handed over: cached under its successor, plus an alias
+    expire_issued_access_tokens(fake, now)
+    access_tokens.get("rt-another-token")  # its refresh sweeps what went stale meanwhile
+    assert len(access_tokens._cache) == 3  # the chain, the handed-over successor, the new one: no alias
+    assert access_tokens.get(REFRESH).token  # the chain still leads to the live successor
 
 
 def legacy_client(fake):

@@ -1,5 +1,6 @@
 """The account pool on a real file store and the fake account service: least-recently-used choice,
-stream caps, cooldowns, skipped accounts, and renewing tokens once however many ask at once."""
+stream caps, cooldowns, skipped accounts, renewing tokens once however many ask at once, and keeping
+the refresh tokens Kimi rotates for legacy accounts (on both store backends)."""
 import multiprocessing
 import threading
 
@@ -10,6 +11,7 @@ from kimi.pool import AccountPool
 from kimi.refresh import AccountCalls
 from kimi.registry import Registry
 from kimi.store import FileStore
+from kimi.store_redis import RedisStore
 from tests.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
 from tests.jwts import make_jwt
 
@@ -185,3 +187,75 @@ def test_a_refresh_token_the_connect_refresh_refuses_is_lent_to_the_legacy_path(
     lease.release()
     assert pool.store.read("accounts")[view["id"]]["legacy"] is True
     assert pool.acquire().token == refresh  # no second Connect refresh attempt for it
+
+
+@pytest.fixture(params=["file", "redis"])
+def open_pool(request, tmp_path, kimi_auth):
+    """Opens pools on one store (files or Redis), each with a store of its own, as workers do."""
+    where = str(tmp_path) if request.param == "file" else request.getfixturevalue("flushed_redis")
+    stores = []
+
+    def open_one() -> AccountPool:
+        stores.append(FileStore(where) if request.param == "file" else RedisStore(where))
+        calls = AccountCalls(refresh_url=kimi_auth.url + REFRESH_PATH, probe_url=kimi_auth.url + PROBE_PATH)
+        return AccountPool(stores[-1], calls)
+
+    yield open_one
+    for store in stores:
+        store.close()
+
+
+def save_legacy_account(pool) -> tuple[str, str]:
+    """(id, refresh token) of a saved account the Connect refresh refuses, so the pool lends it as legacy."""
+    refresh = make_jwt(sub="legacyowner000000001", typ="refresh", expires_in=90 * 86400)
+    account_id = Registry(pool).save(refresh, None)[0]["id"]
+    pool.acquire().release()
+    assert pool.store.read("accounts")[account_id]["legacy"] is True
+    return account_id, refresh
+
+
+def test_a_rotated_refresh_token_replaces_the_legacy_accounts_own_and_is_lent(open_pool):
+    pool = open_pool()
+    account_id, refresh = save_legacy_account(pool)
+    assert pool.keep_rotated_refresh_token(refresh, "rt-rotated-0001") is True
+    assert pool.store.read("accounts")[account_id]["refresh_token"] == "rt-rotated-0001"
+    assert pool.acquire().token == "rt-rotated-0001"
+
+
+def test_a_rotation_of_a_token_the_account_no_longer_holds_changes_nothing(open_pool):
+    pool = open_pool()
+    account_id, refresh = save_legacy_account(pool)
+    pool.keep_rotated_refresh_token(refresh, "rt-stored-first")
+    assert pool.keep_rotated_refresh_token(refresh, "rt-came-second") is False
+    assert pool.store.read("accounts")[account_id]["refresh_token"] == "rt-stored-first"
+
+
+def test_tokens_no_legacy_account_holds_are_not_stored(open_pool, kimi_auth):
+    pool = open_pool()
+    save_legacy_account(pool)
+    connect_refresh = kimi_auth.issue_refresh("connectuser000000001")
+    Registry(pool).save(make_jwt(sub="connectuser000000001"), connect_refresh)
+    before = pool.store.read("accounts")
+    assert pool.keep_rotated_refresh_token("rt-a-callers-own-token", "rt-its-successor") is False
+    assert pool.keep_rotated_refresh_token(connect_refresh, "rt-its-successor") is False
+    assert pool.store.read("accounts") == before
+
+
+def test_two_workers_rotating_the_same_token_at_once_store_exactly_one(open_pool):
+    first, second = open_pool(), open_pool()
+    account_id, refresh = save_legacy_account(first)
+    start = threading.Barrier(2)
+    taken = {}
+
+    def rotate(pool, new):
+        start.wait()
+        taken[new] = pool.keep_rotated_refresh_token(refresh, new)
+
+    threads = [threading.Thread(target=rotate, args=(pool, new))
+               for pool, new in ((first, "rt-from-worker-1"), (second, "rt-from-worker-2"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    [winner] = [new for new, is_taken in taken.items() if is_taken]
+    assert second.store.read("accounts")[account_id]["refresh_token"] == winner

@@ -1,5 +1,7 @@
 """Refresh token -> access token and user id (kimi-protocol.md B.1), cached until shortly before the
 access token expires, with one refresh in flight per refresh token however many requests need it.
+Kimi rotates the refresh token on each refresh (A.2): the newest is kept in memory, and an optional
+`on_rotated` hook lets the token's owner (the account pool) store it for good.
 
 Uses threading primitives only: under gunicorn's gevent worker they are monkey-patched into
 greenlet-aware ones, so waiting greenlets yield to the one doing the refresh.
@@ -30,6 +32,12 @@ class Access:
     expires_at: float  # wall-clock seconds; the cache treats the token as stale from here on
 
 
+# on_rotated(old, new): callers asked with refresh token `old`, and its exchange (of `old`, or of the
+# newest successor this cache keeps for it) brought `new`. True when the hook stored `new` in place of
+# `old` (a saved account), so callers will ask with `new` from now on.
+RotationHook = Callable[[str, str], bool]
+
+
 @dataclass
 class _Entry:
     access: Access
@@ -50,11 +58,12 @@ class AccessTokens:
     (KFA caches 300 s); `margin` is how long before `exp` a token is renewed."""
 
     def __init__(self, transport: Transport, *, ttl: float = 300, margin: float = 60,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, on_rotated: Optional[RotationHook] = None):
         self.transport = transport
         self.ttl = ttl
         self.margin = margin
         self.clock = clock
+        self.on_rotated = on_rotated
         self._lock = threading.Lock()
         self._cache: dict[str, _Entry] = {}  # keyed by a hash: no token is kept as a dict key
         self._flights: dict[str, _Flight] = {}
@@ -71,7 +80,7 @@ class AccessTokens:
             if is_leader:
                 flight = self._flights[key] = _Flight()
         if is_leader:
-            self._fly(key, flight, entry.refresh_token if entry else refresh_token)
+            self._fly(refresh_token, flight, entry.refresh_token if entry else refresh_token)
         elif not flight.done.wait(self.transport.timeout[0] + 2 * self.transport.timeout[1]):
             raise errors.UpstreamTimeout("Kimi's token refresh did not finish in time.", code="upstream_timeout")
         if flight.error is not None:
@@ -83,21 +92,49 @@ class AccessTokens:
         with self._lock:
             self._cache.pop(_key(refresh_token), None)
 
-    def _fly(self, key: str, flight: _Flight, refresh_token: str) -> None:
+    def _fly(self, asked_with: str, flight: _Flight, refresh_token: str) -> None:
+        """Exchange `refresh_token` for the callers who asked with `asked_with` (the same token, or the
+        first of a chain whose newest link is `refresh_token`), then cache the result for them."""
+        is_handed_over = False
         try:
             flight.result = self._exchange(refresh_token)
+            is_handed_over = self._report_rotation(asked_with, flight.result.refresh_token)
         except errors.KimiError as exc:
             flight.error = exc
         finally:
             if flight.result is None and flight.error is None:  # a bug below us: waiters still get an answer
                 flight.error = errors.UpstreamUnavailable("Kimi's token refresh failed.", code="refresh_failed")
+            key = _key(asked_with)
             with self._lock:
-                if flight.result is not None:
-                    self._cache[key] = flight.result
-                else:
+                if flight.result is None:
                     self._cache.pop(key, None)  # next time start over from the caller's own token
+                elif is_handed_over:
+                    self._hand_over(key, asked_with, flight.result)
+                else:
+                    self._cache[key] = flight.result
                 self._flights.pop(key, None)
+                self._forget_stale_entries()
             flight.done.set()
+
+    def _report_rotation(self, asked_with: str, newest: str) -> bool:
+        """Whether the hook stored `newest` in place of the token the callers asked with."""
+        return newest != asked_with and self.on_rotated is not None and self.on_rotated(asked_with, newest)
+
+    def _hand_over(self, key: str, old_token: str, entry: _Entry) -> None:
+        """Cache `entry` under its own (new) refresh token, which its owner lends from now on. The old
+        token keeps only the access token until that goes stale, for requests lent it just before the
+        rotation; it never refreshes through the new token, so a restart's behaviour (the old token
+        may be void) is not hidden by this worker's memory."""
+        self._cache[_key(entry.refresh_token)] = entry
+        self._cache[key] = _Entry(entry.access, old_token)
+
+    def _forget_stale_entries(self) -> None:
+        """Drop stale entries that lead nowhere new (their refresh token is their own key): the next
+        lookup would exchange that same token anyway. Called with the lock held, once per refresh."""
+        now = self.clock()
+        for key in [k for k, entry in self._cache.items()
+                    if entry.access.expires_at <= now and _key(entry.refresh_token) == k]:
+            del self._cache[key]
 
     def _exchange(self, refresh_token: str) -> _Entry:
         headers = self.transport.headers(refresh_token)

@@ -14,7 +14,7 @@ import requests
 
 from kimi import errors
 from kimi.events import ChatRequest
-from kimi.legacy.auth import Access, AccessTokens
+from kimi.legacy.auth import Access, AccessTokens, RotationHook
 from kimi.legacy.files import FileUploader, refs_entry
 from kimi.legacy.parse import LegacyParser, QuotaUsedUp
 from kimi.legacy.prompt import build_prompt
@@ -51,11 +51,13 @@ class LegacyClient:
     def __init__(self, *, base_url: str, models: ModelTable, connect_timeout: float = 10,
                  read_timeout: float = 120, max_upload_bytes: int = DEFAULT_MAX_BYTES,
                  allow_private_urls: bool = False, parse_timeout: float = 60,
-                 max_continuations: int = 5, session: Optional[requests.Session] = None):
+                 max_continuations: int = 5, session: Optional[requests.Session] = None,
+                 on_rotated: Optional[RotationHook] = None):
         self.transport = Transport(base_url=base_url, connect_timeout=connect_timeout,
                                    read_timeout=read_timeout, session=session)
         self.models = models
-        self.tokens = AccessTokens(self.transport)
+        # on_rotated: see kimi.legacy.auth; the app lets the account pool store rotated refresh tokens.
+        self.tokens = AccessTokens(self.transport, on_rotated=on_rotated)
         self.fetcher = Fetcher(max_bytes=max_upload_bytes, connect_timeout=connect_timeout,
                                read_timeout=read_timeout, allow_private=allow_private_urls)
         self.uploader = FileUploader(self.transport, parse_timeout=parse_timeout)
