@@ -1,4 +1,5 @@
 """gunicorn settings: one gevent worker holds many slow streams; PORT comes from the host."""
+import gc
 import os
 import tempfile
 
@@ -27,6 +28,21 @@ os.environ.setdefault("GEVENT_RESOLVER", "ares")
 _OWN_METRICS_DIR = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kimi-gateway-metrics-")
+
+
+# Python's cyclic garbage collector stops the whole worker while it runs. With its defaults (a young
+# collection every 700 new objects) a worker holding 1000 streams spent ~12 % of its CPU in it, and each
+# full collection, which walks every object of every open stream, stood the event loop still for
+# 100-180 ms (bench/). Young collections every 50 000 objects still reclaim reference cycles within a
+# second at that load, and full ones become rare. GC_THRESHOLDS ("gen0,gen1,gen2") overrides.
+GC_THRESHOLDS = tuple(int(n) for n in os.environ.get("GC_THRESHOLDS", "50000,20,100").split(","))
+
+
+def post_worker_init(worker):
+    # The app is loaded by now: what it built at start lives as long as the worker, so freeze it out of
+    # every later collection's walk.
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def child_exit(server, worker):

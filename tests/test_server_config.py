@@ -1,7 +1,10 @@
 """configs/gunicorn.conf.py: what the Procfile's server is told, and that a gateway on it still finds
 Kimi by host name."""
+import json
 import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,24 @@ def test_the_server_binds_the_hosts_port(monkeypatch):
     assert _load_config(monkeypatch, PORT="6123")["bind"] == "0.0.0.0:6123"
     assert _load_config(monkeypatch)["bind"] == "0.0.0.0:5000"
     assert _load_config(monkeypatch)["worker_class"] == "gevent"
+
+
+def _worker_gc_after_init(**env) -> dict:
+    """gc settings of a fresh interpreter after the config's post_worker_init hook (run apart: it
+    changes the interpreter's collector, which this test process must keep as it is)."""
+    script = ("import gc, json, runpy, sys; hooks = runpy.run_path(sys.argv[1]); hooks['post_worker_init'](None); "
+              "print(json.dumps({'threshold': gc.get_threshold(), 'frozen': gc.get_freeze_count()}))")
+    done = subprocess.run([sys.executable, "-c", script, CONFIG], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": "/tmp/not-created-by-this-test", **env})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_worker_collects_garbage_rarely_and_never_walks_what_the_app_built_at_start():
+    settings = _worker_gc_after_init()
+    assert settings["threshold"] == [50000, 20, 100]
+    assert settings["frozen"] > 1000  # everything built before the hook sits in the permanent generation
+    assert _worker_gc_after_init(GC_THRESHOLDS="700,10,10")["threshold"] == [700, 10, 10]
 
 
 @pytest.fixture
