@@ -17,6 +17,7 @@ from kimi.conversations import ConversationMemory
 from kimi.events import ChatRequest
 from kimi.frames import FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable
+from kimi.sessions import shared_session
 from kimi.stream import CONNECTION_FAULTS, TIMEOUTS, ChatStream
 from kimi.uploads import DEFAULT_MAX_BYTES
 from kimi.usage import estimate_tokens
@@ -101,7 +102,7 @@ class KimiClient:
 def _pooled_session(base_url: str, pool_size: int) -> requests.Session:
     """A session that keeps up to `pool_size` connections to Kimi open for reuse: one gevent worker
     holds hundreds of streams, and requests' default pool of 10 would drop (and log) the rest."""
-    session = requests.Session()
+    session = shared_session()
     # Proxy settings (HTTPS_PROXY, NO_PROXY) are read once here instead of on every request, which
     # with trust_env also re-reads ~/.netrc: a measurable share of each request's CPU (bench/).
     session.proxies = requests.utils.get_environ_proxies(base_url)

@@ -11,6 +11,7 @@ import requests
 
 from kimi import errors
 from kimi.client import USER_AGENT
+from kimi.sessions import shared_session
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ class AccountCalls:
         self.refresh_url = refresh_url
         self.probe_url = probe_url
         self.timeout = (connect_timeout, read_timeout)
-        self.session = session or requests.Session()
+        self.session = session or shared_session()
 
     def refresh(self, refresh_token: str) -> tuple[str, Optional[str]]:
         """(new access token, rotated refresh token or None); AuthRejected when Kimi refuses the

@@ -23,6 +23,7 @@ import urllib3.connection
 
 from kimi.errors import BadRequest
 from kimi.events import Attachment
+from kimi.sessions import shared_session
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class Fetcher:
         self.timeout = (connect_timeout, read_timeout)
         self.total_timeout = total_timeout
         self.allow_private = allow_private
-        self.session = requests.Session()
+        self.session = shared_session()
         if not allow_private:
             # Checked twice: by name before the request (clear error, also when a proxy connects for
             # us), and by address when the socket opens, so a name that resolves to a public address

@@ -15,6 +15,7 @@ import urllib3.exceptions
 
 from kimi import errors
 from kimi.legacy.parse import from_error_type
+from kimi.sessions import shared_session
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
         self.timeout = (connect_timeout, read_timeout)
-        self.session = session or requests.Session()
+        self.session = session or shared_session()
 
     def headers(self, bearer: str, user_id: str = "", referer_path: str = "/") -> dict[str, str]:
         """The headers Kimi's web client sends (B.1); the analytics cookie is left out (decoration)."""
