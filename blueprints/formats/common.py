@@ -1,6 +1,7 @@
 """Small pieces every format shares: which tools Kimi is offered for a tool choice, attachments from
-inline data, content arrays read part by part, arguments as objects, and the error a stream ends with
-when rendering itself fails. Pure: standard library, kimi.events and kimi.errors only.
+inline data, content arrays read part by part, arguments as objects, optional fields checked by type,
+and the error a stream ends with when rendering itself fails. Pure: standard library, kimi.events and
+kimi.errors only.
 """
 from __future__ import annotations
 
@@ -103,6 +104,17 @@ def arguments_text(value: Any, param: str) -> str:
 def short_id(call_id: str) -> str:
     """The unique part of a call id (`call_<hex>` -> `<hex>`), to wear another API's prefix."""
     return call_id.split("_", 1)[1] if call_id.startswith("call_") else call_id
+
+
+def optional_field(body: dict, key: str, kind: type) -> Any:
+    """body[key] when it is a `kind`, None when it is absent or null; BadRequest naming `key` otherwise."""
+    value = body.get(key)
+    if value is None:
+        return None
+    # bool is an int in Python; a JSON `true` is never a valid max_tokens.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadRequest(f"`{key}` must be of type {kind.__name__}.", param=key)
+    return value
 
 
 def optional_text(obj: dict, key: str, param: str) -> Optional[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional, Union
 
 from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
-                                       optional_text, parse_content_parts, part_text, required_name)
+                                       optional_field, optional_text, parse_content_parts, part_text, required_name)
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
 
@@ -24,18 +24,18 @@ def parse_request(body: Any) -> ChatRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("`messages` must be a non-empty array.", param="messages")
-    stream_options = _optional(body, "stream_options", dict) or {}
+    stream_options = optional_field(body, "stream_options", dict) or {}
     tools, tool_choice = _parse_tools(body)
     return ChatRequest(
         model=model,
         messages=parse_messages(messages),
-        stream=bool(_optional(body, "stream", bool)),
-        conversation_id=_optional(body, "conversation_id", str) or None,
-        thinking=parse_reasoning_effort(_optional(body, "reasoning_effort", str)),
+        stream=bool(optional_field(body, "stream", bool)),
+        conversation_id=optional_field(body, "conversation_id", str) or None,
+        thinking=parse_reasoning_effort(optional_field(body, "reasoning_effort", str)),
         # Any web_search_options object asks for a searched answer; Kimi has no finer knobs.
-        search=True if _optional(body, "web_search_options", dict) is not None else None,
+        search=True if optional_field(body, "web_search_options", dict) is not None else None,
         include_usage=bool(stream_options.get("include_usage")),
-        max_tokens=_optional(body, "max_completion_tokens", int) or _optional(body, "max_tokens", int),
+        max_tokens=optional_field(body, "max_completion_tokens", int) or optional_field(body, "max_tokens", int),
         stop=_parse_stop(body.get("stop")),
         tools=tools,
         tool_choice=tool_choice,
@@ -121,12 +121,12 @@ def _parse_tool_calls(message: dict, param: str) -> tuple[ToolCall, ...]:
 
 def _parse_tools(body: dict) -> tuple[list[Tool], str]:
     tools = []
-    for i, tool in enumerate(_optional(body, "tools", list) or []):
+    for i, tool in enumerate(optional_field(body, "tools", list) or []):
         if not isinstance(tool, dict):
             raise BadRequest(f"`tools[{i}]` must be an object.", param=f"tools[{i}]")
         if tool.get("type", "function") == "function":  # custom and built-in tools have no emulation
             tools.append(_tool(tool.get("function"), f"tools[{i}].function"))
-    for i, function in enumerate(_optional(body, "functions", list) or []):
+    for i, function in enumerate(optional_field(body, "functions", list) or []):
         tools.append(_tool(function, f"functions[{i}]"))
     if body.get("tool_choice") is not None:
         choice = _parse_tool_choice(body["tool_choice"], "tool_choice")
@@ -175,13 +175,3 @@ def parse_reasoning_effort(effort: Optional[str]) -> Optional[bool]:
     if effort is None:
         return None
     return effort not in ("none", "minimal")
-
-
-def _optional(body: dict, key: str, kind: type) -> Any:
-    value = body.get(key)
-    if value is None:
-        return None
-    # bool is an int in Python; a JSON `true` is never a valid max_tokens.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadRequest(f"`{key}` must be of type {kind.__name__}.", param=key)
-    return value

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
-                                       optional_text, parse_content_parts, part_text, required_name)
+                                       optional_field, optional_text, parse_content_parts, part_text, required_name)
 from blueprints.formats.openai_request import parse_reasoning_effort
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
@@ -46,18 +46,18 @@ def parse_request(body: Any) -> ResponsesRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("`model` is required and must be a string.", param="model")
-    instructions = _optional(body, "instructions", str)
+    instructions = optional_field(body, "instructions", str)
     messages = ([Message("system", instructions)] if instructions else []) + _parse_input(body.get("input"))
-    previous = _optional(body, "previous_response_id", str)
-    reasoning = _optional(body, "reasoning", dict) or {}
+    previous = optional_field(body, "previous_response_id", str)
+    reasoning = optional_field(body, "reasoning", dict) or {}
     effort = optional_text(reasoning, "effort", "reasoning.effort")
-    tools, custom, search, echoed = _parse_tools(_optional(body, "tools", list) or [])
+    tools, custom, search, echoed = _parse_tools(optional_field(body, "tools", list) or [])
     tools, tool_choice = choose_tools(tools, _parse_tool_choice(body.get("tool_choice")), "tool_choice")
-    chat = ChatRequest(model=model, messages=messages, stream=bool(_optional(body, "stream", bool)),
+    chat = ChatRequest(model=model, messages=messages, stream=bool(optional_field(body, "stream", bool)),
                        conversation_id=(previous.removeprefix(RESPONSE_PREFIX) if previous else None)
-                       or _optional(body, "conversation_id", str) or None,
-                       thinking=parse_reasoning_effort(effort), search=search,
-                       max_tokens=_optional(body, "max_output_tokens", int), tools=tools, tool_choice=tool_choice)
+                       or optional_field(body, "conversation_id", str) or None,
+                       thinking=parse_reasoning_effort(effort), search=search, tools=tools, tool_choice=tool_choice,
+                       max_tokens=optional_field(body, "max_output_tokens", int))
     return ResponsesRequest(chat, instructions=instructions, previous_response_id=previous, reasoning_effort=effort,
                             custom_tools=frozenset(custom), tools=echoed, tool_choice=body.get("tool_choice") or "auto")
 
@@ -177,12 +177,3 @@ def _parse_tool_choice(choice: Any) -> str:
         if isinstance(choice.get("type"), str):
             return "auto"  # a built-in tool (web search, file search): nothing Kimi must call
     raise BadRequest("`tool_choice` must be `auto`, `none`, `required` or name a function.", param="tool_choice")
-
-
-def _optional(body: dict, key: str, kind: type) -> Any:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadRequest(f"`{key}` must be of type {kind.__name__}.", param=key)
-    return value
