@@ -119,8 +119,26 @@ def gateway(fake_kimi_server, fake_legacy_server, server_token, tmp_path_factory
     server.stop()
 
 
+# Each SDK is imported inside its fixture: together they take over a second, which a unit-test run need not pay.
 @pytest.fixture
 def openai_client(gateway, user_token):
     import openai
     with openai.OpenAI(base_url=gateway.url + "/v1", api_key=user_token, max_retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+def anthropic_client(gateway, user_token):
+    import anthropic
+    with anthropic.Anthropic(base_url=gateway.url, api_key=user_token, max_retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+def gemini_client(gateway, user_token):
+    from google import genai
+    from google.genai import types
+    options = types.HttpOptions(base_url=gateway.url, api_version="v1beta",
+                                retry_options=types.HttpRetryOptions(attempts=1))
+    with genai.Client(api_key=user_token, http_options=options) as client:
         yield client

@@ -9,16 +9,14 @@ import json
 import re
 import signal
 import struct
-import sys
 import threading
-import time
 import uuid
 from collections import deque, namedtuple
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.fake_kimi_uploads import UploadRoutes
+from tests.fake_server import FakeHandler, FakeServer
 
 # Both Chat paths are live (kimi-protocol.md A.1: S2A saw the kimi.chat.v1 package in 2026-09).
 CHAT_PATHS = {"/apiv2/kimi.gateway.chat.v1.ChatService/Chat", "/apiv2/kimi.chat.v1.ChatService/Chat"}
@@ -108,15 +106,7 @@ def _answer_frames(chat, user_msg, assistant, think_pieces, text_pieces):
     yield (2, {})
 
 
-class _Handler(UploadRoutes, BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Each frame is one small write; with Nagle on, delayed ACKs would hold frames back ~40 ms.
-    disable_nagle_algorithm = True
-    fake = None  # the owning FakeKimi, set on a per-server subclass
-
-    def log_message(self, format, *args):
-        pass  # keep test and bench output clean
-
+class _Handler(UploadRoutes, FakeHandler):
     def do_POST(self):
         raw = self._read_body()
         if self.path in CHAT_PATHS:
@@ -202,53 +192,24 @@ class _Handler(UploadRoutes, BaseHTTPRequestHandler):
         self.release.wait(seconds)
         self.close_connection = True  # no status line was sent, so the connection is unusable
 
-    def _send_body(self, status, body, content_type="application/json"):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def _stream_frames(self, frames, delay=0.0):
         self._stream((encode_envelope(flags, payload) for flags, payload in frames), delay)
 
-    _do_frames, _do_raw = _stream_frames, _send_body  # scripted options are named like their arguments
+    _do_frames, _do_raw = _stream_frames, FakeHandler._send_body  # scripted options are named like their arguments
 
     def _stream(self, chunks, delay=0.0, finish=True):
-        """Write each item as its own HTTP chunk (wfile is unbuffered, so each one leaves at once)."""
-        self.send_response(200)
-        self.send_header("Content-Type", "application/connect+json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for i, chunk in enumerate(chunks):
-            if (i and delay > 0 and self.release.wait(delay)) or self.release.is_set():
-                finish = False  # reset() or stop(): abandon the response mid-stream
-                break
-            if chunk:  # an empty chunk would mean end of body
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        if finish:
-            self.wfile.write(b"0\r\n\r\n")
-        else:
-            self.close_connection = True  # closing without the terminator tells the client it was cut
+        """Each item as its own HTTP chunk; `finish=False` cuts the connection without the end marker."""
+        sent = self._send_chunks("application/connect+json", chunks, self.release, delay)
+        self._end_chunks(finish and sent)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the bench opens many connections at once
-
-    def handle_error(self, request, client_address):
-        # A client hanging up between requests is routine here; anything else is a bug worth a traceback.
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
-
-
-class FakeKimi:
+class FakeKimi(FakeServer):
     """A scripted fake of Kimi's Chat and DeleteChat endpoints; unscripted Chat requests are echoed."""
 
+    handler_class = _Handler
+
     def __init__(self):
-        self._lock = threading.Lock()
-        self._release = threading.Event()
-        self._server = self._thread = None
+        super().__init__()
         self._script = deque()
         self.requests, self.deleted_chats, self.chats = [], [], {}
         self.uploads, self.files = {}, {}  # object name -> (bytes, content type); file id -> file object
@@ -256,51 +217,15 @@ class FakeKimi:
         self.rejected_tokens = set()
         self.open_streams = self.max_open_streams = 0
 
-    def start(self, port=0):
-        """Bind 127.0.0.1 (a free port unless one is given) and serve in a daemon thread; returns self."""
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server(("127.0.0.1", port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self._server.server_address[1]
-
     def reset(self):
         """Forget script, records, chats and rejected tokens; end hanging or still-streaming responses."""
         with self._lock:
-            self._release.set()
-            self._release = threading.Event()
+            self._renew_release()
             for record in (self._script, self.requests, self.deleted_chats, self.chats, self.rejected_tokens,
                            self.uploads, self.files):
                 record.clear()
             self.delete_gate, self.delete_status = None, 200
             self.max_open_streams = self.open_streams
-
-    def wait_for(self, predicate, timeout=5.0):
-        """True once predicate() holds, False if it still does not after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
 
     # Scripting: each Chat request takes the next behaviour; an empty queue means echo.
 

@@ -3,14 +3,11 @@ per test. Standard library only and independent of the gateway's `kimi` package.
 """
 
 import json
-import sys
-import threading
-import time
 from collections import deque, namedtuple
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.fake_kimi_legacy_routes import Routes
+from tests.fake_server import FakeHandler, FakeServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kimi"
 RecordedRequest = namedtuple("RecordedRequest", "method path headers body")
@@ -22,14 +19,7 @@ def load_sse(name):
     return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    fake = None
-
-    def log_message(self, format, *args):
-        pass
-
+class _Handler(FakeHandler):
     def _route(self, method):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -57,87 +47,31 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_json(self, status, obj, content_type="application/json"):
         data = obj if isinstance(obj, bytes) else json.dumps(obj, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._send_body(status, data, content_type)
 
     def send_stream(self, chunks, release, delay=0.0, finish=True, hold=False):
         """Each chunk as its own HTTP chunk; `release` (reset/stop) abandons the stream. `finish=False`
         cuts the connection without the end marker; `hold` keeps it open until released first."""
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for i, chunk in enumerate(chunks):
-            if (i and delay > 0 and release.wait(delay)) or release.is_set():
-                finish = False
-                break
-            if chunk:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        sent = self._send_chunks("text/event-stream; charset=utf-8", chunks, release, delay)
         if hold:
             release.wait(60)
-            finish = False
-        if finish:
-            self.wfile.write(b"0\r\n\r\n")
-        else:
-            self.close_connection = True
+        self._end_chunks(finish and sent and not hold)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def handle_error(self, request, client_address):
-        # A client hanging up is routine here; anything else is a bug worth a traceback.
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
-
-
-class FakeKimiLegacy(Routes):
+class FakeKimiLegacy(Routes, FakeServer):
     """Refresh, user, chat create/delete, completion stream, research usage and the upload steps.
     Unscripted completions echo the prompt; scripts are consumed one per completion request."""
 
+    handler_class = _Handler
+
     def __init__(self):
-        self._lock = threading.Lock()
-        self._server = self._thread = None
+        super().__init__()
         self.reset()
-
-    # Lifecycle, in the style of tests/fake_kimi.py.
-
-    def start(self, port=0):
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server(("127.0.0.1", port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self._server.server_address[1]
 
     def reset(self):
         """Forget scripts, records and state; end any stream still open."""
         with self._lock:
-            old = getattr(self, "_release", None)
-            if old is not None:
-                old.set()
-            self._release = threading.Event()
+            self._renew_release()
             self._script = deque()
             self.requests = []
             self.refresh_calls = self.user_calls = 0
@@ -156,14 +90,6 @@ class FakeKimiLegacy(Routes):
             self.research_usage = {"remain": 3, "total": 3, "used": 0}
             self.uploads, self.files = {}, {}  # object name -> (bytes, content type); file id -> file object
             self.parse_behaviour = "parsed"  # or "failed", "hang"
-
-    def wait_for(self, predicate, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
 
     def paths(self, method=None):
         return [r.path for r in self.requests if method in (None, r.method)]

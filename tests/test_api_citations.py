@@ -1,8 +1,6 @@
 """Web search through every format: request switches turn Kimi's search on, and the sources Kimi
 returns (search_citations.jsonl) come back where each SDK looks for them."""
-import anthropic
 import pytest
-from google import genai
 from google.genai import types
 
 ANSWER = ("Mount Kilimanjaro in Tanzania is the tallest mountain in Africa[^1^]. "
@@ -11,20 +9,6 @@ FIRST = "[1] Kilimanjaro: Africa's highest peak — https://www.example.org/geog
 SECOND = "[2] Climbing Uhuru Peak — https://travel.example.com/tanzania/uhuru-peak"
 WITH_SOURCES = f"{ANSWER}\n\nSources:\n{FIRST}\n{SECOND}"
 USER = [{"role": "user", "content": "Tallest mountain in Africa?"}]
-
-
-@pytest.fixture
-def claude(gateway, user_token):
-    with anthropic.Anthropic(base_url=gateway.url, api_key=user_token, max_retries=0) as client:
-        yield client
-
-
-@pytest.fixture
-def gemini(gateway, user_token):
-    options = types.HttpOptions(base_url=gateway.url, api_version="v1beta",
-                                retry_options=types.HttpRetryOptions(attempts=1))
-    with genai.Client(api_key=user_token, http_options=options) as client:
-        yield client
 
 
 def searched(kimi):
@@ -52,9 +36,9 @@ def test_openai_stream_accumulates_the_sources_and_annotations(kimi, openai_clie
         "https://www.example.org/geography/kilimanjaro", "https://travel.example.com/tanzania/uhuru-peak"]
 
 
-def test_anthropic_text_is_followed_by_the_source_list(kimi, claude):
+def test_anthropic_text_is_followed_by_the_source_list(kimi, anthropic_client):
     kimi.replay("search_citations.jsonl")
-    with claude.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=USER,
+    with anthropic_client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=USER,
                                 tools=[{"type": "web_search_20250305", "name": "web_search"}]) as stream:
         final = stream.get_final_message()
     assert final.content[-1].type == "text" and final.content[-1].text == WITH_SOURCES
@@ -62,13 +46,14 @@ def test_anthropic_text_is_followed_by_the_source_list(kimi, claude):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_gemini_sources_are_grounding_chunks(kimi, gemini, stream):
+def test_gemini_sources_are_grounding_chunks(kimi, gemini_client, stream):
     kimi.replay("search_citations.jsonl")
     config = types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())])
     if stream:
-        replies = list(gemini.models.generate_content_stream(model="gemini-2.5-flash", contents="x", config=config))
+        replies = list(gemini_client.models.generate_content_stream(model="gemini-2.5-flash", contents="x",
+                                                                    config=config))
     else:
-        replies = [gemini.models.generate_content(model="gemini-2.5-flash", contents="x", config=config)]
+        replies = [gemini_client.models.generate_content(model="gemini-2.5-flash", contents="x", config=config)]
     chunks = replies[-1].candidates[0].grounding_metadata.grounding_chunks
     assert [(chunk.web.uri, chunk.web.title) for chunk in chunks] == [
         ("https://www.example.org/geography/kilimanjaro", "Kilimanjaro: Africa's highest peak"),

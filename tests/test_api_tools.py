@@ -2,9 +2,7 @@
 official SDK parses real tool calls; tool results sent back reach Kimi folded into the prompt."""
 import json
 
-import anthropic
 import pytest
-from google import genai
 from google.genai import types
 
 from tests.kimi_script import answer
@@ -24,20 +22,6 @@ TOOLS_LISTING = ('Available tools:\n- get_weather: Current weather\n  parameters
 
 def sent_prompt(kimi):
     return kimi.requests[-1].body["message"]["blocks"][0]["text"]["content"]
-
-
-@pytest.fixture
-def claude(gateway, user_token):
-    with anthropic.Anthropic(base_url=gateway.url, api_key=user_token, max_retries=0) as client:
-        yield client
-
-
-@pytest.fixture
-def gemini(gateway, user_token):
-    options = types.HttpOptions(base_url=gateway.url, api_version="v1beta",
-                                retry_options=types.HttpRetryOptions(attempts=1))
-    with genai.Client(api_key=user_token, http_options=options) as client:
-        yield client
 
 
 def test_openai_create_returns_text_then_tool_call(kimi, openai_client):
@@ -119,9 +103,10 @@ def test_openai_tool_result_round_trip_is_folded_into_the_prompt(kimi, openai_cl
         'Tool result: [get_weather (call call_1)] {"sky": "sunny"}')
 
 
-def test_anthropic_create_returns_text_and_tool_use_blocks(kimi, claude):
+def test_anthropic_create_returns_text_and_tool_use_blocks(kimi, anthropic_client):
     kimi.frames(answer("Checking the weather. " + CALL))
-    reply = claude.messages.create(model="claude-sonnet-4-6", max_tokens=1024, messages=USER, tools=ANTHROPIC_TOOLS)
+    reply = anthropic_client.messages.create(model="claude-sonnet-4-6", max_tokens=1024, messages=USER,
+                                             tools=ANTHROPIC_TOOLS)
     assert [block.type for block in reply.content] == ["text", "tool_use"]
     assert reply.content[0].text == "Checking the weather. " and reply.stop_reason == "tool_use"
     tool_use = reply.content[1]
@@ -129,9 +114,9 @@ def test_anthropic_create_returns_text_and_tool_use_blocks(kimi, claude):
     assert tool_use.id.startswith("toolu_") and TOOLS_LISTING in sent_prompt(kimi)
 
 
-def test_anthropic_stream_final_message_has_tool_use_blocks(kimi, claude):
+def test_anthropic_stream_final_message_has_tool_use_blocks(kimi, anthropic_client):
     kimi.frames(answer("Two calls. " + CALL + CALL.replace("Jakarta", "Medan"), piece=4))
-    with claude.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=USER,
+    with anthropic_client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=USER,
                                 tools=ANTHROPIC_TOOLS, tool_choice={"type": "any"}) as stream:
         final = stream.get_final_message()
     assert [block.type for block in final.content] == ["text", "tool_use", "tool_use"]
@@ -139,9 +124,9 @@ def test_anthropic_stream_final_message_has_tool_use_blocks(kimi, claude):
     assert final.stop_reason == "tool_use" and final.content[1].id != final.content[2].id
 
 
-def test_anthropic_tool_result_round_trip_is_folded_into_the_prompt(kimi, claude):
+def test_anthropic_tool_result_round_trip_is_folded_into_the_prompt(kimi, anthropic_client):
     kimi.frames(answer("Sunny."))
-    claude.messages.create(model="claude-sonnet-4-6", max_tokens=100, tools=ANTHROPIC_TOOLS, messages=USER + [
+    anthropic_client.messages.create(model="claude-sonnet-4-6", max_tokens=100, tools=ANTHROPIC_TOOLS, messages=USER + [
         {"role": "assistant", "content": [
             {"type": "text", "text": "Checking."},
             {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Jakarta"}}]},
@@ -155,31 +140,33 @@ def test_anthropic_tool_result_round_trip_is_folded_into_the_prompt(kimi, claude
         "Tool result: [get_weather (call toolu_1)] sunny\n\nAnd tomorrow?")
 
 
-def test_gemini_function_calls_are_parsed_by_the_sdk(kimi, gemini):
+def test_gemini_function_calls_are_parsed_by_the_sdk(kimi, gemini_client):
     kimi.frames(answer(CALL))
     config = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[types.FunctionDeclaration(
         name="get_weather", description="Current weather", parameters_json_schema=WEATHER_SCHEMA)])])
-    reply = gemini.models.generate_content(model="gemini-2.5-flash", contents="Weather in Jakarta?", config=config)
+    reply = gemini_client.models.generate_content(model="gemini-2.5-flash", contents="Weather in Jakarta?",
+                                                  config=config)
     call = reply.function_calls[0]
     assert (call.name, call.args) == ("get_weather", {"city": "Jakarta"}) and call.id.startswith("call_")
     assert reply.candidates[0].finish_reason == types.FinishReason.STOP
     assert TOOLS_LISTING in sent_prompt(kimi)
 
 
-def test_gemini_stream_delivers_the_call_in_its_own_chunk(kimi, gemini):
+def test_gemini_stream_delivers_the_call_in_its_own_chunk(kimi, gemini_client):
     kimi.frames(answer("On it. " + CALL))
     config = types.GenerateContentConfig(
         tools=[types.Tool(function_declarations=[types.FunctionDeclaration(name="get_weather")])],
         tool_config=types.ToolConfig(function_calling_config=types.FunctionCallingConfig(
             mode="ANY", allowed_function_names=["get_weather"])))
-    chunks = list(gemini.models.generate_content_stream(model="gemini-2.5-flash", contents="Weather?", config=config))
+    chunks = list(gemini_client.models.generate_content_stream(model="gemini-2.5-flash", contents="Weather?",
+                                                               config=config))
     calls = [call for chunk in chunks for call in chunk.function_calls or []]
     assert [(call.name, call.args) for call in calls] == [("get_weather", {"city": "Jakarta"})]
     assert "".join(chunk.text or "" for chunk in chunks) == "On it. "
     assert "You must call the tool `get_weather` in this answer." in sent_prompt(kimi)
 
 
-def test_gemini_function_response_round_trip_is_folded_into_the_prompt(kimi, gemini):
+def test_gemini_function_response_round_trip_is_folded_into_the_prompt(kimi, gemini_client):
     kimi.frames(answer("Sunny."))
     contents = [types.Content(role="user", parts=[types.Part(text="Weather in Jakarta?")]),
                 types.Content(role="model", parts=[types.Part.from_function_call(name="get_weather",
@@ -188,7 +175,7 @@ def test_gemini_function_response_round_trip_is_folded_into_the_prompt(kimi, gem
                                                                                     response={"sky": "sunny"})])]
     config = types.GenerateContentConfig(
         tools=[types.Tool(function_declarations=[types.FunctionDeclaration(name="get_weather")])])
-    reply = gemini.models.generate_content(model="gemini-2.5-flash", contents=contents, config=config)
+    reply = gemini_client.models.generate_content(model="gemini-2.5-flash", contents=contents, config=config)
     assert reply.text == "Sunny."
     assert sent_prompt(kimi).endswith(
         'Assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Jakarta"}}</tool_call>\n\n'

@@ -7,47 +7,32 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from configs.settings import load_models
 from kimi import errors
 from kimi.events import ChatRequest, Message
 from kimi.legacy.auth import AccessTokens
-from kimi.legacy.client import LegacyClient
 from kimi.legacy.transport import Transport
-from kimi.models import ModelTable
-from tests.fake_kimi_legacy import FakeKimiLegacy
+
+pytest_plugins = ["tests.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
 
 REFRESH = "rt-original-token-0001"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeKimiLegacy() as fake:
-        yield fake
-
-
 @pytest.fixture
-def fake(server):
-    server.reset()
-    yield server
-    server.reset()
+def access_tokens(legacy):
+    return AccessTokens(Transport(base_url=legacy.url, connect_timeout=2, read_timeout=5))
 
 
-@pytest.fixture
-def access_tokens(fake):
-    return AccessTokens(Transport(base_url=fake.url, connect_timeout=2, read_timeout=5))
-
-
-def test_first_use_refreshes_and_fetches_the_user_then_the_cache_answers(fake, access_tokens):
+def test_first_use_refreshes_and_fetches_the_user_then_the_cache_answers(legacy, access_tokens):
     first = access_tokens.get(REFRESH)
     again = access_tokens.get(REFRESH)
-    assert again == first and first.user_id == fake.users[REFRESH]
-    assert (fake.refresh_calls, fake.user_calls) == (1, 1)
-    assert fake.requests[0].headers["authorization"] == f"Bearer {REFRESH}"
-    assert fake.requests[1].headers["authorization"] == f"Bearer {first.token}"
+    assert again == first and first.user_id == legacy.users[REFRESH]
+    assert (legacy.refresh_calls, legacy.user_calls) == (1, 1)
+    assert legacy.requests[0].headers["authorization"] == f"Bearer {REFRESH}"
+    assert legacy.requests[1].headers["authorization"] == f"Bearer {first.token}"
 
 
-def test_fifty_concurrent_callers_share_one_refresh(fake, access_tokens):
-    fake.refresh_delay = 0.3  # the refresh is still running while all fifty ask
+def test_fifty_concurrent_callers_share_one_refresh(legacy, access_tokens):
+    legacy.refresh_delay = 0.3  # the refresh is still running while all fifty ask
     start = threading.Barrier(50)
 
     def get(_):
@@ -56,13 +41,13 @@ def test_fifty_concurrent_callers_share_one_refresh(fake, access_tokens):
 
     with ThreadPoolExecutor(50) as pool:
         results = list(pool.map(get, range(50)))
-    assert fake.refresh_calls == 1 and fake.user_calls == 1
+    assert legacy.refresh_calls == 1 and legacy.user_calls == 1
     assert len({access.token for access in results}) == 1
 
 
-def test_concurrent_callers_all_get_the_refresh_failure(fake, access_tokens):
-    fake.refresh_delay = 0.3
-    fake.rejected_refresh.add(REFRESH)
+def test_concurrent_callers_all_get_the_refresh_failure(legacy, access_tokens):
+    legacy.refresh_delay = 0.3
+    legacy.rejected_refresh.add(REFRESH)
     start = threading.Barrier(20)
 
     def get(_):
@@ -75,41 +60,41 @@ def test_concurrent_callers_all_get_the_refresh_failure(fake, access_tokens):
 
     with ThreadPoolExecutor(20) as pool:
         codes = list(pool.map(get, range(20)))
-    assert codes == ["refresh_rejected"] * 20 and fake.refresh_calls == 1
+    assert codes == ["refresh_rejected"] * 20 and legacy.refresh_calls == 1
 
 
-def test_a_refused_refresh_token_is_not_cached(fake, access_tokens):
-    fake.rejected_refresh.add(REFRESH)
+def test_a_refused_refresh_token_is_not_cached(legacy, access_tokens):
+    legacy.rejected_refresh.add(REFRESH)
     with pytest.raises(errors.AuthRejected, match="refused the refresh token"):
         access_tokens.get(REFRESH)
-    fake.rejected_refresh.clear()
-    assert access_tokens.get(REFRESH).user_id == fake.users[REFRESH]
-    assert fake.refresh_calls == 2
+    legacy.rejected_refresh.clear()
+    assert access_tokens.get(REFRESH).user_id == legacy.users[REFRESH]
+    assert legacy.refresh_calls == 2
 
 
-def test_a_stale_access_token_is_renewed_with_the_rotated_refresh_token(fake):
+def test_a_stale_access_token_is_renewed_with_the_rotated_refresh_token(legacy):
     now = [1_000_000_000.0]
-    access_tokens = AccessTokens(Transport(base_url=fake.url), clock=lambda: now[0])
+    access_tokens = AccessTokens(Transport(base_url=legacy.url), clock=lambda: now[0])
     first = access_tokens.get(REFRESH)
-    fake.rejected_refresh.add(REFRESH)  # only the rotated token still works from here on
+    legacy.rejected_refresh.add(REFRESH)  # only the rotated token still works from here on
     now[0] = 10_000_000_000.0  # far past the access token's exp
     second = access_tokens.get(REFRESH)
-    assert second.token != first.token and fake.refresh_calls == 2
-    assert fake.requests[-2].headers["authorization"].startswith("Bearer rt-")
+    assert second.token != first.token and legacy.refresh_calls == 2
+    assert legacy.requests[-2].headers["authorization"].startswith("Bearer rt-")
 
 
-def test_an_access_token_near_its_expiry_is_not_served(fake, access_tokens):
-    fake.access_ttl = 30  # under the 60 s renewal margin
+def test_an_access_token_near_its_expiry_is_not_served(legacy, access_tokens):
+    legacy.access_ttl = 30  # under the 60 s renewal margin
     access_tokens.get(REFRESH)
     access_tokens.get(REFRESH)
-    assert fake.refresh_calls == 2
+    assert legacy.refresh_calls == 2
 
 
-def test_drop_forgets_the_access_token(fake, access_tokens):
+def test_drop_forgets_the_access_token(legacy, access_tokens):
     access_tokens.get(REFRESH)
     access_tokens.drop(REFRESH)
     access_tokens.get(REFRESH)
-    assert fake.refresh_calls == 2
+    assert legacy.refresh_calls == 2
 
 
 class Owner:
@@ -124,88 +109,85 @@ class Owner:
         return self.takes_it
 
 
-def clocked_tokens(fake, owner, now):
-    return AccessTokens(Transport(base_url=fake.url), clock=lambda: now[0], on_rotated=owner)
+def clocked_tokens(legacy, owner, now):
+    return AccessTokens(Transport(base_url=legacy.url), clock=lambda: now[0], on_rotated=owner)
 
 
-def expire_issued_access_tokens(fake, now):
+def expire_issued_access_tokens(legacy, now):
     """Move the test clock past every access token issued so far; those issued later outlive it."""
-    now[0] += fake.access_ttl
-    fake.access_ttl *= 2
+    now[0] += legacy.access_ttl
+    legacy.access_ttl *= 2
 
 
-def test_a_rotation_is_reported_with_the_token_asked_with(fake):
+def test_a_rotation_is_reported_with_the_token_asked_with(legacy):
     owner = Owner(takes_it=True)
-    AccessTokens(Transport(base_url=fake.url), on_rotated=owner).get(REFRESH)
-    assert owner.rotations == [(REFRESH, fake.issued_refresh[0])]
+    AccessTokens(Transport(base_url=legacy.url), on_rotated=owner).get(REFRESH)
+    assert owner.rotations == [(REFRESH, legacy.issued_refresh[0])]
 
 
-def test_no_rotation_no_report(fake):
-    fake.rotate_refresh = False
+def test_no_rotation_no_report(legacy):
+    legacy.rotate_refresh = False
     owner = Owner(takes_it=True)
-    AccessTokens(Transport(base_url=fake.url), on_rotated=owner).get(REFRESH)
-    assert owner.rotations == [] and fake.refresh_calls == 1
+    AccessTokens(Transport(base_url=legacy.url), on_rotated=owner).get(REFRESH)
+    assert owner.rotations == [] and legacy.refresh_calls == 1
 
 
-def test_a_handed_over_token_is_served_from_the_cache_under_the_new_token(fake):
+def test_a_handed_over_token_is_served_from_the_cache_under_the_new_token(legacy):
     owner = Owner(takes_it=True)
-    access_tokens = AccessTokens(Transport(base_url=fake.url), on_rotated=owner)
+    access_tokens = AccessTokens(Transport(base_url=legacy.url), on_rotated=owner)
     first = access_tokens.get(REFRESH)
-    assert access_tokens.get(fake.issued_refresh[0]) == first
+    assert access_tokens.get(legacy.issued_refresh[0]) == first
     assert access_tokens.get(REFRESH) == first  # a request lent the old token just before the rotation
-    assert fake.refresh_calls == 1 and len(owner.rotations) == 1
+    assert legacy.refresh_calls == 1 and len(owner.rotations) == 1
 
 
-def test_once_stale_a_handed_over_token_is_exchanged_as_itself_not_as_its_successor(fake):
-    fake.void_used_refresh = True
+def test_once_stale_a_handed_over_token_is_exchanged_as_itself_not_as_its_successor(legacy):
+    legacy.void_used_refresh = True
     now = [time.time()]
-    access_tokens = clocked_tokens(fake, Owner(takes_it=True), now)
+    access_tokens = clocked_tokens(legacy, Owner(takes_it=True), now)
     access_tokens.get(REFRESH)
-    expire_issued_access_tokens(fake, now)
+    expire_issued_access_tokens(legacy, now)
     with pytest.raises(errors.AuthRejected, match="refused the refresh token"):
         access_tokens.get(REFRESH)  # void at Kimi: this worker's memory does not hide it
-    assert access_tokens.get(fake.issued_refresh[0]).token  # the successor still works
-    assert fake.requests[-2].headers["authorization"] == f"Bearer {fake.issued_refresh[0]}"
+    assert access_tokens.get(legacy.issued_refresh[0]).token  # the successor still works
+    assert legacy.requests[-2].headers["authorization"] == f"Bearer {legacy.issued_refresh[0]}"
 
 
-def test_the_next_refresh_of_a_handed_over_token_reports_the_next_rotation(fake):
-    fake.void_used_refresh = True
+def test_the_next_refresh_of_a_handed_over_token_reports_the_next_rotation(legacy):
+    legacy.void_used_refresh = True
     now = [time.time()]
     owner = Owner(takes_it=True)
-    access_tokens = clocked_tokens(fake, owner, now)
+    access_tokens = clocked_tokens(legacy, owner, now)
     access_tokens.get(REFRESH)
-    expire_issued_access_tokens(fake, now)
-    access_tokens.get(fake.issued_refresh[0])
-    assert owner.rotations == [(REFRESH, fake.issued_refresh[0]), (fake.issued_refresh[0], fake.issued_refresh[1])]
+    expire_issued_access_tokens(legacy, now)
+    access_tokens.get(legacy.issued_refresh[0])
+    assert owner.rotations == [(REFRESH, legacy.issued_refresh[0]),
+                               (legacy.issued_refresh[0], legacy.issued_refresh[1])]
 
 
-def test_a_token_nobody_takes_over_keeps_following_its_chain_in_memory(fake):
-    fake.void_used_refresh = True
+def test_a_token_nobody_takes_over_keeps_following_its_chain_in_memory(legacy):
+    legacy.void_used_refresh = True
     now = [time.time()]
     owner = Owner(takes_it=False)  # a caller's own token: no saved account holds it
-    access_tokens = clocked_tokens(fake, owner, now)
+    access_tokens = clocked_tokens(legacy, owner, now)
     access_tokens.get(REFRESH)
-    expire_issued_access_tokens(fake, now)
+    expire_issued_access_tokens(legacy, now)
     assert access_tokens.get(REFRESH).token
-    assert owner.rotations == [(REFRESH, fake.issued_refresh[0]), (REFRESH, fake.issued_refresh[1])]
+    assert owner.rotations == [(REFRESH, legacy.issued_refresh[0]), (REFRESH, legacy.issued_refresh[1])]
 
 
-def test_a_chain_survives_the_sweep_of_stale_entries_and_old_handed_over_tokens_do_not(fake):
-    fake.void_used_refresh = True
+def test_a_chain_survives_the_sweep_of_stale_entries_and_old_handed_over_tokens_do_not(legacy):
+    legacy.void_used_refresh = True
     now = [time.time()]
     owner = Owner(takes_it=False)
-    access_tokens = clocked_tokens(fake, owner, now)
+    access_tokens = clocked_tokens(legacy, owner, now)
     access_tokens.get(REFRESH)  # a caller's chain: REFRESH -> its successor
     owner.takes_it = True
     access_tokens.get("rt-saved-account-token")  # handed over: cached under its successor, plus an alias
-    expire_issued_access_tokens(fake, now)
+    expire_issued_access_tokens(legacy, now)
     access_tokens.get("rt-another-token")  # its refresh sweeps what went stale meanwhile
     assert len(access_tokens._cache) == 3  # the chain, the handed-over successor, the new one: no alias
     assert access_tokens.get(REFRESH).token  # the chain still leads to the live successor
-
-
-def legacy_client(fake):
-    return LegacyClient(base_url=fake.url, models=ModelTable(load_models()), read_timeout=5)
 
 
 def ask(client):
@@ -216,20 +198,18 @@ def ask(client):
         stream.close()
 
 
-def test_a_401_drops_the_cached_token_and_the_next_request_refreshes(fake):
-    client = legacy_client(fake)
-    ask(client)
-    fake.revoke()  # every access token issued so far now answers 401
+def test_a_401_drops_the_cached_token_and_the_next_request_refreshes(legacy, legacy_client):
+    ask(legacy_client)
+    legacy.revoke()  # every access token issued so far now answers 401
     with pytest.raises(errors.AuthRejected, match="no longer valid"):
-        ask(client)
-    assert ask(client)[-1].reason == "stop"
-    assert fake.refresh_calls == 2
+        ask(legacy_client)
+    assert ask(legacy_client)[-1].reason == "stop"
+    assert legacy.refresh_calls == 2
 
 
-def test_auth_token_invalid_in_the_stream_drops_the_cached_token(fake):
-    client = legacy_client(fake)
-    fake.error("auth.token.invalid", "authorization expired")
+def test_auth_token_invalid_in_the_stream_drops_the_cached_token(legacy, legacy_client):
+    legacy.error("auth.token.invalid", "authorization expired")
     with pytest.raises(errors.AuthRejected):
-        ask(client)
-    ask(client)
-    assert fake.refresh_calls == 2
+        ask(legacy_client)
+    ask(legacy_client)
+    assert legacy.refresh_calls == 2

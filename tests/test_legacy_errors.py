@@ -11,28 +11,11 @@ from kimi.events import ChatRequest, Finished, Message, TextDelta
 from kimi.legacy.client import LegacyClient
 from kimi.legacy.parse import POLICY_NOTE
 from kimi.models import ModelTable
-from tests.fake_kimi_legacy import FakeKimiLegacy
+
+pytest_plugins = ["tests.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
 
 REFRESH = "rt-errors-test-token-01"
 MODELS = ModelTable(load_models())
-
-
-@pytest.fixture(scope="module")
-def server():
-    with FakeKimiLegacy() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server):
-    server.reset()
-    yield server
-    server.reset()
-
-
-@pytest.fixture
-def client(fake):
-    return LegacyClient(base_url=fake.url, models=MODELS, read_timeout=5)
 
 
 def chat(text="Hello there", **kwargs):
@@ -50,84 +33,85 @@ def text_of(events):
     ("chat.forbidden", errors.PermissionDenied),
     ("auth.token.invalid", errors.AuthRejected),
 ])
-def test_an_error_before_any_content_raises_from_open_chat_and_deletes_the_chat(fake, client, error_type, kind):
-    fake.error(error_type, "from Kimi")
+def test_an_error_before_any_content_raises_from_open_chat_and_deletes_the_chat(legacy, legacy_client,
+                                                                                error_type, kind):
+    legacy.error(error_type, "from Kimi")
     with pytest.raises(kind):
-        client.open_chat(chat(), REFRESH)
-    assert fake.deleted_chats == fake.created_chats and len(fake.created_chats) == 1
+        legacy_client.open_chat(chat(), REFRESH)
+    assert legacy.deleted_chats == legacy.created_chats and len(legacy.created_chats) == 1
 
 
-def test_a_json_failure_body_with_http_200_is_an_error(fake, client):
-    fake.json_error("openai.completion.token_length_too_long", "too long")
+def test_a_json_failure_body_with_http_200_is_an_error(legacy, legacy_client):
+    legacy.json_error("openai.completion.token_length_too_long", "too long")
     with pytest.raises(errors.BadRequest, match="conversation is too long"):
-        client.open_chat(chat(), REFRESH)
+        legacy_client.open_chat(chat(), REFRESH)
 
 
 @pytest.mark.parametrize("status, kind", [(500, errors.UpstreamUnavailable), (403, errors.PermissionDenied),
                                           (429, errors.RateLimited), (504, errors.UpstreamTimeout)])
-def test_http_errors_on_the_completion_map_to_kinds(fake, client, status, kind):
-    fake.http_error(status, {"message": "nope"})
+def test_http_errors_on_the_completion_map_to_kinds(legacy, legacy_client, status, kind):
+    legacy.http_error(status, {"message": "nope"})
     with pytest.raises(kind):
-        client.open_chat(chat(), REFRESH)
-    assert fake.deleted_chats == fake.created_chats
+        legacy_client.open_chat(chat(), REFRESH)
+    assert legacy.deleted_chats == legacy.created_chats
 
 
-def test_a_server_busy_error_after_some_text_fails_the_stream_while_iterating(fake, client):
-    fake.replay("legacy_sse_error.txt")
-    stream = client.open_chat(chat(), REFRESH)
+def test_a_server_busy_error_after_some_text_fails_the_stream_while_iterating(legacy, legacy_client):
+    legacy.replay("legacy_sse_error.txt")
+    stream = legacy_client.open_chat(chat(), REFRESH)
     seen = []
     with pytest.raises(errors.UpstreamUnavailable, match="busy"):
         for event in stream:
             seen.append(event)
     stream.close()
-    assert text_of(seen) == "Crisp leaves" and fake.deleted_chats == [stream.chat_id]
+    assert text_of(seen) == "Crisp leaves" and legacy.deleted_chats == [stream.chat_id]
 
 
-def test_a_content_policy_stop_after_some_text_ends_with_a_visible_note(fake, client):
-    fake.error("chat.forbidden", "not allowed", after_text="Here is the start")
-    stream = client.open_chat(chat(), REFRESH)
+def test_a_content_policy_stop_after_some_text_ends_with_a_visible_note(legacy, legacy_client):
+    legacy.error("chat.forbidden", "not allowed", after_text="Here is the start")
+    stream = legacy_client.open_chat(chat(), REFRESH)
     events = list(stream)
     stream.close()
     assert text_of(events) == "Here is the start" + POLICY_NOTE and events[-1] == Finished("stop")
 
 
-def test_a_second_answer_into_a_busy_chat_is_429(fake, client):
-    fake.hold("Still typing")
-    first = client.open_chat(chat(), REFRESH, keep_chat=True)
+def test_a_second_answer_into_a_busy_chat_is_429(legacy, legacy_client):
+    legacy.hold("Still typing")
+    first = legacy_client.open_chat(chat(), REFRESH, keep_chat=True)
     try:
         with pytest.raises(errors.RateLimited, match="still answering") as caught:
-            client.open_chat(chat(conversation_id=first.chat_id), REFRESH)
+            legacy_client.open_chat(chat(conversation_id=first.chat_id), REFRESH)
         assert caught.value.retry_after == 5
     finally:
         first.close()
 
 
-def test_a_stream_that_ends_cleanly_without_done_is_truncated(fake, client):
-    fake.events([{"event": "cmpl", "text": "Half an"}])
-    stream = client.open_chat(chat(), REFRESH)
+def test_a_stream_that_ends_cleanly_without_done_is_truncated(legacy, legacy_client):
+    legacy.events([{"event": "cmpl", "text": "Half an"}])
+    stream = legacy_client.open_chat(chat(), REFRESH)
     with pytest.raises(errors.ProtocolError, match="ended before the answer was complete"):
         list(stream)
     stream.close()
 
 
-def test_a_connection_cut_mid_answer_is_upstream_unavailable(fake, client):
-    fake.events([{"event": "cmpl", "text": "Half an"}], finish=False)
-    stream = client.open_chat(chat(), REFRESH)
+def test_a_connection_cut_mid_answer_is_upstream_unavailable(legacy, legacy_client):
+    legacy.events([{"event": "cmpl", "text": "Half an"}], finish=False)
+    stream = legacy_client.open_chat(chat(), REFRESH)
     with pytest.raises(errors.UpstreamUnavailable, match="connection to Kimi was cut"):
         list(stream)
     stream.close()
 
 
-def test_a_clean_close_after_done_counts_as_the_end(fake, client):
-    fake.events([{"event": "cmpl", "text": "Short."}, {"event": "done"}])
-    stream = client.open_chat(chat(), REFRESH)
+def test_a_clean_close_after_done_counts_as_the_end(legacy, legacy_client):
+    legacy.events([{"event": "cmpl", "text": "Short."}, {"event": "done"}])
+    stream = legacy_client.open_chat(chat(), REFRESH)
     assert list(stream)[-1] == Finished("stop")
     stream.close()
 
 
-def test_silence_mid_answer_is_a_timeout(fake):
-    client = LegacyClient(base_url=fake.url, models=MODELS, read_timeout=0.5)
-    fake.hold("Thinking hard")
+def test_silence_mid_answer_is_a_timeout(legacy):
+    client = LegacyClient(base_url=legacy.url, models=MODELS, read_timeout=0.5)
+    legacy.hold("Thinking hard")
     stream = client.open_chat(chat(), REFRESH)
     with pytest.raises(errors.UpstreamTimeout, match="stopped sending"):
         list(stream)
@@ -143,27 +127,27 @@ def test_an_unreachable_kimi_is_upstream_unavailable():
             client.open_chat(chat(), REFRESH)
 
 
-def test_a_failed_delete_is_logged_without_tokens_and_not_raised(fake, client, caplog):
-    stream = client.open_chat(chat(), REFRESH)
+def test_a_failed_delete_is_logged_without_tokens_and_not_raised(legacy, legacy_client, caplog):
+    stream = legacy_client.open_chat(chat(), REFRESH)
     list(stream)
-    fake.chats.clear()  # the chat is gone upstream: the delete answers 404
+    legacy.chats.clear()  # the chat is gone upstream: the delete answers 404
     with caplog.at_level(logging.WARNING, logger="kimi.legacy.client"):
         stream.close()
     assert f"could not delete temporary legacy chat {stream.chat_id}" in caplog.text
-    assert REFRESH not in caplog.text and "Bearer" not in caplog.text and fake.deleted_chats == []
+    assert REFRESH not in caplog.text and "Bearer" not in caplog.text and legacy.deleted_chats == []
 
 
-def test_a_kept_chat_is_still_deleted_when_opening_fails(fake, client):
-    fake.error("openai.completion.token_length_too_long")
+def test_a_kept_chat_is_still_deleted_when_opening_fails(legacy, legacy_client):
+    legacy.error("openai.completion.token_length_too_long")
     with pytest.raises(errors.BadRequest):
-        client.open_chat(chat(), REFRESH, keep_chat=True)
-    assert fake.deleted_chats == fake.created_chats and len(fake.created_chats) == 1
+        legacy_client.open_chat(chat(), REFRESH, keep_chat=True)
+    assert legacy.deleted_chats == legacy.created_chats and len(legacy.created_chats) == 1
 
 
-def test_closing_mid_answer_releases_the_stream_and_deletes_the_chat(fake, client):
-    fake.hold("Partial")
-    stream = client.open_chat(chat(), REFRESH)
+def test_closing_mid_answer_releases_the_stream_and_deletes_the_chat(legacy, legacy_client):
+    legacy.hold("Partial")
+    stream = legacy_client.open_chat(chat(), REFRESH)
     assert [type(e).__name__ for e in (next(stream), next(stream), next(stream))] == \
         ["ChatStarted", "MessageStarted", "TextDelta"]
     stream.close()
-    assert fake.deleted_chats == [stream.chat_id]
+    assert legacy.deleted_chats == [stream.chat_id]

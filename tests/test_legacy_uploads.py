@@ -14,7 +14,8 @@ from kimi.events import Attachment, ChatRequest, Message, TextDelta
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
 from kimi.uploads import Fetcher, Payload, PublicOnlyAdapter, RefusedAddress, is_refused_address
-from tests.fake_kimi_legacy import FakeKimiLegacy
+
+pytest_plugins = ["tests.legacy_fixtures"]  # legacy (this module's own fake upstream)
 
 REFRESH = "rt-uploads-test-token-1"
 MODELS = ModelTable(load_models())
@@ -167,21 +168,8 @@ def test_address_classes(address, refused):
     assert is_refused_address(address) is refused
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeKimiLegacy() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server):
-    server.reset()
-    yield server
-    server.reset()
-
-
-def client_for(fake, **options):
-    return LegacyClient(base_url=fake.url, models=MODELS, read_timeout=5, **options)
+def client_for(legacy, **options):
+    return LegacyClient(base_url=legacy.url, models=MODELS, read_timeout=5, **options)
 
 
 def ask(client, *attachments, history=()):
@@ -193,61 +181,61 @@ def ask(client, *attachments, history=()):
         stream.close()
 
 
-def test_an_image_from_a_data_uri_is_uploaded_and_attached(fake):
-    ask(client_for(fake), Attachment(PNG_URI))
-    (data, mime), = fake.uploads.values()
-    file, = fake.files.values()
-    _, body = fake.completions[0]
+def test_an_image_from_a_data_uri_is_uploaded_and_attached(legacy):
+    ask(client_for(legacy), Attachment(PNG_URI))
+    (data, mime), = legacy.uploads.values()
+    file, = legacy.files.values()
+    _, body = legacy.completions[0]
     assert (data, mime) == (PNG, "image/png") and file["type"] == "image" and file["name"] == "image.png"
     assert body["refs"] == [file["id"]]
     assert body["refs_file"] == [{"detail": file, "done": True, "file": {}, "file_info": file, "id": file["id"],
                                   "name": "image.png", "parse_status": "success", "size": len(PNG),
                                   "upload_progress": 100, "upload_status": "success"}]
-    assert fake.paths()[2:7] == ["/api/chat", "/api/pre-sign-url", f"/upload/{file['object_name']}",
+    assert legacy.paths()[2:7] == ["/api/chat", "/api/pre-sign-url", f"/upload/{file['object_name']}",
                                  "/api/file", "/api/file/parse_process"]
 
 
-def test_a_document_from_a_url_is_registered_against_the_chat(fake, files_url):
-    stream, events = ask(client_for(fake, allow_private_urls=True),
+def test_a_document_from_a_url_is_registered_against_the_chat(legacy, files_url):
+    stream, events = ask(client_for(legacy, allow_private_urls=True),
                          Attachment(files_url + "/docs/notes.txt", kind="file"))
-    file, = fake.files.values()
-    register = next(r for r in fake.requests if r.path == "/api/file")
+    file, = legacy.files.values()
+    register = next(r for r in legacy.requests if r.path == "/api/file")
     assert register.body == {"type": "file", "name": "notes.txt", "object_name": file["object_name"],
                              "file_id": "", "chat_id": stream.chat_id}
-    assert fake.uploads[file["object_name"]] == (DOC, "text/plain")
+    assert legacy.uploads[file["object_name"]] == (DOC, "text/plain")
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "What is in this?"
 
 
-def test_an_image_from_a_url_is_uploaded(fake, files_url):
-    ask(client_for(fake, allow_private_urls=True), Attachment(files_url + "/img/cat.png"))
-    assert list(fake.uploads.values()) == [(PNG, "image/png")]
+def test_an_image_from_a_url_is_uploaded(legacy, files_url):
+    ask(client_for(legacy, allow_private_urls=True), Attachment(files_url + "/img/cat.png"))
+    assert list(legacy.uploads.values()) == [(PNG, "image/png")]
 
 
-def test_only_the_newest_user_message_attachments_are_sent(fake):
+def test_only_the_newest_user_message_attachments_are_sent(legacy):
     earlier = Message("user", "Old picture", (Attachment(PNG_URI, name="old.png"),))
-    ask(client_for(fake), Attachment(PNG_URI, name="new.png"), history=[earlier, Message("assistant", "Nice")])
-    assert [f["name"] for f in fake.files.values()] == ["new.png"]
+    ask(client_for(legacy), Attachment(PNG_URI, name="new.png"), history=[earlier, Message("assistant", "Nice")])
+    assert [f["name"] for f in legacy.files.values()] == ["new.png"]
 
 
 @pytest.mark.parametrize("attachment, words", [
     (Attachment("http://169.254.169.254/latest/meta-data/"), "refused: private address"),
     (Attachment(PNG_URI), "larger than the 16 bytes limit"),
 ])
-def test_refused_attachments_fail_before_kimi_is_called(fake, attachment, words):
+def test_refused_attachments_fail_before_kimi_is_called(legacy, attachment, words):
     with pytest.raises(errors.BadRequest, match=words):
-        ask(client_for(fake, max_upload_bytes=16), attachment)
-    assert fake.requests == []
+        ask(client_for(legacy, max_upload_bytes=16), attachment)
+    assert legacy.requests == []
 
 
-def test_a_file_kimi_cannot_read_is_a_bad_request_and_the_chat_is_deleted(fake):
-    fake.parse_behaviour = "failed"
+def test_a_file_kimi_cannot_read_is_a_bad_request_and_the_chat_is_deleted(legacy):
+    legacy.parse_behaviour = "failed"
     with pytest.raises(errors.BadRequest, match="could not read the attachment image.png"):
-        ask(client_for(fake), Attachment(PNG_URI))
-    assert fake.deleted_chats == fake.created_chats and fake.completions == []
+        ask(client_for(legacy), Attachment(PNG_URI))
+    assert legacy.deleted_chats == legacy.created_chats and legacy.completions == []
 
 
-def test_the_parse_wait_has_a_timeout(fake):
-    fake.parse_behaviour = "hang"
+def test_the_parse_wait_has_a_timeout(legacy):
+    legacy.parse_behaviour = "hang"
     with pytest.raises(errors.UpstreamTimeout, match="did not finish reading image.png within 0.3 s"):
-        ask(client_for(fake, parse_timeout=0.3), Attachment(PNG_URI))
-    assert fake.deleted_chats == fake.created_chats
+        ask(client_for(legacy, parse_timeout=0.3), Attachment(PNG_URI))
+    assert legacy.deleted_chats == legacy.created_chats

@@ -1,0 +1,112 @@
+"""What the fake upstreams (tests/fake_kimi.py, tests/fake_kimi_legacy.py) share: a ThreadingHTTPServer on
+127.0.0.1 served from a daemon thread, its lifecycle, the release event that ends responses still streaming,
+and a request handler that writes whole and chunked bodies. Standard library only.
+"""
+
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    """Handles one connection for the fake set as `fake` on its per-server subclass."""
+
+    protocol_version = "HTTP/1.1"
+    # Each frame or SSE event is one small write; with Nagle on, delayed ACKs would hold them back ~40 ms.
+    disable_nagle_algorithm = True
+    fake = None  # the owning FakeServer, set on a per-server subclass
+
+    def log_message(self, format, *args):
+        pass  # keep test and bench output clean
+
+    def _send_body(self, status, body, content_type="application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_chunks(self, content_type, chunks, release, delay=0.0):
+        """Send a 200, then each item as its own HTTP chunk, `delay` seconds apart (wfile is unbuffered, so
+        each leaves at once). True when all were written, False when `release` was set first (reset() or
+        stop() abandoning the response). The body stays open: _end_chunks() ends it."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i, chunk in enumerate(chunks):
+            if (i and delay > 0 and release.wait(delay)) or release.is_set():
+                return False
+            if chunk:  # an empty chunk would mean end of body
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        return True
+
+    def _end_chunks(self, complete):
+        if complete:
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.close_connection = True  # closing without the terminator tells the client it was cut
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the bench opens many connections at once
+
+    def handle_error(self, request, client_address):
+        # A client hanging up between requests is routine here; anything else is a bug worth a traceback.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class FakeServer:
+    """Base of a fake upstream: serves `handler_class` on 127.0.0.1 until stop(); a with-block starts and
+    stops it. Subclasses keep their records under `_lock` and end open streams with _renew_release()."""
+
+    handler_class = FakeHandler
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._release = threading.Event()  # set to end every response still streaming or hanging
+        self._server = self._thread = None
+
+    def start(self, port=0):
+        """Bind 127.0.0.1 (a free port unless one is given) and serve in a daemon thread; returns self."""
+        handler = type("Handler", (self.handler_class,), {"fake": self})
+        self._server = _Server(("127.0.0.1", port), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._release.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self._server.server_address[1]
+
+    def wait_for(self, predicate, timeout=5.0):
+        """True once predicate() holds, False if it still does not after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def _renew_release(self):
+        """End the responses still streaming (they wait on the old event); later ones get a fresh one.
+        Called with `_lock` held, from reset()."""
+        self._release.set()
+        self._release = threading.Event()

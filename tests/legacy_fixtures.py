@@ -1,0 +1,31 @@
+"""Fixtures for the LegacyClient tests, loaded with `pytest_plugins = ["tests.legacy_fixtures"]`: each test
+module's own fake legacy upstream (`legacy`, emptied around every test) and a LegacyClient aimed at it.
+Not conftest's fake_legacy_server: the gateways share that one, and their chat deletions can arrive after
+a reply has ended (tests/test_api_legacy.py waits for them), into records these tests check exactly."""
+import pytest
+
+from configs.settings import load_models
+from kimi.legacy.client import LegacyClient
+from kimi.models import ModelTable
+from tests.fake_kimi_legacy import FakeKimiLegacy
+
+_MODELS = ModelTable(load_models())
+
+
+@pytest.fixture(scope="module")
+def module_legacy_server():
+    with FakeKimiLegacy() as fake:
+        yield fake
+
+
+@pytest.fixture
+def legacy(module_legacy_server):
+    """The test module's fake legacy upstream, emptied of scripts, records and state before and after."""
+    module_legacy_server.reset()
+    yield module_legacy_server
+    module_legacy_server.reset()
+
+
+@pytest.fixture
+def legacy_client(legacy):
+    return LegacyClient(base_url=legacy.url, models=_MODELS, read_timeout=5)
