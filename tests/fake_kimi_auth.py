@@ -1,17 +1,16 @@
 """Fake Kimi account service on 127.0.0.1: the refresh call (kimi-protocol.md A.2) issuing short-lived
 access JWTs and rotating refresh tokens, GET /api/user and the GetSubscription probe.
 
-A separate tiny server beside tests/fake_kimi.py (whose Chat endpoint judges tokens only by its
-`rejected_tokens`); tests point KIMI_REFRESH_URL and KIMI_PROBE_URL here.
+A separate tiny server (on tests/fake_server.py's base) beside tests/fake_kimi.py (whose Chat endpoint
+judges tokens only by its `rejected_tokens`); tests point KIMI_REFRESH_URL and KIMI_PROBE_URL here.
 """
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 
+from tests.fake_server import FakeHandler, FakeServer
 from tests.jwts import make_jwt
 
 REFRESH_PATH = "/api/auth/token/refresh"
@@ -19,13 +18,7 @@ USER_PATH = "/api/user"
 PROBE_PATH = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    fake = None  # the owning FakeKimiAuth, set on a per-server subclass
-
-    def log_message(self, format, *args):
-        pass
-
+class _Handler(FakeHandler):
     def do_GET(self):
         self._drain()
         if self.path == REFRESH_PATH:
@@ -50,20 +43,16 @@ class _Handler(BaseHTTPRequestHandler):
         return auth[7:] if auth.startswith("Bearer ") else ""
 
     def _reply(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._send_body(status, json.dumps(body).encode())
 
 
-class FakeKimiAuth:
+class FakeKimiAuth(FakeServer):
     """Refresh tokens are single-use: each refresh voids the one presented and hands out a new pair."""
 
+    handler_class = _Handler
+
     def __init__(self):
-        self._lock = threading.Lock()
-        self._server = self._thread = None
+        super().__init__()
         self.reset()
 
     def reset(self):
@@ -74,29 +63,6 @@ class FakeKimiAuth:
             self.revoked_access = set()
             self.refresh_calls = []  # the refresh tokens presented, in order
             self.issued = []  # (access, refresh) pairs handed out
-
-    def start(self):
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self._server.server_address[1]
 
     def issue_refresh(self, sub="refreshuser000000001"):
         """A new valid refresh token (a JWT with typ "refresh", as Kimi's are) for user `sub`."""

@@ -11,9 +11,8 @@ USER = [{"role": "user", "content": "Focus tip?"}]
 
 
 @pytest.fixture
-def client(gateway, user_token):
-    with anthropic.Anthropic(base_url=gateway.url, api_key=user_token, max_retries=0) as client:
-        yield client
+def client(anthropic_client):
+    return anthropic_client  # conftest's, under the short name every test here uses
 
 
 def post_messages(gateway, user_token, body, **kwargs):

@@ -3,7 +3,6 @@ import orjson
 import pydantic
 import pytest
 import requests
-from google import genai
 from google.genai import errors, types
 
 from kimi.usage import estimate_tokens
@@ -14,11 +13,8 @@ USER = {"contents": [{"role": "user", "parts": [{"text": "Focus tip?"}]}]}
 
 
 @pytest.fixture
-def client(gateway, user_token):
-    options = types.HttpOptions(base_url=gateway.url, api_version="v1beta",
-                                retry_options=types.HttpRetryOptions(attempts=1))
-    with genai.Client(api_key=user_token, http_options=options) as client:
-        yield client
+def client(gemini_client):
+    return gemini_client  # conftest's, under the short name every test here uses
 
 
 def post(gateway, path, body=USER, headers=None, **kwargs):
