@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import requests
 
-from kimi import errors
+from kimi import errors, tokens
 from kimi.client import USER_AGENT
 from kimi.sessions import shared_session
 
@@ -67,18 +67,10 @@ class AccountCalls:
 
 
 def _token_pair(response: requests.Response) -> tuple[Optional[str], Optional[str]]:
-    # Most clients read access_token/refresh_token; some look for camelCase or a `data` wrapper (C.11).
     try:
-        body = response.json()
+        return tokens.token_pair(response.json())
     except ValueError:
         return None, None
-    if isinstance(body, dict) and isinstance(body.get("data"), dict):
-        body = body["data"]
-    if not isinstance(body, dict):
-        return None, None
-    access = body.get("access_token") or body.get("accessToken")
-    refresh = body.get("refresh_token") or body.get("refreshToken")
-    return (access if isinstance(access, str) else None), (refresh if isinstance(refresh, str) else None)
 
 
 def _excerpt(response: requests.Response) -> str:

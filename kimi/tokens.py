@@ -65,3 +65,15 @@ def describe(token: str) -> str:
     if claims and claims.get("sub"):
         return f"user:{claims['sub']}"
     return f"token:{token[:6]}…"
+
+
+def token_pair(body: Any) -> tuple[Optional[str], Optional[str]]:
+    """(access token, refresh token) from the JSON body of Kimi's refresh call, each None when absent.
+    Most clients read access_token/refresh_token; some look for camelCase or a `data` wrapper (C.11)."""
+    if isinstance(body, dict) and isinstance(body.get("data"), dict):
+        body = body["data"]
+    if not isinstance(body, dict):
+        return None, None
+    access = body.get("access_token") or body.get("accessToken")
+    refresh = body.get("refresh_token") or body.get("refreshToken")
+    return (access if isinstance(access, str) else None), (refresh if isinstance(refresh, str) else None)

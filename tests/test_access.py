@@ -3,7 +3,7 @@ import pytest
 from blueprints.access import Access, Keyring, bearer, choose_access
 from kimi.errors import AuthRejected, RateLimited
 from kimi.store import FileStore
-from kimi.tokens import describe, extract_token, is_access_jwt, is_expired, read_claims
+from kimi.tokens import describe, extract_token, is_access_jwt, is_expired, read_claims, token_pair
 from tests.jwts import make_jwt
 
 USER = make_jwt(sub="useruseruseruseruser")
@@ -103,3 +103,16 @@ def test_describe_never_shows_the_token():
 def test_bearer_header_parsing():
     assert bearer("Bearer abc") == "abc" and bearer("bearer abc") == "abc"
     assert bearer("Basic abc") is None and bearer(None) is None and bearer("Bearer ") is None
+
+
+@pytest.mark.parametrize("body, pair", [
+    ({"access_token": "a1", "refresh_token": "r1"}, ("a1", "r1")),
+    ({"accessToken": "a1", "refreshToken": "r1"}, ("a1", "r1")),  # camelCase (kimi-protocol.md C.11)
+    ({"data": {"access_token": "a1", "refresh_token": "r1"}}, ("a1", "r1")),  # a `data` wrapper
+    ({"access_token": "a1"}, ("a1", None)),  # no rotation this time
+    ({"access_token": 7, "refresh_token": ["r1"]}, (None, None)),  # not strings
+    (["a1", "r1"], (None, None)),
+    (None, (None, None)),
+])
+def test_the_token_pair_is_read_from_every_refresh_answer_shape_seen(body, pair):
+    assert token_pair(body) == pair

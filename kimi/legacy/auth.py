@@ -143,7 +143,7 @@ class AccessTokens:
         except errors.AuthRejected:
             raise errors.AuthRejected("Kimi refused the refresh token; log in to Kimi again and copy a fresh "
                                       "refresh_token.", code="refresh_rejected") from None
-        access_token, new_refresh = _token_pair(body)
+        access_token, new_refresh = tokens.token_pair(body)
         if not access_token:
             raise errors.AuthRejected("Kimi's refresh call returned no access token.", code="refresh_rejected")
         user = self.transport.call_json("GET", USER_PATH, self.transport.headers(access_token))
@@ -164,14 +164,3 @@ class AccessTokens:
 
 def _key(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()
-
-
-def _token_pair(body: object) -> tuple[Optional[str], Optional[str]]:
-    # Most clients read access_token/refresh_token; some look for camelCase or a `data` wrapper (C.11).
-    if isinstance(body, dict) and isinstance(body.get("data"), dict):
-        body = body["data"]
-    if not isinstance(body, dict):
-        return None, None
-    access = body.get("access_token") or body.get("accessToken")
-    refresh = body.get("refresh_token") or body.get("refreshToken")
-    return (access if isinstance(access, str) else None), (refresh if isinstance(refresh, str) else None)
