@@ -119,6 +119,12 @@ def is_legacy(record: dict[str, Any]) -> bool:
     return bool(record.get("legacy")) and bool(record.get("refresh_token")) and not access_claims(record)
 
 
+def lent_token(record: dict[str, Any]) -> Optional[str]:
+    """The token the pool lends for this account: a legacy account's refresh token (the router sends
+    it to the legacy client, which exchanges it itself), else its access token."""
+    return record.get("refresh_token") if is_legacy(record) else record.get("access_token")
+
+
 def can_renew(record: dict[str, Any], now: Optional[float] = None) -> bool:
     refresh = record.get("refresh_token")
     if not refresh:

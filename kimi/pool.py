@@ -40,10 +40,7 @@ class Lease:
         self.pool = pool
         self.account_id = account_id
         self.lease_id = lease_id
-        # A legacy account lends its refresh token: the router sends any non-kimi-auth token to the
-        # legacy client, which exchanges it for an access token of the legacy API.
-        self.token: Optional[str] = record.get("refresh_token") if accounts.is_legacy(record) \
-            else record.get("access_token")
+        self.token: Optional[str] = accounts.lent_token(record)
         self._released = False
 
     def release(self, chat_id: Optional[str] = None) -> None:
@@ -165,10 +162,10 @@ class AccountPool:
     # What happened to an account
 
     def reject(self, account_id: str, reason: str, token: Optional[str] = None) -> None:
-        """Mark the account rejected by Kimi (unless its token changed since `token` was used)."""
+        """Mark the account rejected by Kimi (unless the token it lends changed since `token` was used)."""
         def put(records: dict) -> None:
             record = records.get(account_id)
-            if record is not None and (token is None or record.get("access_token") == token):
+            if record is not None and (token is None or accounts.lent_token(record) == token):
                 record.update(rejected=reason[:300], rejected_at=time.time())
 
         self.store.modify("accounts", put)

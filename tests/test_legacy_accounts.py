@@ -113,3 +113,18 @@ def test_a_restarted_gateway_serves_with_the_stored_token_when_kimi_voided_the_o
     logs = first.log_text() + second.log_text()
     assert "got a rotated refresh token" in logs
     assert not [token for token in [original, *legacy_kimi.issued_refresh] if token in logs]
+
+
+def test_a_legacy_account_whose_refresh_token_kimi_refuses_is_marked_rejected(legacy_kimi, app_client):
+    token = legacy_refresh_token()
+    app_client.post("/auth/save", json={"cookies": token}, headers=ADMIN)
+    legacy_kimi.rejected_refresh.add(token)
+    reply = app_client.post("/v1/chat/completions", data=orjson.dumps(CHAT))
+    assert (reply.status_code, reply.json["error"]["code"]) == (401, "no_usable_account")
+    [account] = app_client.get("/auth/status", headers=ADMIN).json["accounts"]
+    assert account["state"] == "rejected" and "refresh token" in account["last_error"]
+    # A rejected account is no longer lent: the next caller gets the same answer without Kimi being asked.
+    calls = legacy_kimi.refresh_calls
+    again = app_client.post("/v1/chat/completions", data=orjson.dumps(CHAT))
+    assert (again.status_code, again.json["error"]["code"]) == (401, "no_usable_account")
+    assert legacy_kimi.refresh_calls == calls
