@@ -142,7 +142,9 @@ class AccountPool:
         def swap(records: dict) -> Optional[str]:
             for record in records.values():
                 if accounts.is_legacy(record) and record.get("refresh_token") == old:
-                    record["refresh_token"] = new
+                    # Kimi just accepted `old`: a rejection recorded against it (another worker racing
+                    # this one to a token Kimi voids on use) no longer holds, as with any fresh pair.
+                    record.update(refresh_token=new, rejected=None)
                     return record["id"]
             return None
 

@@ -222,6 +222,17 @@ def test_a_rotated_refresh_token_replaces_the_legacy_accounts_own_and_is_lent(op
     assert pool.acquire().token == "rt-rotated-0001"
 
 
+def test_a_rotation_clears_a_rejection_recorded_against_the_token_kimi_just_accepted(open_pool):
+    # Two workers refresh the same one-use token at once: the loser's refusal may be recorded before
+    # the winner stores the rotated token. The account must stay lendable with that token.
+    pool = open_pool()
+    account_id, refresh = save_legacy_account(pool)
+    pool.reject(account_id, "Kimi refused the refresh token.", token=refresh)
+    assert pool.store.read("accounts")[account_id]["rejected"]
+    assert pool.keep_rotated_refresh_token(refresh, "rt-rotated-0002") is True
+    assert pool.acquire().token == "rt-rotated-0002"
+
+
 def test_a_rotation_of_a_token_the_account_no_longer_holds_changes_nothing(open_pool):
     pool = open_pool()
     account_id, refresh = save_legacy_account(pool)
