@@ -106,7 +106,7 @@ def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter streams and ramps (about a minute; the full plan takes about two)")
+    parser.add_argument("--quick", action="store_true", help="shorter streams and ramps (about a minute and a half; the full plan takes about three)")
     parser.add_argument("--rate", type=int, help="new streams per second in the held levels")
     parser.add_argument("--parts", default=",".join(PARTS), help="a comma-separated subset of " + ",".join(PARTS))
     parser.add_argument("--output", type=Path, default=Path("bench/results.json"))
