@@ -209,13 +209,13 @@ class FakeKimi(FakeServer):
     handler_class = _Handler
 
     def __init__(self):
-        super().__init__()
+        # The records exist before the base calls reset(), which empties them in place: tests may hold them.
         self._script = deque()
         self.requests, self.deleted_chats, self.chats = [], [], {}
         self.uploads, self.files = {}, {}  # object name -> (bytes, content type); file id -> file object
-        self.delete_gate, self.delete_status = None, 200  # DeleteChat waits on the gate; answers the status
         self.rejected_tokens = set()
-        self.open_streams = self.max_open_streams = 0
+        self.open_streams = 0
+        super().__init__()
 
     def reset(self):
         """Forget script, records, chats and rejected tokens; end hanging or still-streaming responses."""
@@ -224,7 +224,7 @@ class FakeKimi(FakeServer):
             for record in (self._script, self.requests, self.deleted_chats, self.chats, self.rejected_tokens,
                            self.uploads, self.files):
                 record.clear()
-            self.delete_gate, self.delete_status = None, 200
+            self.delete_gate, self.delete_status = None, 200  # DeleteChat waits on the gate; answers the status
             self.max_open_streams = self.open_streams
 
     # Scripting: each Chat request takes the next behaviour; an empty queue means echo.

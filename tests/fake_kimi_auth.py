@@ -51,10 +51,6 @@ class FakeKimiAuth(FakeServer):
 
     handler_class = _Handler
 
-    def __init__(self):
-        super().__init__()
-        self.reset()
-
     def reset(self):
         with self._lock:
             self.access_ttl = 3600  # seconds each issued access token lives

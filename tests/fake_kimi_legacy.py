@@ -64,10 +64,6 @@ class FakeKimiLegacy(Routes, FakeServer):
 
     handler_class = _Handler
 
-    def __init__(self):
-        super().__init__()
-        self.reset()
-
     def reset(self):
         """Forget scripts, records and state; end any stream still open."""
         with self._lock:

@@ -69,6 +69,10 @@ class FakeServer:
         self._lock = threading.Lock()
         self._release = threading.Event()  # set to end every response still streaming or hanging
         self._server = self._thread = None
+        self.reset()
+
+    def reset(self):
+        """A subclass sets its records and behaviour here, under `_lock`; called once at construction."""
 
     def start(self, port=0):
         """Bind 127.0.0.1 (a free port unless one is given) and serve in a daemon thread; returns self."""

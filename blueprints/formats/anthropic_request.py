@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 import orjson
 
-from blueprints.formats.common import arguments_text, choose_tools, data_uri, inline_attachment, required_name
+from blueprints.formats.common import (arguments_text, choose_tools, data_uri, inline_attachment, message_role,
+                                       required_name)
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
 from kimi.usage import estimate_tokens
@@ -135,11 +136,7 @@ def _parse_messages(messages: Any, keep_thinking: bool = False) -> list[Message]
     parsed = []
     for i, message in enumerate(messages):
         param = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise BadRequest(f"`{param}` must be an object.", param=param)
-        role = message.get("role")
-        if role not in ROLES:
-            raise BadRequest(f"`{param}.role` must be one of {', '.join(ROLES)}.", param=f"{param}.role")
+        role = message_role(message, param, ROLES)
         parsed += _parse_turn(role, message.get("content"), f"{param}.content", keep_thinking, names)
     return parsed
 

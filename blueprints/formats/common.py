@@ -124,6 +124,16 @@ def optional_text(obj: dict, key: str, param: str) -> Optional[str]:
     return value
 
 
+def message_role(message: Any, param: str, roles: tuple[str, ...]) -> str:
+    """The `role` of a history message (an object named `param` in errors), one of `roles`."""
+    if not isinstance(message, dict):
+        raise BadRequest(f"`{param}` must be an object.", param=param)
+    role = message.get("role")
+    if role not in roles:
+        raise BadRequest(f"`{param}.role` must be one of {', '.join(roles)}.", param=f"{param}.role")
+    return role
+
+
 def required_name(obj: Any, param: str) -> str:
     if not isinstance(obj, dict) or not isinstance(obj.get("name"), str) or not obj["name"]:
         raise BadRequest(f"`{param}.name` is required and must be a non-empty string.", param=f"{param}.name")

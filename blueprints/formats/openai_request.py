@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any, Optional, Union
 
 from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
-                                       optional_field, optional_text, parse_content_parts, part_text, required_name)
+                                       message_role, optional_field, optional_text, parse_content_parts, part_text,
+                                       required_name)
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
 
@@ -49,11 +50,7 @@ def parse_messages(messages: list) -> list[Message]:
 
 def _parse_message(message: Any, index: int, names: dict[str, str]) -> Message:
     param = f"messages[{index}]"
-    if not isinstance(message, dict):
-        raise BadRequest(f"`{param}` must be an object.", param=param)
-    role = message.get("role")
-    if role not in ROLES:
-        raise BadRequest(f"`{param}.role` must be one of {', '.join(ROLES)}.", param=f"{param}.role")
+    role = message_role(message, param, ROLES)
     text, attachments = parse_content(message.get("content"), f"{param}.content")
     if role == "assistant":
         calls = _parse_tool_calls(message, param)
@@ -167,7 +164,7 @@ def _parse_stop(stop: Any) -> list[str]:
     stops = [stop] if isinstance(stop, str) else stop
     if not isinstance(stops, list) or len(stops) > MAX_STOPS or not all(isinstance(s, str) for s in stops):
         raise BadRequest(f"`stop` must be a string or an array of up to {MAX_STOPS} strings.", param="stop")
-    return [s for s in stops if s]  # an empty stop would end every answer before it began
+    return stops  # empty ones are dropped where stops are applied (kimi/filters.stop_at_sequences)
 
 
 def parse_reasoning_effort(effort: Optional[str]) -> Optional[bool]:

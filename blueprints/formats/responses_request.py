@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
-                                       optional_field, optional_text, parse_content_parts, part_text, required_name)
+                                       message_role, optional_field, optional_text, parse_content_parts, part_text,
+                                       required_name)
 from blueprints.formats.openai_request import parse_reasoning_effort
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
@@ -75,9 +76,7 @@ def _parse_input(value: Any) -> list[Message]:
             raise BadRequest(f"`{param}` must be an object.", param=param)
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind == "message":
-            role = item.get("role")
-            if role not in ROLES:
-                raise BadRequest(f"`{param}.role` must be one of {', '.join(ROLES)}.", param=f"{param}.role")
+            role = message_role(item, param, ROLES)
             text, attachments = _parse_content(item.get("content"), f"{param}.content")
             messages.append(Message(role, text, attachments))
         elif kind in ("function_call", "custom_tool_call"):
