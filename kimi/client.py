@@ -18,6 +18,7 @@ from kimi.events import ChatRequest
 from kimi.frames import FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable
 from kimi.sessions import shared_session
+from kimi.stall import StallWatch
 from kimi.stream import CONNECTION_FAULTS, TIMEOUTS, ChatStream
 from kimi.uploads import DEFAULT_MAX_BYTES
 from kimi.usage import estimate_tokens
@@ -48,6 +49,7 @@ class KimiClient:
         self.models = models
         self.connect_timeout = connect_timeout
         self.timeout = (connect_timeout, read_timeout)
+        self.stalls = StallWatch(read_timeout)  # the read deadline of answers once their head is in
         self.max_frame_bytes = max_frame_bytes
         self.conversations = conversations or ConversationMemory()
         self.session = session or _pooled_session(self.base_url, pool_size)
@@ -70,7 +72,7 @@ class KimiClient:
         body = build_chat_body(text, model, chat, parent_id, file_ids)
         response = self._post(self.chat_url, encode_envelope(body), _headers(token, claims), self.timeout)
         stream = ChatStream(response, FrameDecoder(self.max_frame_bytes), self.conversations,
-                            prompt_tokens=estimate_tokens(text), model_id=model.id)
+                            prompt_tokens=estimate_tokens(text), model_id=model.id, stalls=self.stalls)
         try:
             stream.peek()
         except BaseException:

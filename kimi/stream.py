@@ -18,6 +18,7 @@ from kimi.events import (CONTENT_EVENTS, ChatStarted, Event, Finished, MessageSt
                          ThinkingDelta, UpstreamError)
 from kimi.frames import Frame, FrameDecoder
 from kimi.parse import StreamParser
+from kimi.stall import StallWatch, Watched
 
 READ_SIZE = 64 * 1024
 TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
@@ -29,8 +30,9 @@ class ChatStream:
 
     def __init__(self, response: requests.Response, decoder: FrameDecoder,
                  conversations: ConversationMemory, prompt_tokens: int = 0,
-                 model_id: str = ""):
+                 model_id: str = "", stalls: Optional[StallWatch] = None):
         self._response = response
+        self._stalls = stalls  # keeps the read deadline once the head is in; without it, the socket does
         self._decoder = decoder
         self._parser = StreamParser()
         self._conversations = conversations
@@ -123,30 +125,55 @@ class ChatStream:
         else:
             read, chunked = raw.read1, None
         decoder = self._decoder
-        while True:
-            try:
-                data = read(READ_SIZE)
-            except TIMEOUTS:
-                raise errors.UpstreamTimeout("Kimi stopped sending in the middle of the answer.",
-                                             code="upstream_timeout") from None
-            except CONNECTION_FAULTS:
-                raise errors.UpstreamUnavailable("The connection to Kimi was cut.",
-                                                 code="upstream_disconnected") from None
-            is_last = not data
-            if chunked is not None:
-                if is_last:  # a chunked body ends with its zero-size chunk, never with EOF
-                    raise errors.UpstreamUnavailable("The connection to Kimi was cut.",
-                                                     code="upstream_disconnected")
-                data = chunked.feed(data)
-                is_last = chunked.is_done
-            if data:
-                yield decoder.feed(data)
-            if is_last:
-                decoder.finish()
-                return
+        watched = self._watch()
+        try:
+            while True:
+                try:
+                    data = read(READ_SIZE)
+                except TIMEOUTS:
+                    raise _stalled() from None
+                except CONNECTION_FAULTS:
+                    if watched is not None and watched.stalled:
+                        raise _stalled() from None
+                    raise _cut() from None
+                is_last = not data
+                if watched is not None:
+                    watched.reads += 1
+                    if is_last and watched.stalled:
+                        raise _stalled()
+                if chunked is not None:
+                    if is_last:  # a chunked body ends with its zero-size chunk, never with EOF
+                        raise _cut()
+                    data = chunked.feed(data)
+                    is_last = chunked.is_done
+                if data:
+                    yield decoder.feed(data)
+                if is_last:
+                    decoder.finish()
+                    return
+        finally:
+            if watched is not None:
+                self._stalls.forget(watched)
+
+    def _watch(self) -> Optional[Watched]:
+        """Hand the socket's read deadline to the stall watch (a real connection only; a test double
+        without one keeps its own timeout)."""
+        connection = getattr(self._response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if self._stalls is None or sock is None:
+            return None
+        return self._stalls.watch(sock)
 
     def _note(self, event: Event) -> None:
         if isinstance(event, ChatStarted):
             self.chat_id = event.chat_id
         elif isinstance(event, MessageStarted):
             self.message_id = event.message_id
+
+
+def _stalled() -> errors.KimiError:
+    return errors.UpstreamTimeout("Kimi stopped sending in the middle of the answer.", code="upstream_timeout")
+
+
+def _cut() -> errors.KimiError:
+    return errors.UpstreamUnavailable("The connection to Kimi was cut.", code="upstream_disconnected")

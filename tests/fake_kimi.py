@@ -7,9 +7,12 @@ import argparse
 import itertools
 import json
 import re
+import select
 import signal
+import socket
 import struct
 import threading
+import time
 import uuid
 from collections import deque, namedtuple
 from datetime import datetime, timezone
@@ -188,6 +191,18 @@ class _Handler(UploadRoutes, FakeHandler):
             chunks.append(envelopes[after_frames][:len(envelopes[after_frames]) // 2])
         self._stream(chunks, finish=False)
 
+    def _do_stall(self, after_frames, seconds, fixture):
+        envelopes = [encode_envelope(*frame) for frame in load_fixture(fixture)]
+        self._stream(self._then_wait(envelopes[:after_frames], seconds), finish=False)
+
+    def _then_wait(self, chunks, seconds):
+        yield from chunks
+        # Silent with the connection open until the client gives up on it (or reset/stop, or `seconds`).
+        deadline = time.monotonic() + seconds
+        while not self.release.wait(0.05) and time.monotonic() < deadline:
+            if select.select([self.connection], [], [], 0)[0] and not self.connection.recv(1, socket.MSG_PEEK):
+                return
+
     def _do_hang(self, seconds):
         self.release.wait(seconds)
         self.close_connection = True  # no status line was sent, so the connection is unusable
@@ -255,6 +270,10 @@ class FakeKimi(FakeServer):
 
     def hang(self, seconds=30):
         return self._push("hang", seconds=seconds)
+
+    def stall(self, after_frames=6, seconds=30, fixture="plain_text.jsonl"):
+        """Send the fixture's first frames, then nothing with the connection open."""
+        return self._push("stall", after_frames=after_frames, seconds=seconds, fixture=fixture)
 
     def raw(self, bytes_body, status=200, content_type="application/connect+json"):
         return self._push("raw", body=bytes_body, status=status, content_type=content_type)

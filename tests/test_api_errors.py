@@ -113,6 +113,18 @@ def test_stream_cut_mid_frame_ends_with_error_chunk_then_done(kimi, gateway, use
     assert orjson.loads(events[1])["choices"][0]["delta"]["content"] == "Set up"
 
 
+def test_upstream_silent_mid_stream_ends_with_a_timeout_chunk_and_is_cut(kimi, gateway, user_token):
+    kimi.stall(after_frames=6, seconds=20)  # the gateway's read deadline is 2 s (conftest)
+    response = post(gateway, user_token, chat_body(stream=True))
+    events = sse_events(response)
+    assert response.status_code == 200 and events[-1] == "[DONE]"
+    assert orjson.loads(events[1])["choices"][0]["delta"]["content"] == "Set up"
+    error = orjson.loads(events[-2])["error"]
+    assert (error["type"], error["code"]) == ("timeout_error", "upstream_timeout")
+    assert error["message"] == "Kimi stopped sending in the middle of the answer."
+    assert kimi.wait_for(lambda: kimi.open_streams == 0, timeout=5)  # the gateway cut the connection
+
+
 def test_error_after_done_fails_the_stream_for_the_sdk(kimi, openai_client):
     kimi.replay("error_after_done.jsonl")
     stream = openai_client.chat.completions.create(model="kimi-latest", messages=USER_MESSAGES, stream=True)

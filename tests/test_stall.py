@@ -1,0 +1,95 @@
+"""kimi/stall.py: one watcher keeps the read deadline of every open answer (real sockets, real threads)."""
+import socket
+import threading
+
+import pytest
+
+from kimi import errors
+from kimi.client import KimiClient
+from kimi.events import ChatRequest, Message, TextDelta
+from kimi.models import ModelTable
+from kimi.stall import StallWatch
+from configs.settings import load_models
+from tests.jwts import make_jwt
+
+
+@pytest.fixture
+def pair():
+    ours, theirs = socket.socketpair()
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def test_a_quiet_stream_is_marked_and_cut_once_its_deadline_passes(pair):
+    ours, theirs = pair
+    watch = StallWatch(timeout=10, tick=60)
+    watched = watch.watch(ours)
+    assert ours.gettimeout() is None  # the socket no longer times out by itself
+    start = watched._quiet_since
+    assert watch.check(start + 9.9) == [] and not watched.stalled
+    assert watch.check(start + 10) == [watched] and watched.stalled
+    assert ours.recv(10) == b""  # shut down: a reader waiting on it wakes with end-of-file
+    assert watch.check(start + 30) == []  # cut once, then forgotten
+
+
+def test_reads_push_the_deadline_back(pair):
+    ours, _ = pair
+    watch = StallWatch(timeout=10, tick=60)
+    watched = watch.watch(ours)
+    start = watched._quiet_since
+    watched.reads += 1
+    assert watch.check(start + 9) == []  # the new count is seen here: quiet from now on
+    assert watch.check(start + 18.9) == []
+    assert watch.check(start + 19) == [watched]
+
+
+def test_a_forgotten_stream_is_never_cut(pair):
+    ours, theirs = pair
+    watch = StallWatch(timeout=10, tick=60)
+    watched = watch.watch(ours)
+    watch.forget(watched)
+    assert watch.check(watched._quiet_since + 100) == [] and not watched.stalled
+    theirs.sendall(b"x")
+    assert ours.recv(10) == b"x"
+
+
+def test_the_watcher_thread_wakes_a_blocked_reader(pair):
+    ours, _ = pair
+    watch = StallWatch(timeout=0.2)
+    assert watch.tick == 0.05  # a quarter of the deadline, never under 50 ms nor over a second
+    assert StallWatch(timeout=120).tick == 1.0
+    watched = watch.watch(ours)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(ours.recv(10)))
+    reader.start()
+    reader.join(timeout=5)
+    assert not reader.is_alive() and received == [b""] and watched.stalled
+
+
+def _client(kimi, read_timeout):
+    return KimiClient(base_url=kimi.url, chat_path="/apiv2/kimi.gateway.chat.v1.ChatService/Chat",
+                      models=ModelTable(load_models()), read_timeout=read_timeout)
+
+
+def _chat():
+    return ChatRequest(model="kimi-latest", messages=[Message("user", "Hello")], stream=True)
+
+
+def test_an_answer_that_goes_silent_raises_a_timeout_and_leaves_nothing_watched(kimi):
+    kimi.stall(after_frames=6, seconds=20)
+    client = _client(kimi, read_timeout=0.3)
+    stream = client.open_chat(_chat(), make_jwt(sub="stallstallstallstall"))
+    assert [watched.sock.gettimeout() for watched in client.stalls._watched] == [None]
+    with pytest.raises(errors.UpstreamTimeout, match="stopped sending in the middle"):
+        list(stream)
+    assert not client.stalls._watched
+    assert kimi.wait_for(lambda: kimi.open_streams == 0, timeout=5)
+
+
+def test_a_finished_answer_is_no_longer_watched(kimi):
+    client = _client(kimi, read_timeout=5)
+    stream = client.open_chat(_chat(), make_jwt(sub="stallstallstallstall"))
+    assert len(client.stalls._watched) == 1
+    assert "".join(event.text for event in stream if isinstance(event, TextDelta)) == "Hello"
+    assert not client.stalls._watched
