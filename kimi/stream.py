@@ -156,11 +156,15 @@ class ChatStream:
                 self._stalls.forget(watched)
 
     def _watch(self) -> Optional[Watched]:
-        """Hand the socket's read deadline to the stall watch (a real connection only; a test double
-        without one keeps its own timeout)."""
-        connection = getattr(self._response.raw, "connection", None)
-        sock = getattr(connection, "sock", None)
-        if self._stalls is None or sock is None:
+        """Hand the read deadline of the socket the answer is read from to the stall watch. A test double
+        without a socket keeps its own timeout."""
+        if self._stalls is None:
+            return None
+        # The socket under http.client's buffered file (SocketIO keeps it as `_sock`): urllib3's own
+        # `connection.sock` is already None when Kimi's answer says `Connection: close`.
+        reader = getattr(getattr(self._response.raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(reader, "raw", None), "_sock", None)
+        if not hasattr(sock, "settimeout"):
             return None
         return self._stalls.watch(sock)
 
