@@ -88,8 +88,12 @@ class KimiClient:
         self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)).close()
 
     def _post(self, url: str, data: bytes, headers: dict[str, str], timeout: tuple) -> requests.Response:
+        # Prepared here rather than by session.post, which merges session defaults (none are set: our
+        # headers are complete) through requests' generic helpers: 50-90 µs of CPU per call (`python -m bench.micro`).
+        request = requests.PreparedRequest()
+        request.prepare(method="POST", url=url, headers=headers, data=data)
         try:
-            response = self.session.post(url, data=data, headers=headers, timeout=timeout, stream=True)
+            response = self.session.send(request, timeout=timeout, stream=True)
         except TIMEOUTS:
             raise errors.UpstreamTimeout("Kimi did not answer in time.", code="upstream_timeout") from None
         except CONNECTION_FAULTS as exc:

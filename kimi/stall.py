@@ -1,7 +1,7 @@
 """The read deadline of open answers, kept by one watcher for all of them instead of a timer per read.
 
 A socket with a timeout makes gevent arm and disarm a timer around every wait for data: 2.5 to 4 µs of
-CPU per read (`python -m bench.socket_timeout`), against ~50 µs per upstream read in all. An answer's socket
+CPU per read (`python -m bench.micro`), against ~50 µs per upstream read in all. An answer's socket
 therefore loses its timeout once the response head is in; its reader counts its reads instead, and one
 background thread (a greenlet under gevent) looks at the counts every `tick` seconds. A stream that has
 read nothing for `timeout` seconds is marked stalled and its connection shut down, which wakes its reader

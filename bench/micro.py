@@ -1,0 +1,105 @@
+"""Two choices on the gateway's hot paths, each measured in isolation (CPU time of this process only).
+
+- socket timeout: what a timeout on a gevent socket costs each read (a timer armed and disarmed around
+  every wait). 200 loopback socket pairs, one greenlet reading each through a buffered file as the
+  gateway reads Kimi, one writer feeding them all every 2 ms. The reason for kimi/stall.py.
+- upstream call: one Chat call to bench/upstream.py (a one-frame answer, read to the end) through
+  `session.post` and through a request prepared by hand and given to `session.send`, as kimi/client.py
+  does. The reason for KimiClient._post's shape.
+
+Run: .venv/bin/python -m bench.micro
+"""
+import os
+
+os.environ.setdefault("GEVENT_RESOLVER", "ares")  # as configs/gunicorn.conf.py sets it for the gateway
+
+from gevent import monkey  # noqa: E402
+
+monkey.patch_all()
+
+import socket  # noqa: E402  (after the patch, as in the gateway)
+import time  # noqa: E402
+
+import gevent  # noqa: E402
+import requests  # noqa: E402
+
+from bench import processes  # noqa: E402
+from bench.run import CHAT_PATH, _prompt  # noqa: E402
+from kimi.client import _access_claims, _headers, _pooled_session  # noqa: E402
+from kimi.frames import encode_envelope  # noqa: E402
+from tests.jwts import make_jwt  # noqa: E402
+
+PAIRS, ROUNDS = 200, 300
+CALLS = 1000
+
+
+def cpu_per_read(timeout) -> float:
+    pairs = [socket.socketpair() for _ in range(PAIRS)]
+    for ours, _ in pairs:
+        ours.settimeout(timeout)
+    files = [ours.makefile("rb") for ours, _ in pairs]
+
+    def reader(file):
+        for _ in range(ROUNDS):
+            file.read1(65536)
+
+    def writer():
+        for _ in range(ROUNDS):
+            for _, theirs in pairs:
+                theirs.send(b"x" * 100)
+            gevent.sleep(0.002)
+
+    started = time.process_time()
+    gevent.joinall([gevent.spawn(reader, file) for file in files] + [gevent.spawn(writer)])
+    spent = time.process_time() - started
+    for ours, theirs in pairs:
+        ours.close()
+        theirs.close()
+    return spent / (PAIRS * ROUNDS) * 1e6
+
+
+def cpu_per_call(call) -> float:
+    for _ in range(50):  # warm-up
+        call()
+    started = time.process_time()
+    for _ in range(CALLS):
+        call()
+    return (time.process_time() - started) / CALLS * 1e6
+
+
+def upstream_calls(upstream: processes.Upstream) -> tuple[float, float]:
+    url = upstream.url + CHAT_PATH
+    token = make_jwt(sub="benchuser00000000001")
+    headers = _headers(token, _access_claims(token))
+    body = encode_envelope({"scenario": "SCENARIO_K2D5", "message": {
+        "role": "user", "blocks": [{"message_id": "", "text": {"content": _prompt(1, 0)}}]}})
+    session = _pooled_session(upstream.url, 10)
+
+    def via_post():
+        with session.post(url, data=body, headers=headers, timeout=(10, 120), stream=True) as response:
+            response.raw.read()
+
+    def via_send():
+        request = requests.PreparedRequest()
+        request.prepare(method="POST", url=url, headers=headers, data=body)
+        with session.send(request, timeout=(10, 120), stream=True) as response:
+            response.raw.read()
+
+    return cpu_per_call(via_post), cpu_per_call(via_send)
+
+
+def main() -> None:
+    for _ in range(3):
+        print(f"CPU per read: {cpu_per_read(60):.2f} µs with a 60 s socket timeout, "
+              f"{cpu_per_read(None):.2f} µs without")
+    upstream = processes.Upstream()
+    try:
+        for _ in range(3):
+            post, send = upstream_calls(upstream)
+            print(f"CPU per upstream call: {post:.0f} µs by session.post, {send:.0f} µs prepared + session.send")
+    finally:
+        upstream.stop()
+
+
+if __name__ == "__main__":
+    main()
