@@ -112,6 +112,9 @@ def _finish(response: Response) -> Response:
     record = _Record(labels, g.request_id, request.method, request.path, g.started)
     if response.is_streamed:
         response.response = record.watch(response.response)
+        # The body is bytes already and closes itself: handed to the server as it is, without werkzeug's
+        # encoding and closing wrappers, two layers fewer on every chunk of a long stream.
+        response.direct_passthrough = True
     else:
         response.call_on_close(record.close)
     return response
