@@ -1,18 +1,18 @@
 """The /auth page: admin login, saving Kimi accounts, their states and actions, and proxy API keys.
 
-Plain HTML forms, each carrying a CSRF token; static/auth/auth.js adds the token preview (through
-POST /auth/extract) and live expiry countdowns. Bahasa Indonesia by default; ?lang=en switches to
-English and a cookie remembers the choice.
+Plain HTML forms, each carrying a CSRF token, on the site's shared layout (templates/base.html);
+static/auth/auth.js adds the token preview (through POST /auth/extract) and live expiry countdowns.
+Language and texts are the other pages' (blueprints/i18n.py, configs/strings.yaml, keys auth_*): the
+template context and the remembered-language cookie come from blueprints/docs.py's app-wide hooks.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from flask import Blueprint, current_app, flash, g, get_flashed_messages, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, get_flashed_messages, redirect, render_template, request, url_for
 
-from blueprints import admin
-from blueprints.auth_text import LANGUAGES, TEXT
+from blueprints import admin, i18n
 from blueprints.upstream import keyring
 from kimi import accounts, tokens
 from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
@@ -20,10 +20,10 @@ from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
 bp = Blueprint("auth", __name__)
 
 _ACCOUNT_ACTIONS = {
-    "disable": lambda registry, account_id: (registry.set_disabled(account_id, True), "disabled_msg"),
-    "enable": lambda registry, account_id: (registry.set_disabled(account_id, False), "enabled_msg"),
-    "delete": lambda registry, account_id: (registry.delete(account_id), "deleted"),
-    "check": lambda registry, account_id: (None, "live" if registry.check(account_id)["live"] else "dead"),
+    "disable": lambda registry, account_id: (registry.set_disabled(account_id, True), "auth_disabled_msg"),
+    "enable": lambda registry, account_id: (registry.set_disabled(account_id, False), "auth_enabled_msg"),
+    "delete": lambda registry, account_id: (registry.delete(account_id), "auth_deleted"),
+    "check": lambda registry, account_id: (None, "auth_live" if registry.check(account_id)["live"] else "auth_dead"),
 }
 
 
@@ -39,7 +39,7 @@ def login():
     admin.check_csrf()
     if admin.log_in(request.form.get("password", "")):
         return redirect(url_for("auth.page"), 303)
-    return _render("auth/login.html", error=_t("wrong_password")), 401
+    return _render("auth/login.html", error=_t("auth_wrong_password")), 401
 
 
 @bp.post("/auth/logout")
@@ -59,7 +59,7 @@ def save_account():
         pasted = tokens.extract_token(form.get(err.param or "cookies") or "")
         expiry = when(accounts.describe_token(pasted)["expires_at"]) if pasted else ""
         return _render_dashboard(error=_message(err, expiry)), 400
-    flash("saved" if created else "updated")
+    flash("auth_saved" if created else "auth_updated")
     return redirect(url_for("auth.page"), 303)
 
 
@@ -78,7 +78,7 @@ def create_key():
     _require_admin()
     limit = request.form.get("rate_limit", "").strip()
     if limit and (not limit.isdigit() or int(limit) < 1):
-        return _render_dashboard(error="Rate limit: a whole number of requests per minute."), 400
+        return _render_dashboard(error=_t("auth_bad_rate_limit")), 400
     key, _ = keyring().create(request.form.get("label", ""), int(limit) if limit else None)
     return _render_dashboard(new_key=key), 201  # shown this once; only its hash is stored
 
@@ -87,7 +87,7 @@ def create_key():
 def revoke_key(key_id: str):
     _require_admin()
     keyring().revoke(key_id)
-    flash("key_revoked")
+    flash("auth_key_revoked")
     return redirect(url_for("auth.page"), 303)
 
 
@@ -100,11 +100,11 @@ def page_error(err: KimiError):
 
 @bp.after_request
 def page_headers(response):
-    if g.get("chosen_lang"):
-        response.set_cookie("lang", g.chosen_lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
-    # An admin page: never framed (clickjacking), never cached, scripts only from this server.
+    # An admin page: never framed (clickjacking), never cached, scripts only from this server. Images
+    # may also be data: URLs, for the shared layout's empty favicon (else each load logs a CSP refusal).
     response.headers.update({"X-Frame-Options": "DENY", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
-                             "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'"})
+                             "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                                                        "frame-ancestors 'none'"})
     return response
 
 
@@ -130,22 +130,18 @@ def _registry():
     return current_app.extensions["registry"]
 
 
-def _lang() -> str:
-    chosen = request.args.get("lang")
-    if chosen in LANGUAGES:
-        g.chosen_lang = chosen
-        return chosen
-    remembered = request.cookies.get("lang")
-    return remembered if remembered in LANGUAGES else LANGUAGES[0]
+def _texts() -> dict[str, str]:
+    """The page texts in the language this request is answered in (the templates get the same table)."""
+    return i18n.strings(i18n.choose_language(request.args, request.cookies))
 
 
 def _t(key: str) -> str:
-    return TEXT[_lang()][key]
+    return _texts()[key]
 
 
 def _message(err: KimiError, detail: str = "") -> str:
     """The error in the page's language when the page has words for it, else as raised."""
-    text = TEXT[_lang()].get(f"err_{err.code}")
+    text = _texts().get(f"auth_err_{err.code}")
     return err.message if text is None else text.format(detail=detail)
 
 
@@ -160,7 +156,8 @@ def _render_dashboard(error: Optional[str] = None, new_key: Optional[str] = None
 
 
 def _render(template: str, **context: Any) -> str:
-    lang = _lang()
-    messages = [TEXT[lang].get(key, key) for key in get_flashed_messages()]
-    return render_template(template, t=TEXT[lang], lang=lang, csrf_token=admin.csrf_token(),
-                           messages=messages, **context)
+    # `t` and `lang` are added by docs.page_language for every template; only the flashed message
+    # keys are translated here.
+    texts = _texts()
+    messages = [texts.get(key, key) for key in get_flashed_messages()]
+    return render_template(template, csrf_token=admin.csrf_token(), messages=messages, **context)

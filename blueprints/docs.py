@@ -50,8 +50,9 @@ def inline_code(text: str) -> Markup:
 
 @bp.after_app_request
 def remember_language(response: Response) -> Response:
+    # App-wide and the only place the cookie is set: every HTML page (these and /auth's, redirects
+    # included) remembers an explicit ?lang=; API responses never carry it.
     lang = request.args.get("lang")
-    already_set = any(cookie.startswith(i18n.COOKIE + "=") for cookie in response.headers.getlist("Set-Cookie"))
-    if lang in i18n.LANGUAGES and response.mimetype == "text/html" and not already_set:
+    if lang in i18n.LANGUAGES and response.mimetype == "text/html":
         response.set_cookie(i18n.COOKIE, lang, max_age=ONE_YEAR, samesite="Lax", httponly=True)
     return response

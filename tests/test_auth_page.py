@@ -73,6 +73,25 @@ def test_english_is_chosen_with_lang_and_remembered(browser):
     assert '<html lang="en">' in browser.page
 
 
+@pytest.mark.parametrize("lang,skip,nav_auth", [("id", "Langsung ke isi", "Akun &amp; kunci"),
+                                                ("en", "Skip to content", "Accounts &amp; keys")])
+def test_every_view_of_the_page_has_the_shared_site_header(browser, lang, skip, nav_auth):
+    def assert_site_header(logged_in):
+        assert f'<html lang="{lang}">' in browser.page
+        assert f'<a class="skip-link" href="#main">{skip}</a>' in browser.page and '<main id="main">' in browser.page
+        assert re.findall(r'<a href="([^"]*)" aria-current="page">([^<]*)</a>', browser.page) == [("/auth", nav_auth)]
+        assert ('action="/auth/logout"' in browser.page) is logged_in
+
+    browser.get(f"/auth?lang={lang}")
+    assert_site_header(logged_in=False)
+    assert browser.submit("/auth/login", password="nope").status_code == 401  # rendered at /auth/login
+    assert_site_header(logged_in=False)
+    browser.log_in()
+    assert_site_header(logged_in=True)
+    assert browser.submit("/auth/keys", label="site").status_code == 201  # rendered at /auth/keys
+    assert_site_header(logged_in=True)
+
+
 def test_a_wrong_password_is_refused_on_the_page(browser):
     response = browser.submit("/auth/login", password="nope")
     assert response.status_code == 401 and "Kata sandi salah." in browser.page

@@ -238,3 +238,19 @@ def test_pages_have_no_serious_accessibility_violations(open_page, kimi, path, v
     serious = [(v["id"], v["impact"], [node["target"] for node in v["nodes"]][:3]) for v in results["violations"]
                if v["impact"] in ("serious", "critical")]
     assert serious == []
+
+
+def test_the_auth_page_works_under_its_own_content_security_policy(browser, gateway):
+    # No bypass here: the layout's scripts, stylesheets and favicon must all be allowed by the CSP.
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        problems = []
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(gateway.url + "/auth")
+        expect(page.locator("nav a[aria-current='page']")).to_have_attribute("href", "/auth")
+        page.wait_for_load_state("load")
+        assert problems == []
+    finally:
+        context.close()

@@ -1,24 +1,25 @@
 // The /auth page without a framework: a preview of what a pasted token says (asked of
 // POST /auth/extract, which never echoes the token), live expiry countdowns, and confirmations.
+// Words come from the page strings through KimiPage.t (static/common/page.js, loaded before this).
 "use strict";
 
 function formatLeft(seconds) {
-  if (seconds <= 0) return "0s";
-  var d = Math.floor(seconds / 86400), h = Math.floor(seconds % 86400 / 3600),
-      m = Math.floor(seconds % 3600 / 60), s = Math.floor(seconds % 60);
-  if (d) return d + "d " + h + "h";
-  if (h) return h + "h " + m + "m";
-  return m + "m " + s + "s";
+  seconds = Math.max(0, seconds);  // already expired: shown as no time left at all
+  var days = Math.floor(seconds / 86400), hours = Math.floor(seconds % 86400 / 3600),
+      minutes = Math.floor(seconds % 3600 / 60);
+  if (days) return KimiPage.t("auth_left_days", {days: days, hours: hours});
+  if (hours) return KimiPage.t("auth_left_hours", {hours: hours, minutes: minutes});
+  return KimiPage.t("auth_left_minutes", {minutes: minutes, seconds: Math.floor(seconds % 60)});
 }
 
 function tickCountdowns() {
   var now = Date.now() / 1000;
   document.querySelectorAll("[data-exp]").forEach(function (el) {
     var left = Number(el.dataset.exp) - now;
-    el.textContent = left > 0 ? formatLeft(left) : "0s";
+    el.textContent = formatLeft(left);
     // Close to expiry: under a day, or already past.
     el.classList.toggle("soon", left < 86400);
-    el.title = left < 86400 ? el.dataset.soon : "";
+    el.title = left < 86400 ? KimiPage.t("auth_expires_soon") : "";
   });
 }
 
@@ -27,7 +28,7 @@ function showPreview(table, info) {
   if (!info) return;
   table.querySelectorAll("[data-field]").forEach(function (cell) {
     var value = info[cell.dataset.field];
-    if (typeof value === "boolean") value = value ? cell.dataset.yes : cell.dataset.no;
+    if (typeof value === "boolean") value = KimiPage.t(value ? "auth_yes" : "auth_no");
     cell.textContent = value === null || value === undefined ? "—" : String(value);
   });
   table.classList.toggle("expired", Boolean(info.expired));
