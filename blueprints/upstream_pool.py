@@ -51,8 +51,14 @@ def note_refusal(pool: AccountPool, lease: Lease, err: KimiError) -> None:
 
 
 def _after_rejection(pool: AccountPool, lease: Lease, err: AuthRejected) -> Lease:
-    """Renew the rejected account's token when it can renew itself, else retire it and take another."""
+    """Renew the rejected account's token when it can renew itself, else retire it and take another.
+    When the account lends another token by now (another worker renewed it, or stored the refresh
+    token Kimi rotated, voiding the one this lease holds), that token is tried first."""
     record = pool.store.read("accounts").get(lease.account_id) or {}
+    current = accounts.lent_token(record)
+    if current and current != lease.token and not record.get("rejected"):
+        lease.token = current
+        return lease
     if accounts.can_renew(record) and not accounts.is_legacy(record):
         try:
             lease.token = pool.renew(lease.account_id, lease.token)

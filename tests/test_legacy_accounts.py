@@ -8,6 +8,8 @@ import pytest
 import requests
 
 from app import create_app
+from blueprints.upstream_pool import open_pooled
+from kimi.events import ChatRequest, Message, TextDelta
 from kimi.store import FileStore
 from tests.auth_setup import ADMIN_PASSWORD, PatientGateway, app_config, gateway_env
 from tests.jwts import make_jwt
@@ -128,3 +130,33 @@ def test_a_legacy_account_whose_refresh_token_kimi_refuses_is_marked_rejected(le
     again = app_client.post("/v1/chat/completions", data=orjson.dumps(CHAT))
     assert (again.status_code, again.json["error"]["code"]) == (401, "no_usable_account")
     assert legacy_kimi.refresh_calls == calls
+
+
+def test_a_token_another_worker_rotated_meanwhile_is_tried_before_giving_up(kimi, kimi_auth, legacy_kimi, tmp_path):
+    """Two workers lend one saved account's one-use refresh token at once: the one whose exchange comes
+    second is refused, finds the rotated token the other stored, and serves with it."""
+    legacy_kimi.void_used_refresh = True
+    worker_a, worker_b = (create_app(app_config(kimi, kimi_auth, tmp_path / "data", kimi_legacy_base_url=legacy_kimi.url))
+                          for _ in range(2))
+    original = legacy_refresh_token()
+    assert worker_a.test_client().post("/auth/save", json={"cookies": original}, headers=ADMIN).status_code == 201
+    lent = []
+
+    def open_chat_after_the_other_worker(chat, token):
+        if not lent:  # worker A serves a request between worker B's lease and B's exchange
+            assert worker_a.test_client().post("/v1/chat/completions", data=orjson.dumps(CHAT)).status_code == 200
+        lent.append(token)
+        return worker_b.extensions["kimi_client"].open_chat(chat, token)
+
+    with worker_b.test_request_context():
+        stream = open_pooled(open_chat_after_the_other_worker,
+                             lambda lease: ChatRequest(model="kimi-latest", messages=[Message("user", "Tip?")]),
+                             worker_b.extensions["account_pool"], prefer=None)
+        answer = "".join(event.text for event in stream if isinstance(event, TextDelta))
+        stream.close()
+    assert answer == "Tip?"
+    rotated_by_a, rotated_by_b = legacy_kimi.issued_refresh
+    assert lent == [original, rotated_by_a] and original in legacy_kimi.rejected_refresh
+    assert stored_refresh_tokens(tmp_path / "data") == [rotated_by_b]
+    status = worker_b.test_client().get("/auth/status", headers=ADMIN).json
+    assert [account["state"] for account in status["accounts"]] == ["legacy"]
