@@ -74,10 +74,15 @@ class FakeServer:
     def reset(self):
         """A subclass sets its records and behaviour here, under `_lock`; called once at construction."""
 
-    def start(self, port=0):
-        """Bind 127.0.0.1 (a free port unless one is given) and serve in a daemon thread; returns self."""
+    def start(self, port=0, tls=None):
+        """Bind 127.0.0.1 (a free port unless one is given) and serve in a daemon thread, over TLS when
+        `tls` (a server-side ssl.SSLContext) is given; returns self."""
         handler = type("Handler", (self.handler_class,), {"fake": self})
         self._server = _Server(("127.0.0.1", port), handler)
+        self._scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
@@ -98,7 +103,7 @@ class FakeServer:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self._server.server_address[1]
+        return "%s://127.0.0.1:%d" % (self._scheme, self._server.server_address[1])
 
     def wait_for(self, predicate, timeout=5.0):
         """True once predicate() holds, False if it still does not after `timeout` seconds."""

@@ -1,6 +1,9 @@
 """kimi/stall.py: one watcher keeps the read deadline of every open answer (real sockets, real threads)."""
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +14,8 @@ from kimi.models import ModelTable
 from kimi.stall import StallWatch
 from configs.settings import load_models
 from tests.jwts import make_jwt
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -93,3 +98,11 @@ def test_a_finished_answer_is_no_longer_watched(kimi):
     assert [watched.sock.gettimeout() for watched in client.stalls._watched] == [None]
     text = "".join(event.text for event in stream if isinstance(event, TextDelta))
     assert text == "word0 word1 word2 word3 word4 " and not client.stalls._watched
+
+
+@pytest.mark.parametrize("mode", ["threads", "gevent"])
+def test_a_silent_answer_over_tls_is_a_timeout(mode):
+    # Kimi is reached over TLS: the stall watch must cut a TLS connection too, plain and under gevent.
+    done = subprocess.run([sys.executable, "-m", "tests.tls_stall_run", mode], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.strip() == "UpstreamTimeout Kimi stopped sending in the middle of the answer.", done.stderr
