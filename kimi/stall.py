@@ -2,10 +2,12 @@
 
 A socket with a timeout makes gevent arm and disarm a timer around every wait for data: 2.5 to 4 µs of
 CPU per read (`python -m bench.micro`), against ~50 µs per upstream read in all. An answer's socket
-therefore loses its timeout once the response head is in; its reader counts its reads instead, and one
-background thread (a greenlet under gevent) looks at the counts every `tick` seconds. A stream that has
-read nothing for `timeout` seconds is marked stalled and its connection shut down, which wakes its reader
-with end-of-file; the reader sees the mark and reports a timeout rather than a cut connection.
+therefore loses its timeout once the response head is in; its reader counts the starts and ends of its
+reads instead, and one background thread (a greenlet under gevent) looks at the counts every `tick`
+seconds. A stream that has waited inside one read for `timeout` seconds is marked stalled and its
+connection shut down, which wakes its reader with end-of-file; the reader sees the mark and reports a
+timeout rather than a cut connection. Time spent outside a read (writing to a slow client) never counts
+against Kimi, as with a socket timeout.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class Watched:
-    """One stream's side: its reader adds to `reads` after every read and checks `stalled` on a fault."""
+    """One stream's side: its reader adds one to `reads` as a read starts and one as it ends (odd: waiting
+    for Kimi), and checks `stalled` when a read fails or finds the end."""
 
     __slots__ = ("sock", "reads", "stalled", "_seen", "_quiet_since")
 
@@ -58,12 +61,13 @@ class StallWatch:
             self._watched.discard(watched)
 
     def check(self, now: float) -> list[Watched]:
-        """Mark and cut the streams quiet since `now - timeout`; returns them (the thread's one step)."""
+        """Mark and cut the streams waiting in one read since `now - timeout`; returns them (the thread's
+        one step)."""
         with self._lock:
             current = list(self._watched)
         stalled = []
         for watched in current:
-            if watched.reads != watched._seen:
+            if watched.reads != watched._seen or not watched.reads & 1:
                 watched._seen, watched._quiet_since = watched.reads, now
             elif now - watched._quiet_since >= self.timeout:
                 watched.stalled = True

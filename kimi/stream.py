@@ -128,6 +128,8 @@ class ChatStream:
         watched = self._watch()
         try:
             while True:
+                if watched is not None:
+                    watched.reads += 1  # odd while waiting for Kimi: only that time counts as silence
                 try:
                     data = read(READ_SIZE)
                 except TIMEOUTS:
