@@ -26,7 +26,7 @@ class Watched:
 
     __slots__ = ("sock", "reads", "stalled", "_seen", "_quiet_since")
 
-    def __init__(self, sock: socket.socket, now: float):
+    def __init__(self, sock: Optional[socket.socket], now: float):
         self.sock = sock
         self.reads = 0
         self.stalled = False

@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.client
 import socket
 from collections import deque
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import requests
 import urllib3.exceptions
@@ -125,24 +125,20 @@ class ChatStream:
         else:
             read, chunked = raw.read1, None
         decoder = self._decoder
-        watched = self._watch()
+        watched = self._watch(getattr(connection, "fp", None))
         try:
             while True:
-                if watched is not None:
-                    watched.reads += 1  # odd while waiting for Kimi: only that time counts as silence
+                watched.reads += 1  # odd while waiting for Kimi: only that time counts as silence
                 try:
                     data = read(READ_SIZE)
                 except TIMEOUTS:
                     raise _stalled() from None
                 except CONNECTION_FAULTS:
-                    if watched is not None and watched.stalled:
-                        raise _stalled() from None
-                    raise _cut() from None
+                    raise (_stalled() if watched.stalled else _cut()) from None
+                watched.reads += 1
                 is_last = not data
-                if watched is not None:
-                    watched.reads += 1
-                    if is_last and watched.stalled:
-                        raise _stalled()
+                if is_last and watched.stalled:
+                    raise _stalled()
                 if chunked is not None:
                     if is_last:  # a chunked body ends with its zero-size chunk, never with EOF
                         raise _cut()
@@ -154,20 +150,16 @@ class ChatStream:
                     decoder.finish()
                     return
         finally:
-            if watched is not None:
+            if self._stalls is not None:
                 self._stalls.forget(watched)
 
-    def _watch(self) -> Optional[Watched]:
-        """Hand the read deadline of the socket the answer is read from to the stall watch. A test double
-        without a socket keeps its own timeout."""
-        if self._stalls is None:
-            return None
-        # The socket under http.client's buffered file (SocketIO keeps it as `_sock`): urllib3's own
-        # `connection.sock` is already None when Kimi's answer says `Connection: close`.
-        reader = getattr(getattr(self._response.raw, "_fp", None), "fp", None)
+    def _watch(self, reader: Any) -> Watched:
+        """Hand the read deadline of the socket under `reader` (http.client's buffered file; SocketIO
+        keeps the socket as `_sock`) to the stall watch. Without a watch, or for a test double without a
+        socket, the socket keeps its own timeout and the Watched returned is never checked."""
         sock = getattr(getattr(reader, "raw", None), "_sock", None)
-        if not hasattr(sock, "settimeout"):
-            return None
+        if self._stalls is None or not hasattr(sock, "settimeout"):
+            return Watched(None, 0.0)
         return self._stalls.watch(sock)
 
     def _note(self, event: Event) -> None:
