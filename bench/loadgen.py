@@ -9,6 +9,8 @@ import os
 import sys
 import time
 
+import uvloop
+
 # What marks a content frame or chunk in each target's stream (both are unambiguous in the bench's
 # answers: the words are "word<i> " and the OpenAI role chunk carries `"role"` before its empty content).
 CONTENT_MARKERS = {"direct": b'"mask":"block.text.content"', "gateway": b'{"content":"'}
@@ -134,7 +136,7 @@ async def run(scenario: dict) -> dict:
 
 def main() -> None:
     scenario = json.load(sys.stdin)
-    print(json.dumps(asyncio.run(run(scenario))), flush=True)
+    print(json.dumps(uvloop.run(run(scenario))), flush=True)
 
 
 if __name__ == "__main__":

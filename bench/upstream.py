@@ -9,6 +9,8 @@ import re
 import signal
 import uuid
 
+import uvloop
+
 from tests.fake_kimi import _answer_frames, encode_envelope
 
 WORKLOAD = re.compile(rb"frames=(\d+) delay_ms=(\d+)")
@@ -155,7 +157,7 @@ async def serve(port: int) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
-    asyncio.run(serve(parser.parse_args(argv).port))
+    uvloop.run(serve(parser.parse_args(argv).port))
 
 
 if __name__ == "__main__":
