@@ -78,9 +78,10 @@ def _cell(value, unit: str = "", sign: bool = False) -> str:
 
 
 def _levels(plan: dict, summary: dict) -> list[str]:
+    single = (f" (level 1: ten streams of {plan['frames'] // 10} frames, one at a time)"
+              if 1 in plan["levels"] else "")
     rows = [f"Streams held: {plan['frames']} frames per stream, {plan['delay_ms']} ms apart, "
-            f"{plan['rate']} new streams/s (level 1: ten streams of {plan['frames'] // 10} frames, one at a time)",
-            ""]
+            f"{plan['rate']} new streams/s{single}", ""]
     line = "{:>7}  {:<8}{:>5}{:>7}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}{:>7}{:>10}{:>11}{:>9}"
     rows.append(line.format("streams", "target", "held", "errors", "TTFB p50", "TTFB p99", "full p50",
                             "full p99", "stream p50", "stream p99", "CPU", "RSS peak", "RSS/stream", "loadgen"))

@@ -25,6 +25,10 @@ PLANS = {
     "quick": {"levels": [1, 100, 1000], "frames": 250, "delay_ms": 20, "rate": 250,
               "burst": {"streams": 100, "frames": 25}, "setup": {"streams": 100, "rate": 100},
               "throughput": {"streams": 20, "frames": 1000}},
+    # A few streams of every part, in seconds: proves the bench still runs end to end (tests/test_bench.py).
+    "smoke": {"levels": [5], "frames": 40, "delay_ms": 5, "rate": 100,
+              "burst": {"streams": 5, "frames": 5}, "setup": {"streams": 5, "rate": 50},
+              "throughput": {"streams": 2, "frames": 200}},
 }
 
 
@@ -106,13 +110,15 @@ def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter streams and ramps (about a minute and a half; the full plan takes about three)")
+    plan_size = parser.add_mutually_exclusive_group()
+    plan_size.add_argument("--quick", action="store_true", help="shorter streams and ramps (about a minute and a half; the full plan takes about three)")
+    plan_size.add_argument("--smoke", action="store_true", help="a few streams of every part: checks that the bench runs, measures nothing")
     parser.add_argument("--rate", type=int, help="new streams per second in the held levels")
     parser.add_argument("--parts", default=",".join(PARTS), help="a comma-separated subset of " + ",".join(PARTS))
     parser.add_argument("--output", type=Path, default=Path("bench/results.json"))
     args = parser.parse_args(argv)
     parts = tuple(part for part in PARTS if part in args.parts.split(","))
-    name = "quick" if args.quick else "full"
+    name = "quick" if args.quick else "smoke" if args.smoke else "full"
     plan = {**PLANS[name], **({"rate": args.rate} if args.rate else {})}
     started, load_before = time.monotonic(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="kimi-bench-") as workdir:

@@ -1,0 +1,44 @@
+"""`make bench` still runs end to end: its smoke plan sends every part to every target and writes the
+table and the JSON it promises. Behaviour only: no figure is asserted (benchmarks are not tests)."""
+import json
+import subprocess
+import sys
+
+from bench.run import PLANS
+from tests.conftest import ROOT
+
+SMOKE = PLANS["smoke"]
+
+
+def test_the_smoke_plan_relays_every_frame_of_every_part(tmp_path):
+    output = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--output", str(output)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads(output.read_text())
+    summary = results["summary"]
+    assert results["plan"] == "smoke"
+
+    [streams] = SMOKE["levels"]
+    [level] = summary["levels"]
+    assert level["streams"] == streams
+    for target in ("direct", "relay", "gateway"):
+        measured = level[target]
+        assert (measured["held"], measured["errors"], measured["chunks"]) == (
+            streams, 0, streams * SMOKE["frames"]), target
+    assert level["gateway"]["rss_peak_mb"] > 0 and isinstance(level["added_ttfb_p50_ms"], float)
+
+    def errors_and_chunks(part: str) -> list[tuple[int, int]]:
+        return [(summary[part][target]["errors"], summary[part][target]["chunks"])
+                for target in ("direct", "gateway")]
+
+    burst, setup, throughput = SMOKE["burst"], SMOKE["setup"], SMOKE["throughput"]
+    assert errors_and_chunks("burst") == [(0, burst["streams"] * burst["frames"])] * 2
+    assert errors_and_chunks("setup") == [(0, setup["streams"])] * 2  # one frame per answer
+    assert errors_and_chunks("throughput") == [(0, throughput["streams"] * throughput["frames"])] * 2
+    assert summary["throughput"]["gateway"]["worker_cpu_us_per_chunk"] > 0
+    assert summary["gateway_log_problems"] == 0
+
+    for heading in ("TTFB p50", "added", f"Burst: {burst['streams']} streams", "Per-request cost",
+                    "CPU per chunk", "worker peak RSS (VmHWM)", f"raw results in {output}"):
+        assert heading in done.stdout, heading
