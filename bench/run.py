@@ -26,7 +26,7 @@ PLANS = {
               "burst": {"streams": 100, "frames": 25}, "setup": {"streams": 100, "rate": 100},
               "throughput": {"streams": 20, "frames": 1000}},
     # A few streams of every part, in seconds: proves the bench still runs end to end (tests/test_bench.py).
-    "smoke": {"levels": [5], "frames": 40, "delay_ms": 5, "rate": 100,
+    "smoke": {"levels": [5], "frames": 40, "delay_ms": 10, "rate": 100,
               "burst": {"streams": 5, "frames": 5}, "setup": {"streams": 5, "rate": 50},
               "throughput": {"streams": 2, "frames": 200}},
 }
