@@ -26,7 +26,10 @@ def test_the_smoke_plan_relays_every_frame_of_every_part(tmp_path):
         measured = level[target]
         assert (measured["held"], measured["errors"], measured["chunks"]) == (
             streams, 0, streams * SMOKE["frames"]), target
-    assert level["gateway"]["rss_peak_mb"] > 0 and isinstance(level["added_ttfb_p50_ms"], float)
+    # The figures the issue asks for are all there (CPU time comes in 10 ms ticks: a smoke run may read 0).
+    assert {"ttfb_p50_ms", "ttfb_p99_ms", "total_p50_s", "held", "errors", "worker_cpu_pct", "rss_peak_mb",
+            "rss_per_stream_kb"} <= level["gateway"].keys()
+    assert isinstance(level["added_ttfb_p50_ms"], float) and level["gateway"]["rss_peak_mb"] > 0
 
     def errors_and_chunks(part: str) -> list[tuple[int, int]]:
         return [(summary[part][target]["errors"], summary[part][target]["chunks"])
@@ -36,7 +39,7 @@ def test_the_smoke_plan_relays_every_frame_of_every_part(tmp_path):
     assert errors_and_chunks("burst") == [(0, burst["streams"] * burst["frames"])] * 2
     assert errors_and_chunks("setup") == [(0, setup["streams"])] * 2  # one frame per answer
     assert errors_and_chunks("throughput") == [(0, throughput["streams"] * throughput["frames"])] * 2
-    assert summary["throughput"]["gateway"]["worker_cpu_us_per_chunk"] > 0
+    assert {"chunks_per_s", "worker_cpu_us_per_chunk"} <= summary["throughput"]["gateway"].keys()
     assert summary["gateway_log_problems"] == 0
 
     for heading in ("TTFB p50", "added", f"Burst: {burst['streams']} streams", "Per-request cost",
