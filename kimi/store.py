@@ -253,11 +253,19 @@ class _ValueTable:
             # isolation_level=None: each statement commits at once, no transaction is left open.
             # check_same_thread=False: gevent greenlets and test threads share it, one at a time (the lock).
             db = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=OFF")
-            db.execute("CREATE TABLE IF NOT EXISTS value "
-                       "(name TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)")
-            db.execute("CREATE INDEX IF NOT EXISTS value_expires ON value (expires)")
+            # Workers opening a new database at the same moment each try to switch it to WAL, and SQLite
+            # refuses all but one with "database is locked" at once, without waiting out `timeout`. So
+            # the set-up takes turns under a file lock, held for milliseconds once per process.
+            lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("CREATE TABLE IF NOT EXISTS value "
+                           "(name TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)")
+                db.execute("CREATE INDEX IF NOT EXISTS value_expires ON value (expires)")
+            finally:
+                os.close(lock)  # closing the descriptor releases the lock
             self._connection, self._pid = db, os.getpid()
         return self._connection
 

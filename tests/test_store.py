@@ -6,6 +6,8 @@ import multiprocessing
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -15,6 +17,7 @@ from kimi.refresh import AccountCalls
 from kimi.registry import Registry
 from kimi.store import PRUNE_EVERY, VALUES_DATABASE, FileStore, Store
 from kimi.store_redis import RedisStore
+from tests.conftest import ROOT
 from tests.jwts import make_jwt
 
 pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
@@ -122,6 +125,15 @@ def test_values_remembered_by_several_processes_at_once_all_land(backend):
     assert [opened.recall(f"tip:{w}-{n}") for w in range(WRITERS) for n in range(WRITES_EACH)] == \
         [f"m{n}" for _ in range(WRITERS) for n in range(WRITES_EACH)]
     opened.close()
+
+
+def test_workers_opening_a_new_value_table_at_the_same_moment_all_write():
+    # SQLite refuses all but one of several connections switching a new database to WAL at once
+    # ("database is locked", without waiting out the busy timeout): before the set-up took turns, about
+    # a third of these rounds had a worker fail its first write.
+    done = subprocess.run([sys.executable, "-m", "tests.store_race_run", "40"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.strip() == "0", done.stdout + done.stderr
 
 
 def test_a_secret_is_created_once_and_then_kept(store, backend):
