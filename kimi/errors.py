@@ -155,3 +155,13 @@ def from_http_status(status: int, body_text: str = "") -> KimiError:
     if status in (408, 504):
         return UpstreamTimeout(f"Kimi timed out (HTTP {status}).", code="upstream_timeout")
     return UpstreamUnavailable(f"Kimi answered HTTP {status}{detail}.", code="upstream_http_error")
+
+
+def silent_mid_answer() -> KimiError:
+    """Kimi went quiet inside an answer for longer than the read deadline (both upstream paths)."""
+    return UpstreamTimeout("Kimi stopped sending in the middle of the answer.", code="upstream_timeout")
+
+
+def cut_mid_answer() -> KimiError:
+    """The connection to Kimi closed or broke inside an answer (both upstream paths)."""
+    return UpstreamUnavailable("The connection to Kimi was cut.", code="upstream_disconnected")

@@ -15,7 +15,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Optional
+from typing import Any, Optional
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,18 @@ class Watched:
         self.stalled = False
         self._seen = 0
         self._quiet_since = now
+
+
+def watch_response(stalls: Optional["StallWatch"], response: Any) -> Watched:
+    """Hand the read deadline of the socket under a `requests` response to `stalls` (urllib3's raw
+    response holds http.client's, whose buffered file keeps the socket as SocketIO's `_sock`). Without a
+    watch, or for a test double without a socket, the socket keeps its own timeout and the Watched
+    returned is never checked."""
+    reader = getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None)
+    sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    if stalls is None or not hasattr(sock, "settimeout"):
+        return Watched(None, 0.0)
+    return stalls.watch(sock)
 
 
 class StallWatch:

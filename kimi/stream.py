@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.client
 import socket
 from collections import deque
-from typing import Any, Iterator, Optional
+from typing import Iterator, Optional
 
 import requests
 import urllib3.exceptions
@@ -18,7 +18,7 @@ from kimi.events import (CONTENT_EVENTS, ChatStarted, Event, Finished, MessageSt
                          ThinkingDelta, UpstreamError)
 from kimi.frames import Frame, FrameDecoder
 from kimi.parse import StreamParser
-from kimi.stall import StallWatch, Watched
+from kimi.stall import StallWatch, watch_response
 
 READ_SIZE = 64 * 1024
 TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
@@ -125,23 +125,23 @@ class ChatStream:
         else:
             read, chunked = raw.read1, None
         decoder = self._decoder
-        watched = self._watch(getattr(connection, "fp", None))
+        watched = watch_response(self._stalls, self._response)
         try:
             while True:
                 watched.reads += 1  # odd while waiting for Kimi: only that time counts as silence
                 try:
                     data = read(READ_SIZE)
                 except TIMEOUTS:
-                    raise _stalled() from None
+                    raise errors.silent_mid_answer() from None
                 except CONNECTION_FAULTS:
-                    raise (_stalled() if watched.stalled else _cut()) from None
+                    raise (errors.silent_mid_answer() if watched.stalled else errors.cut_mid_answer()) from None
                 watched.reads += 1
                 is_last = not data
                 if is_last and watched.stalled:
-                    raise _stalled()
+                    raise errors.silent_mid_answer()
                 if chunked is not None:
                     if is_last:  # a chunked body ends with its zero-size chunk, never with EOF
-                        raise _cut()
+                        raise errors.cut_mid_answer()
                     data = chunked.feed(data)
                     is_last = chunked.is_done
                 if data:
@@ -153,25 +153,8 @@ class ChatStream:
             if self._stalls is not None:
                 self._stalls.forget(watched)
 
-    def _watch(self, reader: Any) -> Watched:
-        """Hand the read deadline of the socket under `reader` (http.client's buffered file; SocketIO
-        keeps the socket as `_sock`) to the stall watch. Without a watch, or for a test double without a
-        socket, the socket keeps its own timeout and the Watched returned is never checked."""
-        sock = getattr(getattr(reader, "raw", None), "_sock", None)
-        if self._stalls is None or not hasattr(sock, "settimeout"):
-            return Watched(None, 0.0)
-        return self._stalls.watch(sock)
-
     def _note(self, event: Event) -> None:
         if isinstance(event, ChatStarted):
             self.chat_id = event.chat_id
         elif isinstance(event, MessageStarted):
             self.message_id = event.message_id
-
-
-def _stalled() -> errors.KimiError:
-    return errors.UpstreamTimeout("Kimi stopped sending in the middle of the answer.", code="upstream_timeout")
-
-
-def _cut() -> errors.KimiError:
-    return errors.UpstreamUnavailable("The connection to Kimi was cut.", code="upstream_disconnected")

@@ -109,3 +109,16 @@ def test_max_tokens_cuts_a_legacy_answer_and_stops_reading(legacy_kimi, legacy_o
     assert reply.choices[0].message.content == "Set up a dedicated"
     assert reply.choices[0].finish_reason == "length"
     assert legacy_kimi.wait_for(lambda: legacy_kimi.deleted_chats == legacy_kimi.created_chats)
+
+
+def test_a_legacy_answer_that_goes_silent_ends_with_a_timeout_chunk(legacy_kimi, gateway, refresh_token):
+    # The worker's stall watch (not a socket timeout) keeps the legacy read deadline: 2 s in conftest.
+    legacy_kimi.hold("Still typing")
+    response = requests.post(gateway.url + "/v1/chat/completions", timeout=15,
+                             headers={"Authorization": f"Bearer {refresh_token}"},
+                             json={"model": "kimi-latest", "stream": True,
+                                   "messages": [{"role": "user", "content": "x"}]})
+    events = [e.removeprefix("data: ") for e in response.content.decode().split("\n\n") if e]
+    assert response.status_code == 200 and events[-1] == "[DONE]"
+    assert '"content":"Still typing"' in events[1]
+    assert '"code":"upstream_timeout"' in events[-2] and "stopped sending in the middle" in events[-2]

@@ -118,6 +118,16 @@ def test_silence_mid_answer_is_a_timeout(legacy):
     stream.close()
 
 
+def test_an_open_answer_is_watched_for_silence_instead_of_timing_each_read(legacy):
+    # A socket timeout costs a gevent timer per read; the client's stall watch keeps the deadline instead.
+    client = LegacyClient(base_url=legacy.url, models=MODELS, read_timeout=5)
+    legacy.events([{"event": "cmpl", "text": "Short."}, {"event": "done"}])
+    stream = client.open_chat(chat(), REFRESH)
+    assert [watched.sock.gettimeout() for watched in client.stalls._watched] == [None]
+    assert text_of(stream) == "Short." and not client.stalls._watched
+    stream.close()
+
+
 def test_an_unreachable_kimi_is_upstream_unavailable():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

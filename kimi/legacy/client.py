@@ -21,6 +21,7 @@ from kimi.legacy.prompt import build_prompt
 from kimi.legacy.stream import LegacyChatStream
 from kimi.legacy.transport import Transport, raise_for_error_type, read_excerpt
 from kimi.models import ModelTable
+from kimi.stall import StallWatch
 from kimi.uploads import DEFAULT_MAX_BYTES, Fetcher, Payload
 from kimi.usage import estimate_tokens
 
@@ -62,6 +63,7 @@ class LegacyClient:
                                read_timeout=read_timeout, allow_private=allow_private_urls)
         self.uploader = FileUploader(self.transport, parse_timeout=parse_timeout)
         self.max_continuations = max_continuations
+        self.stalls = StallWatch(read_timeout)  # the read deadline of answers once their head is in
 
     def open_chat(self, chat: ChatRequest, refresh_token: str, keep_chat: bool = False) -> LegacyChatStream:
         """Send the turn and read up to the first content; raises KimiError while the caller can still
@@ -91,7 +93,7 @@ class LegacyClient:
             reopen=lambda segment_id: self._post_completion(access, chat_id, _continue_body(segment_id, model)),
             cleanup=(lambda: None) if kept else (lambda: self._delete_chat(access, chat_id)),
             on_auth_rejected=lambda: self.tokens.drop(refresh_token), prompt_tokens=estimate_tokens(text),
-            max_continuations=self.max_continuations)
+            max_continuations=self.max_continuations, stalls=self.stalls)
         try:
             stream.peek()
         except BaseException:

@@ -14,6 +14,7 @@ from kimi.events import CONTENT_EVENTS, ChatStarted, Event, Finished, MessageSta
 from kimi.legacy.parse import CONTENT_POLICY_TYPES, POLICY_NOTE, LegacyParser, from_error_type
 from kimi.legacy.sse import SSEDecoder
 from kimi.legacy.transport import CONNECTION_FAULTS, TIMEOUTS, read_chunks
+from kimi.stall import StallWatch, watch_response
 
 MAX_CONTINUATIONS = 5  # one answer of up to six segments; past that the caller gets "length"
 
@@ -25,8 +26,9 @@ class LegacyChatStream:
     def __init__(self, response: requests.Response, *, chat_id: str, parser: LegacyParser,
                  reopen: Callable[[str], requests.Response], cleanup: Callable[[], None],
                  on_auth_rejected: Callable[[], None], prompt_tokens: int = 0,
-                 max_continuations: int = MAX_CONTINUATIONS):
+                 max_continuations: int = MAX_CONTINUATIONS, stalls: Optional[StallWatch] = None):
         self._response = response
+        self._stalls = stalls  # keeps each segment's read deadline once its head is in (kimi/stall.py)
         self._parser = parser
         self._reopen = reopen
         self._cleanup = cleanup
@@ -132,16 +134,19 @@ class LegacyChatStream:
 
     def _events(self, response: requests.Response) -> Iterator[Event]:
         decoder = SSEDecoder()
+        watched = watch_response(self._stalls, response)
         try:
-            for chunk in read_chunks(response):
+            for chunk in read_chunks(response, watched=watched):
                 for data in decoder.feed(chunk):
                     yield from self._parser.feed(data)
         except TIMEOUTS:
-            raise errors.UpstreamTimeout("Kimi stopped sending in the middle of the answer.",
-                                         code="upstream_timeout") from None
+            raise errors.silent_mid_answer() from None
         except CONNECTION_FAULTS:
-            raise errors.UpstreamUnavailable("The connection to Kimi was cut.",
-                                             code="upstream_disconnected") from None
+            if watched.stalled:  # the watch shut the connection down: Kimi went silent
+                raise errors.silent_mid_answer() from None
+            raise errors.cut_mid_answer() from None
+        finally:
+            if self._stalls is not None:
+                self._stalls.forget(watched)
         for data in decoder.finish():
             yield from self._parser.feed(data)
-

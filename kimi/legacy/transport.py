@@ -16,6 +16,7 @@ import urllib3.exceptions
 from kimi import errors
 from kimi.legacy.parse import from_error_type
 from kimi.sessions import shared_session
+from kimi.stall import Watched
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,19 @@ class Transport:
         return body
 
 
-def read_chunks(response: requests.Response, size: int = 64 * 1024):
+def read_chunks(response: requests.Response, size: int = 64 * 1024, watched: Optional[Watched] = None):
     """Bytes as they arrive (read1 returns what is there instead of waiting to fill `size`);
-    TIMEOUTS and CONNECTION_FAULTS pass through for the caller to name."""
+    TIMEOUTS and CONNECTION_FAULTS pass through for the caller to name. `watched` (kimi/stall.py)
+    counts the start and end of each read for a stall watch; a body its watch cut ends in TimeoutError."""
     raw = response.raw
+    watched = watched or Watched(None, 0.0)
     while True:
+        watched.reads += 1  # odd while waiting for Kimi: only that time counts as silence
         data = raw.read1(size)
+        watched.reads += 1
         if not data:
+            if watched.stalled:
+                raise TimeoutError("Kimi stopped sending")
             return
         yield data
 
