@@ -108,7 +108,7 @@ class FileStore(Store):
         return json.loads(raw) if raw else {}  # a fresh copy, quicker than deepcopy of the cached one
 
     def modify(self, section: str, change: Callable[[dict[str, Any]], T]) -> T:
-        with self._local_lock("section:" + section), self._flock(self.dir / f".{section}.lock"):
+        with self._local_lock("section:" + section), _file_lock(self.dir / f".{section}.lock"):
             raw = self._read_bytes(section)
             data = json.loads(raw) if raw else {}
             result = change(data)
@@ -151,7 +151,7 @@ class FileStore(Store):
         locks.mkdir(exist_ok=True)
         with self._local_lock("lock:" + name):
             # Polled, not blocking: a blocking flock would stall every greenlet of a gevent worker.
-            with self._flock(locks / (_SAFE_NAME.sub("_", name) + ".lock"), timeout=timeout):
+            with _file_lock(locks / (_SAFE_NAME.sub("_", name) + ".lock"), timeout=timeout):
                 yield
 
     # Internals
@@ -160,18 +160,6 @@ class FileStore(Store):
         # gunicorn's gevent worker patches threading, so this lock makes greenlets wait their turn.
         with self._guard:
             return self._local_locks.setdefault(name, threading.Lock())
-
-    @contextlib.contextmanager
-    def _flock(self, path: Path, timeout: Optional[float] = None) -> Iterator[None]:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if timeout is None:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # held by others only for one small write
-            else:
-                _poll_flock(fd, timeout)
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
 
     def _read_bytes(self, section: str) -> bytes:
         try:
@@ -257,15 +245,11 @@ class _ValueTable:
             # Workers opening a new database at the same moment each try to switch it to WAL, and SQLite
             # refuses all but one with "database is locked" at once, without waiting out `timeout`. So
             # the set-up takes turns under a file lock, held for milliseconds once per process.
-            lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            with _file_lock(self.path.with_name(self.path.name + ".lock")):
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("CREATE TABLE IF NOT EXISTS value "
                            "(name TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)")
                 db.execute("CREATE INDEX IF NOT EXISTS value_expires ON value (expires)")
-            finally:
-                os.close(lock)  # closing the descriptor releases the lock
             self._connection, self._pid = db, os.getpid()
         return self._connection
 
@@ -276,6 +260,20 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, timeout: Optional[float] = None) -> Iterator[None]:
+    """An exclusive flock on `path` across processes: waited for, or polled up to `timeout` seconds."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held by others only for one small write
+        else:
+            _poll_flock(fd, timeout)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _poll_flock(fd: int, timeout: float) -> None:

@@ -1,6 +1,7 @@
 """The legacy refresh-token path through every API format: a refresh token as the caller's key
 takes Kimi's REST API (the fake legacy upstream), the same neutral events come back."""
 import itertools
+import json
 
 import anthropic
 import openai
@@ -120,5 +121,7 @@ def test_a_legacy_answer_that_goes_silent_ends_with_a_timeout_chunk(legacy_kimi,
                                    "messages": [{"role": "user", "content": "x"}]})
     events = [e.removeprefix("data: ") for e in response.content.decode().split("\n\n") if e]
     assert response.status_code == 200 and events[-1] == "[DONE]"
-    assert '"content":"Still typing"' in events[1]
-    assert '"code":"upstream_timeout"' in events[-2] and "stopped sending in the middle" in events[-2]
+    assert json.loads(events[1])["choices"][0]["delta"]["content"] == "Still typing"
+    error = json.loads(events[-2])["error"]
+    assert (error["type"], error["code"]) == ("timeout_error", "upstream_timeout")
+    assert error["message"] == "Kimi stopped sending in the middle of the answer."
