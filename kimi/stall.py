@@ -11,11 +11,12 @@ against Kimi, as with a socket timeout.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +35,22 @@ class Watched:
         self._quiet_since = now
 
 
-def watch_response(stalls: Optional["StallWatch"], response: Any) -> Watched:
-    """Hand the read deadline of the socket under a `requests` response to `stalls` (urllib3's raw
-    response holds http.client's, whose buffered file keeps the socket as SocketIO's `_sock`). Without a
-    watch, or for a test double without a socket, the socket keeps its own timeout and the Watched
-    returned is never checked."""
+@contextlib.contextmanager
+def watching(stalls: Optional["StallWatch"], response: Any) -> Iterator[Watched]:
+    """While inside, `stalls` keeps the read deadline of the socket under a `requests` response (urllib3's
+    raw response holds http.client's, whose buffered file keeps the socket as SocketIO's `_sock`); on
+    the way out the stream is forgotten. Without a watch, or for a test double without a socket, the
+    socket keeps its own timeout and the Watched given is never checked."""
     reader = getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None)
     sock = getattr(getattr(reader, "raw", None), "_sock", None)
     if stalls is None or not hasattr(sock, "settimeout"):
-        return Watched(None, 0.0)
-    return stalls.watch(sock)
+        yield Watched(None, 0.0)
+        return
+    watched = stalls.watch(sock)
+    try:
+        yield watched
+    finally:
+        stalls.forget(watched)
 
 
 class StallWatch:

@@ -18,7 +18,7 @@ from kimi.events import (CONTENT_EVENTS, ChatStarted, Event, Finished, MessageSt
                          ThinkingDelta, UpstreamError)
 from kimi.frames import Frame, FrameDecoder
 from kimi.parse import StreamParser
-from kimi.stall import StallWatch, watch_response
+from kimi.stall import StallWatch, watching
 
 READ_SIZE = 64 * 1024
 TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
@@ -125,8 +125,7 @@ class ChatStream:
         else:
             read, chunked = raw.read1, None
         decoder = self._decoder
-        watched = watch_response(self._stalls, self._response)
-        try:
+        with watching(self._stalls, self._response) as watched:
             while True:
                 watched.reads += 1  # odd while waiting for Kimi: only that time counts as silence
                 try:
@@ -149,9 +148,6 @@ class ChatStream:
                 if is_last:
                     decoder.finish()
                     return
-        finally:
-            if self._stalls is not None:
-                self._stalls.forget(watched)
 
     def _note(self, event: Event) -> None:
         if isinstance(event, ChatStarted):

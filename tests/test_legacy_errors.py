@@ -2,6 +2,7 @@
 first content, or while iterating), and the temporary chat cleaned up every way out."""
 import logging
 import socket
+import time
 
 import pytest
 
@@ -125,6 +126,20 @@ def test_an_open_answer_is_watched_for_silence_instead_of_timing_each_read(legac
     stream = client.open_chat(chat(), REFRESH)
     assert [watched.sock.gettimeout() for watched in client.stalls._watched] == [None]
     assert text_of(stream) == "Short." and not client.stalls._watched
+    stream.close()
+
+
+def test_time_the_consumer_spends_elsewhere_is_not_silence(legacy):
+    # As for Connect answers (tests/test_stall.py): a worker busy writing to a slow client is not
+    # waiting for Kimi, so a pause of several deadlines between reads cuts nothing.
+    client = LegacyClient(base_url=legacy.url, models=MODELS, read_timeout=0.3)
+    legacy.events([{"event": "cmpl", "text": word} for word in ("One ", "two ", "three.")] + [{"event": "done"}],
+                  delay=0.05)
+    stream = client.open_chat(chat(), REFRESH)
+    texts = [next(event.text for event in stream if isinstance(event, TextDelta))]
+    time.sleep(1.2)  # four deadlines and then some, with the watcher ticking every 75 ms
+    texts += [event.text for event in stream if isinstance(event, TextDelta)]
+    assert "".join(texts) == "One two three."
     stream.close()
 
 

@@ -14,7 +14,7 @@ from kimi.events import CONTENT_EVENTS, ChatStarted, Event, Finished, MessageSta
 from kimi.legacy.parse import CONTENT_POLICY_TYPES, POLICY_NOTE, LegacyParser, from_error_type
 from kimi.legacy.sse import SSEDecoder
 from kimi.legacy.transport import CONNECTION_FAULTS, TIMEOUTS, read_chunks
-from kimi.stall import StallWatch, watch_response
+from kimi.stall import StallWatch, watching
 
 MAX_CONTINUATIONS = 5  # one answer of up to six segments; past that the caller gets "length"
 
@@ -134,19 +134,16 @@ class LegacyChatStream:
 
     def _events(self, response: requests.Response) -> Iterator[Event]:
         decoder = SSEDecoder()
-        watched = watch_response(self._stalls, response)
-        try:
-            for chunk in read_chunks(response, watched=watched):
-                for data in decoder.feed(chunk):
-                    yield from self._parser.feed(data)
-        except TIMEOUTS:
-            raise errors.silent_mid_answer() from None
-        except CONNECTION_FAULTS:
-            if watched.stalled:  # the watch shut the connection down: Kimi went silent
+        with watching(self._stalls, response) as watched:
+            try:
+                for chunk in read_chunks(response, watched=watched):
+                    for data in decoder.feed(chunk):
+                        yield from self._parser.feed(data)
+            except TIMEOUTS:
                 raise errors.silent_mid_answer() from None
-            raise errors.cut_mid_answer() from None
-        finally:
-            if self._stalls is not None:
-                self._stalls.forget(watched)
+            except CONNECTION_FAULTS:
+                if watched.stalled:  # the watch shut the connection down: Kimi went silent
+                    raise errors.silent_mid_answer() from None
+                raise errors.cut_mid_answer() from None
         for data in decoder.finish():
             yield from self._parser.feed(data)
