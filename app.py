@@ -14,7 +14,7 @@ from blueprints import (admin, anthropic, auth, auth_api, docs, errors, gemini, 
 from blueprints import upstream
 from blueprints.logs import configure_logging
 from configs.settings import load_models, load_settings
-from kimi.client import KimiClient
+from kimi.connect.client import KimiClient
 from kimi.legacy.auth import RotationHook
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable

@@ -4,7 +4,7 @@
   every wait). 200 loopback socket pairs, one greenlet reading each through a buffered file as the
   gateway reads Kimi, one writer feeding them all every 2 ms. The reason for kimi/stall.py.
 - upstream call: one Chat call to bench/upstream.py (a one-frame answer, read to the end) through
-  `session.post` and through a request prepared by hand and given to `session.send`, as kimi/client.py
+  `session.post` and through a request prepared by hand and given to `session.send`, as kimi/connect/client.py
   does. The reason for KimiClient._post's shape.
 
 Run: .venv/bin/python -m bench.micro
@@ -25,8 +25,8 @@ import requests  # noqa: E402
 
 from bench import processes  # noqa: E402
 from bench.run import CHAT_PATH, _prompt  # noqa: E402
-from kimi.client import _access_claims, _headers, _pooled_session  # noqa: E402
-from kimi.frames import encode_envelope  # noqa: E402
+from kimi.connect.client import _access_claims, _headers, _pooled_session  # noqa: E402
+from kimi.connect.frames import encode_envelope  # noqa: E402
 from tests.jwts import make_jwt  # noqa: E402
 
 PAIRS, ROUNDS = 200, 300

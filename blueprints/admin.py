@@ -15,12 +15,12 @@ from typing import Optional
 
 from flask import Flask, current_app, request, session
 
-from blueprints.access import Keyring, bearer
+from gateway.access import Keyring, bearer
 from kimi.errors import AuthRejected, PermissionDenied, RateLimited
-from kimi.pool import AccountPool
+from gateway.pool import AccountPool
 from kimi.refresh import AccountCalls
-from kimi.registry import Registry
-from kimi.store import Store, open_store
+from gateway.registry import Registry
+from gateway.store import Store, open_store
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from typing import Optional
 
 from flask import Blueprint, Response, jsonify, request
 
-from blueprints.access import bearer
+from gateway.access import bearer
 from blueprints.formats import anthropic as fmt
 from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events
 from kimi.errors import KimiError

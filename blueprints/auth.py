@@ -14,7 +14,8 @@ from flask import Blueprint, current_app, flash, get_flashed_messages, redirect,
 
 from blueprints import admin, i18n
 from blueprints.upstream import keyring
-from kimi import accounts, tokens
+from gateway import accounts
+from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
 
 bp = Blueprint("auth", __name__)

@@ -9,9 +9,10 @@ from flask import Blueprint, current_app, jsonify, request
 
 from blueprints import admin
 from blueprints.upstream import account_pool, json_body, keyring
-from kimi import accounts, tokens
+from gateway import accounts
+from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, RateLimited
-from kimi.registry import Registry
+from gateway.registry import Registry
 
 bp = Blueprint("auth_api", __name__)
 

@@ -7,7 +7,7 @@ from typing import Optional
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from blueprints.access import bearer
+from gateway.access import bearer
 from blueprints.formats import gemini as fmt
 from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events, upstream
 from kimi.errors import KimiError, NotFound, Unimplemented

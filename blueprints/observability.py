@@ -19,7 +19,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
                                generate_latest, multiprocess)
 from prometheus_client.core import GaugeMetricFamily
 
-from kimi import accounts
+from gateway import accounts
 
 bp = Blueprint("observability", __name__)
 access_log = logging.getLogger("access")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from blueprints.access import bearer
+from gateway.access import bearer
 from blueprints.formats import openai, responses as fmt
 from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events
 from kimi.errors import KimiError

@@ -1,6 +1,6 @@
 """Shared view helpers: reading a JSON body once, and opening a Kimi chat for the caller, on the
 caller's own token or on an account lent by the pool (with failover before the first byte; see
-blueprints/turn.py for continuation, fallback and hygiene, blueprints/upstream_pool.py for the pool)."""
+gateway/turn.py for continuation, fallback and hygiene, gateway/lending.py for the pool)."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -8,13 +8,13 @@ from typing import Any, Optional
 import orjson
 from flask import Flask, current_app, request
 
-from blueprints.access import Keyring, choose_access
+from gateway.access import Keyring, choose_access
 from blueprints.observability import count_upstream_error
-from blueprints.turn import Reply, Services, Turn, build_services
+from gateway.turn import Reply, Services, Turn, build_services
 from kimi.errors import BadRequest, KimiError
 from kimi.events import ChatRequest
-from kimi.filters import Transform, limit_answer, stop_at_sequences
-from kimi.pool import AccountPool
+from gateway.filters import Transform, limit_answer, stop_at_sequences
+from gateway.pool import AccountPool
 from kimi.router import UpstreamRouter
 from kimi.tools import recognize_tool_calls
 

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import requests
 
 from kimi import errors, tokens
-from kimi.client import USER_AGENT
+from kimi.connect.client import USER_AGENT
 from kimi.sessions import shared_session
 
 log = logging.getLogger(__name__)

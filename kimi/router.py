@@ -7,7 +7,7 @@ import logging
 from typing import Union
 
 from kimi import tokens
-from kimi.client import ChatStream, KimiClient
+from kimi.connect.client import ChatStream, KimiClient
 from kimi.events import ChatRequest
 from kimi.legacy.client import LegacyClient
 from kimi.legacy.stream import LegacyChatStream

@@ -1,6 +1,6 @@
 """The Kimi fixture streams of tests/fixtures/kimi, as frames or as wire bytes.
 
-Follows that folder's README recipe by hand (not via kimi.frames), so decoder tests are not circular.
+Follows that folder's README recipe by hand (not via kimi/connect/frames.py), so decoder tests are not circular.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ import multiprocessing
 import sys
 import tempfile
 
-from kimi.store import FileStore
+from gateway.store import FileStore
 
 WORKERS = 8
 

@@ -1,8 +1,8 @@
 import pytest
 
-from blueprints.access import Access, Keyring, bearer, choose_access
+from gateway.access import Access, Keyring, bearer, choose_access
 from kimi.errors import AuthRejected, RateLimited
-from kimi.store import FileStore
+from gateway.store import FileStore
 from kimi.tokens import describe, extract_token, is_access_jwt, is_expired, read_claims, token_pair
 from tests.jwts import make_jwt
 

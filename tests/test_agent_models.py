@@ -1,13 +1,13 @@
 """Agent scenarios (kimi-protocol.md A.5, A.12) and Kimi's own tool use (A.9) shown as thinking: the request
-bodies of the agent names, the progress lines kimi/parse.py makes of tool blocks, and both end to end."""
+bodies of the agent names, the progress lines kimi/connect/parse.py makes of tool blocks, and both end to end."""
 import pytest
 
 from configs.settings import load_models
-from kimi.client import build_chat_body
+from kimi.connect.client import build_chat_body
 from kimi.events import ChatRequest, Citations, Message, Source, ThinkingDelta
-from kimi.frames import Frame
+from kimi.connect.frames import Frame
 from kimi.models import ModelTable
-from kimi.parse import StreamParser
+from kimi.connect.parse import StreamParser
 
 MODELS = ModelTable(load_models())
 

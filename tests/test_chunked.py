@@ -1,7 +1,7 @@
-"""HTTP/1.1 chunked transfer decoding (kimi/chunked.py): bytes cut anywhere give the body back."""
+"""HTTP/1.1 chunked transfer decoding (kimi/connect/chunked.py): bytes cut anywhere give the body back."""
 import pytest
 
-from kimi.chunked import ChunkedDecoder
+from kimi.connect.chunked import ChunkedDecoder
 from kimi.errors import ProtocolError
 from tests.kimi_fixtures import build_body
 

@@ -1,12 +1,12 @@
-"""kimi/client.py against `responses` (no network): what is sent and how HTTP faults map to errors."""
+"""kimi/connect/client.py against `responses` (no network): what is sent and how HTTP faults map to errors."""
 import pytest
 import requests
 import responses
 
 from kimi import errors
-from kimi.client import KimiClient, build_chat_body
+from kimi.connect.client import KimiClient, build_chat_body
 from kimi.events import ChatRequest, ChatStarted, Finished, Message, TextDelta
-from kimi.frames import FrameDecoder
+from kimi.connect.frames import FrameDecoder
 from kimi.models import ModelTable
 from configs.settings import load_models
 from tests.jwts import make_jwt

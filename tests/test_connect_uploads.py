@@ -1,4 +1,4 @@
-"""Images and files on the Connect path (kimi-protocol.md A.13): fetched with kimi/uploads.py's limits,
+"""Images and files on the Connect path (kimi-protocol.md A.13): fetched with kimi/attachments.py's limits,
 uploaded (pre-sign, PUT, register) and attached after the text block, in every format."""
 import base64
 import threading
@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from configs.settings import load_models
-from kimi.client import KimiClient
+from kimi.connect.client import KimiClient
 from kimi.events import Attachment, ChatRequest, Message
 from kimi.models import ModelTable
 

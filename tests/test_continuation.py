@@ -1,14 +1,14 @@
-"""kimi/continuation.py on both store backends: which histories continue a remembered answer, and which
+"""gateway/continuation.py on both store backends: which histories continue a remembered answer, and which
 fold into a new chat (an edit, a regenerated turn, other tools, another caller, an expired entry)."""
 import time
 
 import pytest
 
-from kimi.continuation import ContinuationMap, history_mode, split_history
-from kimi.conversations import ConversationMemory
+from gateway.continuation import ContinuationMap, history_mode, split_history
+from gateway.conversations import ConversationMemory
 from kimi.events import Attachment, Message, Tool, ToolCall
-from kimi.store import FileStore
-from kimi.store_redis import RedisStore
+from gateway.store import FileStore
+from gateway.store.redis import RedisStore
 
 pytest_plugins = ["tests.auth_fixtures"]  # redis-server
 

@@ -38,7 +38,7 @@ def test_every_text_the_auth_page_picks_at_run_time_is_defined():
     # Keys the scan above cannot see: flashed messages and other keys named in the blueprint, and
     # the ones the template builds from an account's state or a row action.
     from blueprints.auth import _ACCOUNT_ACTIONS
-    from kimi.accounts import STATES
+    from gateway.accounts import STATES
 
     named = set(re.findall(r"\"(auth_\w+)\"", (ROOT / "blueprints" / "auth.py").read_text(encoding="utf-8")))
     built = {f"auth_state_{state}" for state in STATES} | {f"auth_{action}" for action in _ACCOUNT_ACTIONS}

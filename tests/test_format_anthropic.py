@@ -8,7 +8,7 @@ from kimi.errors import (AuthRejected, BadRequest, KimiError, Overloaded, Paymen
 from blueprints.formats.common import STREAM_FAILURE
 from kimi.events import (Attachment, ChatRequest, ChatStarted, Citations, Finished, Message, Source, TextDelta,
                          ThinkingDelta, Tool, ToolCall)
-from kimi.filters import apply_filters, stop_at_sequences
+from gateway.filters import apply_filters, stop_at_sequences
 from kimi.models import ModelSpec
 
 USER = [{"role": "user", "content": "hi"}]

@@ -1,10 +1,10 @@
-"""Connect envelope encoding and incremental decoding (kimi/frames.py)."""
+"""Connect envelope encoding and incremental decoding (kimi/connect/frames.py)."""
 import math
 
 import pytest
 
 from kimi.errors import ProtocolError
-from kimi.frames import Frame, FrameDecoder, encode_envelope
+from kimi.connect.frames import Frame, FrameDecoder, encode_envelope
 from tests.kimi_fixtures import build_body, load_frames, stream_names
 
 STREAMS = stream_names()

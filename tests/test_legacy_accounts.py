@@ -8,9 +8,9 @@ import pytest
 import requests
 
 from app import create_app
-from blueprints.upstream_pool import open_pooled
+from gateway.lending import open_pooled
 from kimi.events import ChatRequest, Message, TextDelta
-from kimi.store import FileStore
+from gateway.store import FileStore
 from tests.auth_setup import ADMIN_PASSWORD, PatientGateway, app_config, gateway_env
 from tests.jwts import make_jwt
 

@@ -1,4 +1,4 @@
-"""Attachments: kimi/uploads.py (data URIs, URL fetching with limits, the private-address refusal) and
+"""Attachments: kimi/attachments.py (data URIs, URL fetching with limits, the private-address refusal) and
 the legacy upload steps (pre-sign -> PUT -> register -> parse) against the fake legacy upstream."""
 import base64
 import sys
@@ -13,7 +13,7 @@ from kimi import errors
 from kimi.events import Attachment, ChatRequest, Message, TextDelta
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
-from kimi.uploads import Fetcher, Payload, PublicOnlyAdapter, RefusedAddress, is_refused_address
+from kimi.attachments import Fetcher, Payload, PublicOnlyAdapter, RefusedAddress, is_refused_address
 
 pytest_plugins = ["tests.legacy_fixtures"]  # legacy (this module's own fake upstream)
 

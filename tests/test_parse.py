@@ -1,12 +1,12 @@
-"""Frame payloads to neutral events (kimi/parse.py), over the fixtures and the protocol's odd cases."""
+"""Frame payloads to neutral events (kimi/connect/parse.py), over the fixtures and the protocol's odd cases."""
 from typing import NamedTuple, Optional
 
 import pytest
 
 from kimi.events import (ChatStarted, Citations, Finished, MessageStarted, Source, TextDelta,
                          ThinkingDelta, UpstreamError)
-from kimi.frames import Frame, FrameDecoder
-from kimi.parse import StreamParser
+from kimi.connect.frames import Frame, FrameDecoder
+from kimi.connect.parse import StreamParser
 from tests.kimi_fixtures import build_body, load_frames, stream_names
 
 

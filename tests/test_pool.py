@@ -7,11 +7,11 @@ import threading
 import pytest
 
 from kimi.errors import AuthRejected, RateLimited
-from kimi.pool import AccountPool
+from gateway.pool import AccountPool
 from kimi.refresh import AccountCalls
-from kimi.registry import Registry
-from kimi.store import FileStore
-from kimi.store_redis import RedisStore
+from gateway.registry import Registry
+from gateway.store import FileStore
+from gateway.store.redis import RedisStore
 from tests.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
 from tests.jwts import make_jwt
 

@@ -7,11 +7,11 @@ import pytest
 import requests
 
 from configs.settings import load_models
-from kimi.client import KimiClient
+from kimi.connect.client import KimiClient
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
 from kimi.refresh import AccountCalls
-from kimi.uploads import Fetcher
+from kimi.attachments import Fetcher
 
 
 class _CookieSetter(BaseHTTPRequestHandler):

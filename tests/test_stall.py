@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kimi import errors
-from kimi.client import KimiClient
+from kimi.connect.client import KimiClient
 from kimi.events import ChatRequest, Message, TextDelta
 from kimi.models import ModelTable
 from kimi.stall import StallWatch

@@ -12,11 +12,12 @@ import threading
 
 import pytest
 
-from kimi.pool import AccountPool
+from gateway.pool import AccountPool
 from kimi.refresh import AccountCalls
-from kimi.registry import Registry
-from kimi.store import PRUNE_EVERY, VALUES_DATABASE, FileStore, Store
-from kimi.store_redis import RedisStore
+from gateway.registry import Registry
+from gateway.store import FileStore, Store
+from gateway.store.file import PRUNE_EVERY, VALUES_DATABASE
+from gateway.store.redis import RedisStore
 from tests.conftest import ROOT
 from tests.jwts import make_jwt
 

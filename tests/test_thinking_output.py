@@ -1,12 +1,12 @@
 """THINKING_OUTPUT: thinking in each API's own field (separate), inside the text as <think>…</think>
-(inline), or not at all (hidden): the transforms of kimi/filters.py, then through the gateway."""
+(inline), or not at all (hidden): the transforms of gateway/filters.py, then through the gateway."""
 import anthropic
 import openai
 import pytest
 
 from app import create_app
 from kimi.events import Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
-from kimi.filters import drop_thinking, inline_thinking, thinking_output
+from gateway.filters import drop_thinking, inline_thinking, thinking_output
 
 pytest_plugins = ["tests.turn_gateways"]
 

@@ -13,7 +13,7 @@ import ssl  # noqa: E402  (after the patch, as in the gateway)
 import trustme  # noqa: E402
 
 from configs.settings import load_models  # noqa: E402
-from kimi.client import KimiClient  # noqa: E402
+from kimi.connect.client import KimiClient  # noqa: E402
 from kimi.errors import KimiError  # noqa: E402
 from kimi.events import ChatRequest, Message  # noqa: E402
 from kimi.models import ModelTable  # noqa: E402

@@ -22,7 +22,7 @@ from kimi.legacy.stream import LegacyChatStream
 from kimi.legacy.transport import Transport, raise_for_error_type, read_excerpt
 from kimi.models import ModelTable
 from kimi.stall import StallWatch
-from kimi.uploads import DEFAULT_MAX_BYTES, Fetcher, Payload
+from kimi.attachments import DEFAULT_MAX_BYTES, Fetcher, Payload
 from kimi.usage import estimate_tokens
 
 log = logging.getLogger(__name__)

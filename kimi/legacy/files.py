@@ -12,7 +12,7 @@ from kimi import errors
 from kimi.legacy.auth import Access
 from kimi.legacy.sse import SSEDecoder
 from kimi.legacy.transport import CONNECTION_FAULTS, TIMEOUTS, Transport, read_chunks
-from kimi.uploads import Payload
+from kimi.attachments import Payload
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from kimi.conversations import ConversationMemory
+from gateway.conversations import ConversationMemory
 from kimi.events import Message, Tool, ToolCall
 from kimi.prompt import SYSTEM_ROLES, newest_turns
-from kimi.store import Store
+from gateway.store import Store
 
 NEW_TURN_ROLES = ("user", "tool")
 # Clients that show only text may send <think> elements back (THINKING_OUTPUT=inline); they are

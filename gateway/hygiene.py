@@ -13,7 +13,7 @@ import time
 from typing import Callable, Optional
 
 from kimi.errors import KimiError
-from kimi.store import Store
+from gateway.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -8,20 +8,20 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
-from blueprints.access import Access
+from gateway.access import Access
 from blueprints.observability import count_unknown_kinds, count_upstream_error
-from blueprints.upstream_pool import open_pooled
+from gateway.lending import open_pooled
 from kimi import tokens
-from kimi.continuation import ContinuationMap, Entry, history_mode, token_ref
-from kimi.conversations import DEFAULT_TTL, ConversationMemory
+from gateway.continuation import ContinuationMap, Entry, history_mode, token_ref
+from gateway.conversations import DEFAULT_TTL, ConversationMemory
 from kimi.errors import KimiError, NotFound, Overloaded
 from kimi.events import ChatRequest, Event, Finished
-from kimi.filters import FilteredStream, Transform, record_answer, thinking_output
-from kimi.hygiene import ChatJanitor
+from gateway.filters import FilteredStream, Transform, record_answer, thinking_output
+from gateway.hygiene import ChatJanitor
 from kimi.models import parse_fallbacks
-from kimi.pool import AccountPool
+from gateway.pool import AccountPool
 from kimi.router import UpstreamRouter, is_connect_token
-from kimi.store import Store
+from gateway.store import Store
 
 log = logging.getLogger(__name__)
 

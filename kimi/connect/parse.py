@@ -9,8 +9,8 @@ from typing import Callable, Optional
 
 from kimi.events import (ChatStarted, Citations, Event, Finished, MessageStarted, Source,
                          TextDelta, ThinkingDelta, UpstreamError)
-from kimi.frames import Frame
-from kimi.progress import ToolUse
+from kimi.connect.frames import Frame
+from kimi.connect.progress import ToolUse
 
 _COMPLETED = "MESSAGE_STATUS_COMPLETED"
 _DELTAS = {"text": TextDelta, "think": ThinkingDelta}

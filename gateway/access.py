@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from kimi import tokens
-from kimi.accounts import short_prefix
+from gateway.accounts import short_prefix
 from kimi.errors import AuthRejected, NotFound, RateLimited
-from kimi.store import Store
+from gateway.store import Store
 
 KEY_REQUIRED_MESSAGE = ("This server lends its Kimi accounts only to callers with a valid proxy API key. "
                         "Ask its owner for one (keys are created on the /auth page) and send it as the API "

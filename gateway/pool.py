@@ -12,10 +12,11 @@ import time
 from collections import Counter
 from typing import Any, Iterable, Optional
 
-from kimi import accounts, tokens
+from gateway import accounts
+from kimi import tokens
 from kimi.errors import AuthRejected, KimiError, RateLimited, UpstreamTimeout
 from kimi.refresh import AccountCalls
-from kimi.store import Store
+from gateway.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,10 @@ import logging
 import time
 from typing import Any, Optional
 
-from kimi import accounts, tokens
+from gateway import accounts
+from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
-from kimi.pool import AccountPool
+from gateway.pool import AccountPool
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, Optional
 
 from blueprints.observability import count_upstream_error
-from kimi import accounts
-from kimi.client import ChatStream
+from gateway import accounts
+from kimi.connect.client import ChatStream
 from kimi.errors import AuthRejected, KimiError, Overloaded, RateLimited
 from kimi.events import ChatRequest, Event
-from kimi.pool import AccountPool, Lease
+from gateway.pool import AccountPool, Lease
 
 # Errors from the client's own pre-send check: the token is past its `exp`, Kimi never saw it.
 _LOCAL_REFUSALS = {"token_expired", "invalid_token"}

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import redis
 
-from kimi.store import Store, _window
+from gateway.store.base import Store, window_bounds
 
 T = TypeVar("T")
 
@@ -46,7 +46,7 @@ class RedisStore(Store):
                     continue  # another writer changed the section first: run the change again
 
     def hit(self, name: str, window: int) -> tuple[int, float]:
-        start, left = _window(window)
+        start, left = window_bounds(window)
         key = self._key("count", name, str(start))
         with self.redis.pipeline() as pipe:
             pipe.set(key, 0, ex=window + 1, nx=True)
@@ -55,7 +55,7 @@ class RedisStore(Store):
         return int(count), left
 
     def peek(self, name: str, window: int) -> tuple[int, float]:
-        start, left = _window(window)
+        start, left = window_bounds(window)
         return int(self.redis.get(self._key("count", name, str(start))) or 0), left
 
     def remember(self, name: str, value: str, ttl: int) -> None:

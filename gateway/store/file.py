@@ -1,11 +1,5 @@
-"""Server-side state kept across requests, workers and restarts: saved accounts, proxy keys (hashed),
-account runtime status, rate-limit counters and generated secrets.
-
-Data lives in named sections, each one JSON object that is read whole and changed by a function
-(`modify`), so a backend may re-run the change when another writer got there first. FileStore keeps
-each section in a file under DATA_DIR; RedisStore (kimi/store_redis.py) is chosen by REDIS_URL.
-Remembered values (many small, short-lived, written on every answer) live apart from the sections:
-in one SQLite database under DATA_DIR for the file store.
+"""The file store: each section a JSON file under DATA_DIR, remembered values in one SQLite
+database there (gateway/store/base.py says what a store offers; RedisStore is chosen by REDIS_URL).
 """
 from __future__ import annotations
 
@@ -21,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
+from gateway.store.base import Store, window_bounds
+
 T = TypeVar("T")
 
 # Sections whose loss would lock an owner out (a rotated refresh token exists nowhere else):
@@ -29,60 +25,6 @@ DURABLE_SECTIONS = {"accounts", "keys", "secrets"}
 PRUNE_EVERY = 500  # remembered values written by one process between sweeps of the expired ones
 VALUES_DATABASE = "values.sqlite3"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-class Store:
-    """What every backend offers; see FileStore for the semantics."""
-
-    def read(self, section: str) -> dict[str, Any]:
-        """A private copy of the section (empty when it was never written)."""
-        raise NotImplementedError
-
-    def modify(self, section: str, change: Callable[[dict[str, Any]], T]) -> T:
-        """Apply `change` to the section atomically and return its result. `change` mutates the dict
-        in place and must have no other side effects: a backend may call it again on a fresh copy."""
-        raise NotImplementedError
-
-    def hit(self, name: str, window: int) -> tuple[int, float]:
-        """Count one event in the current fixed window: (count so far, seconds until the window ends)."""
-        raise NotImplementedError
-
-    def peek(self, name: str, window: int) -> tuple[int, float]:
-        """The same as hit() without counting."""
-        raise NotImplementedError
-
-    def lock(self, name: str, timeout: float = 30) -> contextlib.AbstractContextManager:
-        """A mutex shared by every worker using this store; TimeoutError when not won in time."""
-        raise NotImplementedError
-
-    def remember(self, name: str, value: str, ttl: int) -> None:
-        """Keep a small value under `name` for `ttl` seconds (older values may be dropped sooner)."""
-        raise NotImplementedError
-
-    def recall(self, name: str) -> Optional[str]:
-        """The value remembered under `name`, or None."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def ensure_secret(self, name: str, make: Callable[[], str]) -> tuple[str, bool]:
-        """The secret called `name`, created by `make()` if no worker stored one yet; (value, created)."""
-        candidate = make()
-
-        def change(secrets: dict) -> tuple[str, bool]:
-            if name in secrets:
-                return secrets[name], False
-            secrets[name] = candidate
-            return candidate, True
-
-        return self.modify("secrets", change)
-
-
-def _window(window: int) -> tuple[int, float]:
-    now = time.time()
-    start = int(now // window * window)
-    return start, start + window - now
 
 
 class FileStore(Store):
@@ -118,7 +60,7 @@ class FileStore(Store):
             return result
 
     def hit(self, name: str, window: int) -> tuple[int, float]:
-        start, left = _window(window)
+        start, left = window_bounds(window)
 
         def count(counters: dict) -> int:
             now = time.time()
@@ -132,7 +74,7 @@ class FileStore(Store):
         return self.modify("counters", count), left
 
     def peek(self, name: str, window: int) -> tuple[int, float]:
-        start, left = _window(window)
+        start, left = window_bounds(window)
         begun, seen, _ = self._load("counters").get(name) or (start, 0, window)
         return (seen if begun == start else 0), left
 
@@ -286,11 +228,3 @@ def _poll_flock(fd: int, timeout: float) -> None:
             if time.monotonic() >= deadline:
                 raise TimeoutError("another worker holds the lock") from None
             time.sleep(0.02)
-
-
-def open_store(data_dir: str, redis_url: str = "") -> Store:
-    """The Redis store when a URL is given, else the file store under `data_dir`."""
-    if redis_url:
-        from kimi.store_redis import RedisStore  # the redis client is needed only by deployments using it
-        return RedisStore(redis_url)
-    return FileStore(data_dir)

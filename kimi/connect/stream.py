@@ -1,5 +1,5 @@
 """ChatStream: one open Connect Chat response as a closable iterator of neutral events, fed as frames
-arrive (kimi-protocol.md A.4-A.10). Read failures become KimiErrors here; opening is kimi/client.py's.
+arrive (kimi-protocol.md A.4-A.10). Read failures become KimiErrors here; opening is kimi/connect/client.py's.
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import requests
 import urllib3.exceptions
 
 from kimi import errors
-from kimi.chunked import ChunkedDecoder
-from kimi.conversations import ConversationMemory
+from kimi.connect.chunked import ChunkedDecoder
+from gateway.conversations import ConversationMemory
 from kimi.events import (CONTENT_EVENTS, ChatStarted, Event, Finished, MessageStarted, TextDelta,
                          ThinkingDelta, UpstreamError)
-from kimi.frames import Frame, FrameDecoder
-from kimi.parse import StreamParser
+from kimi.connect.frames import Frame, FrameDecoder
+from kimi.connect.parse import StreamParser
 from kimi.stall import StallWatch, watching
 
 READ_SIZE = 64 * 1024

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from typing import Optional
 
-from kimi.store import Store
+from gateway.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Attachments on the Connect path (kimi-protocol.md A.13): the newest user turn's images and files,
-fetched by kimi/uploads.py (size limit, private-address refusal) and uploaded to Kimi's web host with
+fetched by kimi/attachments.py (size limit, private-address refusal) and uploaded to Kimi's web host with
 the pre-sign -> PUT -> register (-> parse) steps the legacy path also takes (kimi/legacy/files.py).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from kimi.events import ChatRequest
 from kimi.legacy.auth import Access
 from kimi.legacy.files import FileUploader
 from kimi.legacy.transport import Transport
-from kimi.uploads import DEFAULT_MAX_BYTES, Fetcher, Payload
+from kimi.attachments import DEFAULT_MAX_BYTES, Fetcher, Payload
 
 
 class ConnectUploader(FileUploader):

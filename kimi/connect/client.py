@@ -1,6 +1,6 @@
 """The HTTP client for Kimi's Connect RPC API: sends one chat turn (with its uploaded attachments) and
 returns a ChatStream of neutral events, and deletes chats. Every `requests`/socket failure of a call
-becomes a KimiError here; those of reading a stream, in kimi/stream.py.
+becomes a KimiError here; those of reading a stream, in kimi/connect/stream.py.
 """
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from typing import Any, Optional
 import requests
 
 from kimi import errors, prompt, tokens
-from kimi.connect_uploads import ConnectUploader
-from kimi.conversations import ConversationMemory
+from kimi.connect.uploads import ConnectUploader
+from gateway.conversations import ConversationMemory
 from kimi.events import ChatRequest
-from kimi.frames import FrameDecoder, encode_envelope
+from kimi.connect.frames import FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable
 from kimi.sessions import shared_session
 from kimi.stall import StallWatch
-from kimi.stream import CONNECTION_FAULTS, TIMEOUTS, ChatStream
-from kimi.uploads import DEFAULT_MAX_BYTES
+from kimi.connect.stream import CONNECTION_FAULTS, TIMEOUTS, ChatStream
+from kimi.attachments import DEFAULT_MAX_BYTES
 from kimi.usage import estimate_tokens
 
-__all__ = ["ChatStream", "KimiClient", "build_chat_body"]  # ChatStream lives in kimi/stream.py; callers import it here
+__all__ = ["ChatStream", "KimiClient", "build_chat_body"]  # ChatStream lives in kimi/connect/stream.py; callers import it here
 
 log = logging.getLogger(__name__)
 
