@@ -1,6 +1,5 @@
 """Admin rights for /auth: the admin password (ADMIN_PASSWORD, or generated once and kept in the
-store), the session login, CSRF tokens and the throttle on failed logins. install() also builds the
-store, the account pool and the key ring that the API blueprints lend accounts through.
+store by gateway/services.py), the session login, CSRF tokens and the throttle on failed logins.
 """
 from __future__ import annotations
 
@@ -9,61 +8,35 @@ import hmac
 import logging
 import math
 import secrets
-import string
 from datetime import timedelta
 from typing import Optional
 
 from flask import Flask, current_app, request, session
 
-from gateway.access import Keyring, bearer
+from blueprints.upstream import services
+from gateway.access import bearer
+from gateway.services import Services
+from gateway.store import Store
 from kimi.errors import AuthRejected, PermissionDenied, RateLimited
-from gateway.pool import AccountPool
-from kimi.refresh import AccountCalls
-from gateway.registry import Registry
-from gateway.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
 LOGIN_WINDOW = 15 * 60
-# Letters and digits only: nothing the log redaction could mistake for a token and hide.
-_PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
 class CsrfRejected(PermissionDenied):
     default_message = "The form has expired or did not come from this site; reload the page and try again."
 
 
-def install(app: Flask, settings: dict) -> None:
-    """Open the store and put the pool, registry, key ring and admin secrets on the app."""
-    store = open_store(settings["data_dir"], settings["redis_url"])
-    calls = AccountCalls(refresh_url=settings["kimi_refresh_url"], probe_url=settings["kimi_probe_url"],
-                         connect_timeout=settings["upstream_connect_timeout"])
-    pool = AccountPool(store, calls, max_streams=settings["account_max_streams"],
-                       cooldown_seconds=settings["account_cooldown_seconds"])
-    registry = Registry(pool)
-    registry.sync_env(settings["kimi_token"])
-    app.extensions.update(store=store, account_pool=pool, registry=registry,
-                          keyring=Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"]))
-    app.secret_key = settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0]
-    app.extensions["admin_password"] = _admin_password(store, settings)
+def install(app: Flask, services: Services) -> None:
+    """The admin session cookie: signed with the gateway's secret key, kept a week."""
+    app.secret_key = services.secret_key
     app.config.update(SESSION_COOKIE_NAME="kimi_admin", SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_HTTPONLY=True, PERMANENT_SESSION_LIFETIME=timedelta(days=7))
 
 
-def _admin_password(store: Store, settings: dict) -> str:
-    if settings["admin_password"]:
-        return settings["admin_password"]
-    password, created = store.ensure_secret(
-        "admin_password", lambda: "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(20)))
-    if created:  # one worker wins the creation, so this is printed once per deployment
-        log.warning("ADMIN_PASSWORD is not set, so an admin password was generated and stored: %s  "
-                    "Open http://localhost:%s/auth (or this server's public URL + /auth) and log in with it. "
-                    "Set ADMIN_PASSWORD to choose your own.", password, settings["port"])
-    return password
-
-
 def store() -> Store:
-    return current_app.extensions["store"]
+    return services().store
 
 
 def is_admin() -> bool:
@@ -88,11 +61,11 @@ def check_password(given: str) -> bool:
     """Whether `given` is the admin password; RateLimited after too many failures from one address."""
     name = "login-failures:" + (request.remote_addr or "?")
     failures, left = store().peek(name, LOGIN_WINDOW)
-    limit = current_app.config["SETTINGS"]["admin_login_max_failures"]
+    limit = services().settings["admin_login_max_failures"]
     if failures >= limit:
         raise RateLimited("Too many wrong admin passwords; wait before trying again.",
                           retry_after=max(1, math.ceil(left)), code="too_many_logins")
-    if hmac.compare_digest(given.encode(), current_app.extensions["admin_password"].encode()):
+    if hmac.compare_digest(given.encode(), services().admin_password.encode()):
         return True
     store().hit(name, LOGIN_WINDOW)
     log.warning("wrong admin password from %s", request.remote_addr)
@@ -129,11 +102,11 @@ def check_csrf() -> None:
 
 
 def password_source() -> str:
-    return "env" if current_app.config["SETTINGS"]["admin_password"] else "generated"
+    return "env" if services().settings["admin_password"] else "generated"
 
 
 def _fingerprint() -> str:
     # A changed admin password ends every session opened with the old one.
     key = current_app.secret_key.encode() if isinstance(current_app.secret_key, str) else current_app.secret_key
-    password: Optional[str] = current_app.extensions["admin_password"]
+    password: Optional[str] = services().admin_password
     return hmac.new(key, password.encode(), hashlib.sha256).hexdigest()[:32]

@@ -5,9 +5,9 @@ from typing import Optional
 
 from flask import Blueprint, Response, jsonify, request
 
-from gateway.access import bearer
 from blueprints.formats import anthropic as fmt
 from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events
+from gateway.access import bearer
 from kimi.errors import KimiError
 
 bp = Blueprint("anthropic", __name__)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from flask import Blueprint, current_app, flash, get_flashed_messages, redirect, render_template, request, url_for
+from flask import Blueprint, flash, get_flashed_messages, redirect, render_template, request, url_for
 
 from blueprints import admin, i18n
-from blueprints.upstream import keyring
+from blueprints.upstream import services
 from gateway import accounts
 from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
@@ -80,14 +80,14 @@ def create_key():
     limit = request.form.get("rate_limit", "").strip()
     if limit and (not limit.isdigit() or int(limit) < 1):
         return _render_dashboard(error=_t("auth_bad_rate_limit")), 400
-    key, _ = keyring().create(request.form.get("label", ""), int(limit) if limit else None)
+    key, _ = services().keyring.create(request.form.get("label", ""), int(limit) if limit else None)
     return _render_dashboard(new_key=key), 201  # shown this once; only its hash is stored
 
 
 @bp.post("/auth/keys/<key_id>/revoke")
 def revoke_key(key_id: str):
     _require_admin()
-    keyring().revoke(key_id)
+    services().keyring.revoke(key_id)
     flash("auth_key_revoked")
     return redirect(url_for("auth.page"), 303)
 
@@ -128,7 +128,7 @@ def _require_admin() -> None:
 
 
 def _registry():
-    return current_app.extensions["registry"]
+    return services().registry
 
 
 def _texts() -> dict[str, str]:
@@ -147,8 +147,8 @@ def _message(err: KimiError, detail: str = "") -> str:
 
 
 def _dashboard_context(new_key: Optional[str] = None) -> dict[str, Any]:
-    settings = current_app.config["SETTINGS"]
-    return {"accounts": _registry().views(), "keys": keyring().views(), "new_key": new_key,
+    settings = services().settings
+    return {"accounts": _registry().views(), "keys": services().keyring.views(), "new_key": new_key,
             "default_limit": settings["key_rate_limit_per_minute"], "base_url": request.host_url.rstrip("/")}
 
 

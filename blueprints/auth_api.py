@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from blueprints import admin
-from blueprints.upstream import account_pool, json_body, keyring
+from blueprints.upstream import json_body, services
 from gateway import accounts
+from gateway.registry import Registry
 from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, RateLimited
-from gateway.registry import Registry
 
 bp = Blueprint("auth_api", __name__)
 
@@ -20,7 +20,7 @@ CHECKS_PER_MINUTE = 30  # /token/check makes a call to Kimi for anyone who asks:
 
 
 def registry() -> Registry:
-    return current_app.extensions["registry"]
+    return services().registry
 
 
 @bp.post("/auth/extract")
@@ -45,7 +45,7 @@ def save():
 @bp.get("/auth/status")
 def status():
     admin.require_admin(state_changing=False)
-    return jsonify({"accounts": registry().views(), "keys": keyring().views(),
+    return jsonify({"accounts": registry().views(), "keys": services().keyring.views(),
                     "admin_password": admin.password_source()})
 
 
@@ -76,7 +76,7 @@ def check_token():
     claims = tokens.read_claims(token)
     if claims and tokens.is_expired(claims, leeway=0):
         return jsonify({"live": False})
-    calls = account_pool().calls
+    calls = services().pool.calls
     try:
         if tokens.is_access_jwt(claims):
             return jsonify({"live": calls.probe(token)})

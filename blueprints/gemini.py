@@ -7,9 +7,9 @@ from typing import Optional
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from gateway.access import bearer
 from blueprints.formats import gemini as fmt
-from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events, upstream
+from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events, services
+from gateway.access import bearer
 from kimi.errors import KimiError, NotFound, Unimplemented
 from kimi.models import ModelSpec
 
@@ -21,12 +21,12 @@ INPUT_TOKEN_LIMIT, OUTPUT_TOKEN_LIMIT = 262144, 32768
 
 @bp.get("/v1beta/models")
 def list_models():
-    return jsonify({"models": [_model(spec) for spec in upstream().models]})
+    return jsonify({"models": [_model(spec) for spec in services().router.models]})
 
 
 @bp.get("/v1beta/models/<path:model_id>")
 def get_model(model_id: str):
-    models = upstream().models
+    models = services().router.models
     if model_id not in models:
         raise NotFound(f"Model `models/{model_id}` is not found.", code="model_not_found", param="model")
     return jsonify(_model(models.specs[model_id]))

@@ -1,9 +1,9 @@
 """Liveness endpoints for hosts and uptime checks."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
-from blueprints.upstream import settings
+from blueprints.upstream import services
 from kimi import __version__, tokens
 
 bp = Blueprint("meta", __name__)
@@ -18,9 +18,9 @@ def ping():
 def health():
     """Whether server-side tokens are configured and, per saved account, its state, when its access
     token expires and whether it can renew itself; never a token, a user id or a label."""
-    server_tokens = tokens.split_tokens(settings().get("kimi_token") or "")
+    server_tokens = tokens.split_tokens(services().settings.get("kimi_token") or "")
     accounts = [{field: view[field] for field in _HEALTH_FIELDS}
-                for view in current_app.extensions["registry"].views()]
+                for view in services().registry.views()]
     return jsonify({"status": "ok", "version": __version__,
                     "server_token_present": bool(server_tokens), "server_token_count": len(server_tokens),
                     "accounts": accounts})

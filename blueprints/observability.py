@@ -10,15 +10,22 @@ import os
 import re
 import time
 import uuid
+from collections import Counter as Tally
 from typing import Iterable
 
-from collections import Counter as Tally
-
-from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
-                               generate_latest, multiprocess)
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily
 
+from blueprints.upstream import services
 from gateway import accounts
 
 bp = Blueprint("observability", __name__)
@@ -36,27 +43,7 @@ DURATION = Histogram("kimi_gateway_request_duration_seconds", "Time from request
                      ["format"], buckets=_TIME_BUCKETS)
 OPEN_STREAMS = Gauge("kimi_gateway_open_streams", "Streaming responses being written now",
                      multiprocess_mode="livesum")
-UPSTREAM_ERRORS = Counter("kimi_gateway_upstream_errors_total", "Errors met on the way to or from Kimi",
-                          ["code"])
-UNKNOWN_FRAMES = Counter("kimi_gateway_unknown_upstream_frames_total",
-                         "Upstream frame kinds the parser does not know (Kimi changed its protocol?)",
-                         ["kind"])
 log = logging.getLogger(__name__)
-_logged_kinds: set[str] = set()
-
-
-def count_upstream_error(err: Exception) -> None:
-    """Count an error met on the way to or from Kimi (retried or not) by its code."""
-    UPSTREAM_ERRORS.labels(getattr(err, "code", "") or type(err).__name__).inc()
-
-
-def count_unknown_kinds(kinds: Iterable[str]) -> None:
-    """Count each unknown frame kind of a closed stream; log each kind once per process."""
-    for kind in kinds or ():
-        UNKNOWN_FRAMES.labels(kind).inc()
-        if kind not in _logged_kinds:
-            _logged_kinds.add(kind)
-            log.warning("Kimi sent a frame kind the parser does not know: %s (logged once per process)", kind)
 
 
 def install(app: Flask) -> None:
@@ -74,7 +61,7 @@ def metrics():
     else:
         output = generate_latest()
     pool_state = CollectorRegistry()
-    pool_state.register(_AccountStates(current_app.extensions["registry"]))
+    pool_state.register(_AccountStates(services().registry))
     return Response(output + generate_latest(pool_state), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from blueprints.formats import anthropic
+from blueprints.formats import openai as fmt
+from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events, services
 from gateway.access import bearer
-from blueprints.formats import anthropic, openai as fmt
-from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events, upstream
 from kimi.errors import KimiError, NotFound
 
 bp = Blueprint("openai", __name__)
@@ -24,7 +25,7 @@ def chat_completions():
 
 @bp.get("/v1/models")
 def list_models():
-    models = upstream().models
+    models = services().router.models
     if request.headers.get("anthropic-version"):  # the anthropic SDK and Claude Code list models here too
         return jsonify(anthropic.model_list(models, models.created))
     return jsonify({"object": "list", "data": [_model(spec.id, models.created) for spec in models]})
@@ -32,7 +33,7 @@ def list_models():
 
 @bp.get("/v1/models/<path:model_id>")
 def retrieve_model(model_id: str):
-    models = upstream().models
+    models = services().router.models
     if model_id not in models:
         raise NotFound(f"The model `{model_id}` does not exist.", code="model_not_found", param="model")
     if request.headers.get("anthropic-version"):

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from gateway.access import bearer
-from blueprints.formats import openai, responses as fmt
+from blueprints.formats import openai
+from blueprints.formats import responses as fmt
 from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events
+from gateway.access import bearer
 from kimi.errors import KimiError
 
 bp = Blueprint("responses", __name__)

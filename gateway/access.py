@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from kimi import tokens
 from gateway.accounts import short_prefix
-from kimi.errors import AuthRejected, NotFound, RateLimited
 from gateway.store import Store
+from kimi import tokens
+from kimi.errors import AuthRejected, NotFound, RateLimited
 
 KEY_REQUIRED_MESSAGE = ("This server lends its Kimi accounts only to callers with a valid proxy API key. "
                         "Ask its owner for one (keys are created on the /auth page) and send it as the API "
@@ -29,24 +29,36 @@ RATE_WINDOW = 60
 
 @dataclass(frozen=True)
 class Access:
-    """What a request may use: its own token, or the server's pool (through `key_id`, None on loopback)."""
-    own_token: Optional[str] = None
+    """What a request may use, read once at the access check: its own Kimi token (`own`, the
+    credential with its claims), or the server's pool through proxy key `key_id` (None on loopback).
+    `caller` names whoever asks, for the continuation map: never the token itself, but a hash of
+    what was presented, or the key's id."""
+
+    own: Optional[tokens.Credential] = None
     key_id: Optional[str] = None
+    caller: str = "key:local"
+    presented: tuple[tokens.Credential, ...] = ()  # every own token sent (comma-separated), `own` among them
 
 
 def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring: "Keyring") -> Access:
     """The access this credential grants; AuthRejected (401) or RateLimited (429) when it grants none."""
-    presented = tokens.split_tokens(credential or "")
-    own = [t for t in presented if tokens.read_claims(t) is not None]
+    presented = [tokens.credential(token) for token in tokens.split_tokens(credential or "")]
+    own = [c for c in presented if c.claims is not None]
     if own:
-        return Access(own_token=random.choice(own))  # several comma-separated tokens: spread the load
+        # Several comma-separated tokens: spread the load; the caller is all of them, as presented.
+        return Access(own=random.choice(own), caller="own:" + token_ref(credential or ""), presented=tuple(own))
     key = keyring.find(credential)
     if key is not None:
         keyring.count_use(key)
-        return Access(key_id=key["id"])
+        return Access(key_id=key["id"], caller="key:" + key["id"])
     if not keyring.has_keys() and _is_loopback(remote_addr):
         return Access()
     raise AuthRejected(KEY_REQUIRED_MESSAGE, code="invalid_api_key")
+
+
+def token_ref(token: str) -> str:
+    """A name for a token (or a comma-separated list of them) that cannot be turned back into it."""
+    return hashlib.sha256(token.encode()).hexdigest()[:24]
 
 
 class Keyring:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from gateway.conversations import ConversationMemory
+from gateway.store import Store
 from kimi.events import Message, Tool, ToolCall
 from kimi.prompt import SYSTEM_ROLES, newest_turns
-from gateway.store import Store
 
 NEW_TURN_ROLES = ("user", "tool")
 # Clients that show only text may send <think> elements back (THINKING_OUTPUT=inline); they are
@@ -27,7 +27,7 @@ _THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", re.S)
 class Entry:
     chat_id: str
     message_id: str  # the assistant message to name as parent_id
-    account: str  # the pool account id, or token_ref() of the caller's own token
+    account: str  # the pool account id, or access.token_ref() of the caller's own token
     expires_at: float
 
 
@@ -35,11 +35,6 @@ def history_mode(messages: Sequence[Message]) -> str:
     """"folded" when the request carries earlier turns that a new chat receives folded, else "new"."""
     turns = [m for m in messages if m.role not in SYSTEM_ROLES]
     return "folded" if len(newest_turns(turns)) < len(turns) else "new"
-
-
-def token_ref(token: str) -> str:
-    """A name for a token that cannot be turned back into it."""
-    return hashlib.sha256(token.encode()).hexdigest()[:24]
 
 
 class ContinuationMap:

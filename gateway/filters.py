@@ -3,59 +3,12 @@ sequences, how thinking is shown, ...), applied between the upstream client and 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from kimi.events import Event, Finished, TextDelta, ThinkingDelta, ToolCall
 from kimi.usage import TokenCounter
 
 Transform = Callable[[Iterable[Event]], Iterator[Event]]
-
-
-class FilteredStream:
-    """A chat stream seen through transforms (the first innermost): same attributes and close(),
-    other events. One layer however many transforms: each event passes their generators only.
-
-    `has_pending` is the inner stream's: a transform emits what one event becomes at once, so at
-    worst a renderer writes a little earlier than it could have.
-    """
-
-    def __init__(self, inner: Any, transforms: list[Transform]):
-        self._inner = inner
-        self._stages: list[Iterator[Event]] = []
-        events: Iterable[Event] = inner
-        for transform in transforms:
-            events = transform(events)
-            self._stages.append(events)
-        self._events = iter(events)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    @property
-    def has_pending(self) -> bool:
-        # Asked once per event by renderers: spelled out so it skips the __getattr__ fallback. An inner
-        # stream without it raises AttributeError here too, so hasattr() stays false for it.
-        return self._inner.has_pending
-
-    def __iter__(self) -> Iterator[Event]:
-        return self
-
-    def __next__(self) -> Event:
-        return next(self._events)
-
-    def close(self) -> None:
-        try:
-            for stage in reversed(self._stages):  # outermost first, as the events flow back
-                close = getattr(stage, "close", None)
-                if close:
-                    close()
-        finally:
-            self._inner.close()
-
-
-def apply_filters(stream: Any, transforms: list[Transform]) -> Any:
-    """`stream` seen through the transforms, first transform innermost; `stream` itself for none."""
-    return FilteredStream(stream, transforms) if transforms else stream
 
 
 def limit_answer(max_tokens: int) -> Transform:

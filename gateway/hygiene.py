@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Callable, Optional
 
-from kimi.errors import KimiError
 from gateway.store import Store
+from kimi.errors import KimiError
 
 log = logging.getLogger(__name__)
 

@@ -1,24 +1,25 @@
 """Opening a chat on an account lent by the pool: one retry before the first byte when Kimi rejects or
-overloads the account (renewed, or another account), and the stream that gives the account back."""
+overloads the account (renewed, or another account); the turn gives the lease back when its reply
+closes, and notes a mid-stream refusal on the account (note_stream_error)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Optional
+from typing import Callable, Optional
 
-from blueprints.observability import count_upstream_error
 from gateway import accounts
-from kimi.connect.client import ChatStream
-from kimi.errors import AuthRejected, KimiError, Overloaded, RateLimited
-from kimi.events import ChatRequest, Event
+from gateway.metrics import count_upstream_error
 from gateway.pool import AccountPool, Lease
+from kimi import tokens
+from kimi.errors import AuthRejected, KimiError, Overloaded, RateLimited
+from kimi.events import AnswerStream, ChatRequest
 
 # Errors from the client's own pre-send check: the token is past its `exp`, Kimi never saw it.
 _LOCAL_REFUSALS = {"token_expired", "invalid_token"}
 
-Opener = Callable[[ChatRequest, str], ChatStream]
+Opener = Callable[[ChatRequest, tokens.Credential], AnswerStream]
 
 
 def open_pooled(open_chat: Opener, chat_for: Callable[[Lease], ChatRequest], pool: AccountPool,
-                prefer: Optional[str], cool_down: bool = True) -> "PooledStream":
+                prefer: Optional[str], cool_down: bool = True) -> tuple[AnswerStream, Lease]:
     """The chat opened on a lent account; `chat_for(lease)` says what to send on that account (a
     continuation only on the account that holds the chat). With `cool_down` off, an account Kimi
     overloads is only skipped, not rested: the caller tries another model on it next (fallback)."""
@@ -26,7 +27,7 @@ def open_pooled(open_chat: Opener, chat_for: Callable[[Lease], ChatRequest], poo
     retried = False
     while True:
         try:
-            return PooledStream(open_chat(chat_for(lease), lease.token), lease)
+            return open_chat(chat_for(lease), tokens.credential(lease.token)), lease
         except (AuthRejected, RateLimited) as err:
             if retried:
                 lease.release()
@@ -91,37 +92,9 @@ def _after_overload(pool: AccountPool, lease: Lease, err: RateLimited, cool_down
         raise err from None
 
 
-class PooledStream:
-    """A ChatStream on a lent account: close() also gives the account's stream slot back, and an error
-    in mid-stream is noted on the account. Everything else is the ChatStream's own."""
-
-    def __init__(self, stream: ChatStream, lease: Lease):
-        self._stream = stream
-        self._lease = lease
-        self.account_id = lease.account_id
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __iter__(self) -> Iterator[Event]:
-        return self
-
-    def __next__(self) -> Event:
-        try:
-            return next(self._stream)
-        except KimiError as err:
-            self._note(err)
-            raise
-
-    def _note(self, err: KimiError) -> None:
-        pool, account_id = self._lease.pool, self._lease.account_id
-        if isinstance(err, (AuthRejected, RateLimited)):
-            note_refusal(pool, self._lease, err)
-        else:
-            pool.note_error(account_id, err.message)
-
-    def close(self) -> None:
-        try:
-            self._stream.close()
-        finally:
-            self._lease.release(self._stream.chat_id)
+def note_stream_error(lease: Lease, err: KimiError) -> None:
+    """Record on the account an error Kimi gave in mid-stream."""
+    if isinstance(err, (AuthRejected, RateLimited)):
+        note_refusal(lease.pool, lease, err)
+    else:
+        lease.pool.note_error(lease.account_id, err.message)

@@ -13,10 +13,10 @@ from collections import Counter
 from typing import Any, Iterable, Optional
 
 from gateway import accounts
+from gateway.store import Store
 from kimi import tokens
 from kimi.errors import AuthRejected, KimiError, RateLimited, UpstreamTimeout
 from kimi.refresh import AccountCalls
-from gateway.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ import time
 from typing import Any, Optional
 
 from gateway import accounts
+from gateway.pool import AccountPool
 from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
-from gateway.pool import AccountPool
 
 log = logging.getLogger(__name__)
 

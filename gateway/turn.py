@@ -1,27 +1,26 @@
 """One request's trip to Kimi once its access is chosen: which chat and parent it goes to (native
-continuation), which model serves it when Kimi is overloaded (fallback), and what happens when the
-reply closes (chat hygiene, metrics). open_events (blueprints/upstream.py) builds one per request.
+continuation), which model serves it when Kimi is overloaded (fallback), what happens to its events
+on the way (filters, tool calls, thinking), and what happens when the reply closes (chat hygiene, the
+lent account given back, metrics). blueprints/upstream.py opens one per request.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
-from gateway.access import Access
-from blueprints.observability import count_unknown_kinds, count_upstream_error
-from gateway.lending import open_pooled
-from kimi import tokens
-from gateway.continuation import ContinuationMap, Entry, history_mode, token_ref
-from gateway.conversations import DEFAULT_TTL, ConversationMemory
-from kimi.errors import KimiError, NotFound, Overloaded
-from kimi.events import ChatRequest, Event, Finished
-from gateway.filters import FilteredStream, Transform, record_answer, thinking_output
+from gateway.access import Access, token_ref
+from gateway.continuation import ContinuationMap, Entry, history_mode
+from gateway.filters import Transform, limit_answer, record_answer, stop_at_sequences
 from gateway.hygiene import ChatJanitor
-from kimi.models import parse_fallbacks
-from gateway.pool import AccountPool
-from kimi.router import UpstreamRouter, is_connect_token
-from gateway.store import Store
+from gateway.lending import note_stream_error, open_pooled
+from gateway.metrics import count_unknown_kinds, count_upstream_error
+from gateway.pool import AccountPool, Lease
+from gateway.reply import Reply
+from kimi.errors import KimiError, NotFound, Overloaded
+from kimi.events import AnswerStream, ChatRequest, Finished
+from kimi.router import UpstreamRouter
+from kimi.tools import recognize_tool_calls
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +28,8 @@ RECORDED_REASONS = ("stop", "tool_calls")  # a cut answer ("length", a stop sequ
 
 
 @dataclass(frozen=True)
-class Services:
-    """The app's settings for turns, built once by install()."""
+class TurnSettings:
+    """What every turn shares, built once by the composition root (gateway/services.py)."""
 
     continuations: Optional[ContinuationMap]  # None: NATIVE_CONTINUATION off
     janitor: Optional[ChatJanitor]  # None: DELETE_CHATS off
@@ -38,62 +37,65 @@ class Services:
     thinking: Optional[Transform]
 
 
-def build_services(settings: dict, router: UpstreamRouter, store: Store) -> Services:
-    ttl = int(settings["native_continuation_ttl"])
-    # Parents of continued chats live in the store from now on, so every worker can continue any chat.
-    tips = router.connect.conversations = ConversationMemory(store, ttl_seconds=max(ttl, DEFAULT_TTL))
-    return Services(
-        continuations=ContinuationMap(store, tips, ttl) if settings["native_continuation"] else None,
-        janitor=ChatJanitor(router.connect.delete_chat, store) if settings["delete_chats"] else None,
-        fallbacks=parse_fallbacks(settings["overload_fallback"], router.models),
-        thinking=thinking_output(settings["thinking_output"]))
-
-
 class Turn:
-    """One request on its way to Kimi: who asks (`caller`), where the turn goes (`mode`: native,
-    folded or new) and on which account, and what the reply's end leaves to do."""
+    """One request on its way to Kimi: who asks (the access's `caller`), where the turn goes (`mode`:
+    native, folded or new) and on which account, and what the reply's end leaves to do."""
 
-    def __init__(self, chat: ChatRequest, access: Access, credential: Optional[str], services: Services,
-                 router: UpstreamRouter, pool: AccountPool):
-        self.chat, self.services, self.router, self.pool = chat, services, router, pool
-        self.token = access.own_token
-        self.is_connect = self.token is None or is_connect_token(self.token)
-        # Never the token itself: a hash of what was presented, or the proxy key's id.
-        self.caller = "own:" + token_ref(credential or "") if self.token else "key:" + (access.key_id or "local")
+    def __init__(self, chat: ChatRequest, access: Access, settings: TurnSettings, router: UpstreamRouter,
+                 pool: AccountPool):
+        self.chat, self.access, self.settings, self.router, self.pool = chat, access, settings, router, pool
+        self.own = access.own  # the caller's own credential; None: an account lent by the pool
+        # The pool's accounts are taken for Connect accounts here, as they always were.
+        self.is_connect = self.own is None or self.own.is_connect
         self.mode = "native" if chat.conversation_id else history_mode(chat.messages)
         self.entry: Optional[Entry] = None
         self.account: Optional[str] = None  # the pool account id, or token_ref() of an own token
+        self.lease: Optional[Lease] = None
         self.remembered_until: Optional[float] = None
-        self.stream: Any = None  # the opened stream, once open() has returned
-        if services.continuations and self.is_connect and not chat.conversation_id:
-            self._find_entry(credential or "")
+        self.stream: Optional[AnswerStream] = None  # the opened stream, once open() has returned
+        if self.may_continue:
+            self._find_entry()
 
-    def _find_entry(self, credential: str) -> None:
+    @property
+    def may_continue(self) -> bool:
+        """Whether this turn's history may go to a remembered chat, and its answer be remembered."""
+        return bool(self.settings.continuations) and self.is_connect and not self.chat.conversation_id
+
+    def _find_entry(self) -> None:
         try:
-            entry = self.services.continuations.find(self.caller, self.chat.messages, self.chat.tools)
+            entry = self.settings.continuations.find(self.access.caller, self.chat.messages, self.chat.tools)
         except Exception as exc:  # the store is down: fold, as for a history seen for the first time
             log.warning("could not look up a continuation: %s", type(exc).__name__)
             return
-        if entry is not None and self.token:
+        if entry is not None and self.own:
             # Of several comma-separated tokens, the one whose account holds the chat.
-            match = next((t for t in tokens.split_tokens(credential) if token_ref(t) == entry.account), None)
+            match = next((c for c in self.access.presented if token_ref(c.token) == entry.account), None)
             if match is None:
                 return
-            self.token = match
+            self.own = match
         self.entry = entry
 
     # Opening
 
-    def open(self) -> Any:
-        """The opened stream, after overload fallback and native continuation have had their say."""
+    def open(self) -> Reply:
+        """The reply, after overload fallback and native continuation have had their say (KimiError
+        before any byte is sent)."""
+        try:
+            self.stream = self._open_chain()
+        except KimiError as err:
+            count_upstream_error(err)
+            raise
+        return Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
+                     on_close=self._after_close)
+
+    def _open_chain(self) -> AnswerStream:
         chain = self._model_chain()
         for position, model_id in enumerate(chain):
             is_last = position == len(chain) - 1
             # A fallback model brings its own thinking default: thinking is what was overloaded.
             attempt = self.chat if position == 0 else replace(self.chat, model=model_id, thinking=None)
             try:
-                self.stream = self._open_model(attempt, cool_down=is_last)
-                return self.stream
+                return self._open_model(attempt, cool_down=is_last)
             except Overloaded as err:
                 if is_last:
                     raise
@@ -103,9 +105,9 @@ class Turn:
 
     def _model_chain(self) -> list[str]:
         model_id = self.router.models.resolve(self.chat.model).id
-        return [model_id, *self.services.fallbacks.get(model_id, ())]
+        return [model_id, *self.settings.fallbacks.get(model_id, ())]
 
-    def _open_model(self, attempt: ChatRequest, cool_down: bool) -> Any:
+    def _open_model(self, attempt: ChatRequest, cool_down: bool) -> AnswerStream:
         try:
             return self._open_once(attempt, cool_down)
         except NotFound as err:
@@ -118,14 +120,15 @@ class Turn:
             self.entry = None
             return self._open_once(attempt, cool_down)
 
-    def _open_once(self, attempt: ChatRequest, cool_down: bool) -> Any:
-        if self.token:
-            self.account = token_ref(self.token)
-            return self.router.open_chat(self._upstream_chat(attempt, self.account), self.token)
+    def _open_once(self, attempt: ChatRequest, cool_down: bool) -> AnswerStream:
+        if self.own:
+            self.account = token_ref(self.own.token)
+            return self.router.open_chat(self._upstream_chat(attempt, self.account), self.own)
         prefer = self.entry.account if self.entry else self.pool.account_for_chat(self.chat.conversation_id)
-        stream = open_pooled(self.router.open_chat, lambda lease: self._upstream_chat(attempt, lease.account_id),
-                             self.pool, prefer, cool_down)
-        self.account = stream.account_id
+        stream, self.lease = open_pooled(self.router.open_chat,
+                                         lambda lease: self._upstream_chat(attempt, lease.account_id),
+                                         self.pool, prefer, cool_down)
+        self.account = self.lease.account_id
         return stream
 
     def _upstream_chat(self, attempt: ChatRequest, account: str) -> ChatRequest:
@@ -140,32 +143,56 @@ class Turn:
 
     # Between Kimi and the format
 
-    def transforms(self) -> list[Transform]:
-        """The answer recorder, when this turn may be continued natively."""
-        if self.services.continuations and self.is_connect and not self.chat.conversation_id:
-            return [record_answer(self._record)]
-        return []
+    def _transforms(self) -> list[Transform]:
+        """What happens to the neutral events between Kimi and the format, for this request."""
+        chat, transforms = self.chat, []
+        if chat.max_tokens:  # innermost: a cut inside a <tool_call> element leaves it as text
+            transforms.append(limit_answer(chat.max_tokens))
+        if chat.tools:
+            transforms.append(lambda events: recognize_tool_calls(events, chat.tools, chat.tool_choice))
+        if any(chat.stop):  # after tool recognition: a stop sequence inside a <tool_call> never cuts the call
+            transforms.append(stop_at_sequences(chat.stop))
+        # Thinking shown as text (inline) never becomes a tool call nor meets a stop sequence.
+        if self.settings.thinking is not None:
+            transforms.append(self.settings.thinking)
+        # Outermost: the answer recorder sees what the caller sees, when this turn may be continued natively.
+        if self.may_continue:
+            transforms.append(record_answer(self._record))
+        return transforms
 
     def _record(self, text: str, calls: tuple, finished: Finished) -> None:
-        chat_id, message_id = self.stream.chat_id, getattr(self.stream, "message_id", None)
+        chat_id, message_id = self.stream.chat_id, self.stream.message_id
         if finished.reason not in RECORDED_REASONS or not chat_id or not message_id:
             return
         try:
-            self.remembered_until = self.services.continuations.remember(
-                self.caller, self.chat.messages, self.chat.tools, text, calls, chat_id, message_id, self.account)
+            self.remembered_until = self.settings.continuations.remember(
+                self.access.caller, self.chat.messages, self.chat.tools, text, calls, chat_id, message_id,
+                self.account)
         except Exception as exc:  # the store is down: the answer still goes out, the next turn folds
             log.warning("could not remember chat %s for continuation: %s", chat_id, type(exc).__name__)
 
+    def _on_stream_error(self, err: KimiError) -> None:
+        if self.lease is not None:
+            note_stream_error(self.lease, err)
+        count_upstream_error(err)
+
     # When the reply closes
 
-    def after_close(self, stream: Any) -> None:
-        count_unknown_kinds(getattr(stream, "unknown_kinds", ()))
-        janitor, chat_id = self.services.janitor, getattr(stream, "chat_id", None)
+    def _after_close(self, stream: AnswerStream) -> None:
+        try:
+            if self.lease is not None:
+                self.lease.release(stream.chat_id)
+        finally:
+            count_unknown_kinds(stream.unknown_kinds)
+            self._plan_deletion(stream.chat_id)
+
+    def _plan_deletion(self, chat_id: Optional[str]) -> None:
+        janitor = self.settings.janitor
         if janitor is None or not self.is_connect or not chat_id:
             return
         try:
             if self.chat.conversation_id or self.chat.keep_conversation:
-                if self.services.continuations:
+                if self.settings.continuations:
                     janitor.keep(chat_id)  # a deletion planned by an earlier stateless turn is off
             elif self.remembered_until:
                 janitor.delete_at(chat_id, self._token_source(), self.remembered_until)
@@ -176,37 +203,9 @@ class Turn:
             log.warning("could not plan the deletion of chat %s: %s", chat_id, type(exc).__name__)
 
     def _token_source(self) -> Callable[[], Optional[str]]:
-        if self.token:
-            token = self.token
+        if self.own:
+            token = self.own.token
             return lambda: token
         # A pool account's token may be renewed before the deletion: read the current one then.
         store, account_id = self.pool.store, self.account
         return lambda: (store.read("accounts").get(account_id) or {}).get("access_token")
-
-
-class Reply(FilteredStream):
-    """The stream a view renders: the opened stream seen through the request's transforms, counting
-    upstream errors met mid-stream and running the turn's close work once, after the upstream
-    connection is released. Everything else is the inner stream's."""
-
-    def __init__(self, stream: Any, transforms: list[Transform], turn: Turn):
-        super().__init__(stream, transforms)
-        self._turn = turn
-        self._is_closed = False
-        self.continuation = turn.mode
-
-    def __next__(self) -> Event:
-        try:
-            return next(self._events)
-        except KimiError as err:
-            count_upstream_error(err)
-            raise
-
-    def close(self) -> None:
-        if self._is_closed:
-            return
-        self._is_closed = True
-        try:
-            super().close()
-        finally:
-            self._turn.after_close(self._inner)

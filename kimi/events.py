@@ -6,7 +6,7 @@ knows about Flask, HTTP or any one wire format.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Iterator, Optional, Protocol, Union
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,10 @@ class Message:
     name: str = ""  # tool turns: the tool's name, when the API says it
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChatRequest:
-    """What a caller asked for, in no API's words."""
+    """What a caller asked for, in no API's words. Frozen: what a format parsed is what every later
+    step sees; a step that sends something else (another model, a remembered chat) makes a copy."""
 
     model: str  # the model id exactly as the caller sent it (echoed back in replies)
     messages: list[Message]
@@ -131,3 +132,27 @@ Event = Union[ChatStarted, MessageStarted, ThinkingDelta, TextDelta, Citations, 
 
 # Events that carry answer content: the first of these (or an error) ends the pre-stream peek.
 CONTENT_EVENTS = (ThinkingDelta, TextDelta)
+
+
+class AnswerStream(Protocol):
+    """What an open Kimi answer offers, whichever path (Connect or legacy) it came by: its events as
+    they arrive, what Kimi said about the chat, and close(), which releases the upstream connection."""
+
+    chat_id: Optional[str]  # the Kimi chat holding this exchange, once Kimi named it
+    message_id: Optional[str]  # the assistant message, the parent of the next turn (None: not told)
+    prompt_tokens: int  # an estimate of what was sent
+    model_id: str  # the model table entry Kimi was asked for ("" where the path has no table entry)
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether the next event is already read (a renderer may wait to write until it is not)."""
+
+    @property
+    def unknown_kinds(self) -> set[str]:
+        """Upstream frame kinds the parser did not know."""
+
+    def __iter__(self) -> Iterator[Event]: ...
+
+    def __next__(self) -> Event: ...
+
+    def close(self) -> None: ...

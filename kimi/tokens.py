@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Optional
 
@@ -40,6 +41,25 @@ def _decode(token: str) -> Optional[dict[str, Any]]:
     except jwt.PyJWTError:
         return None
     return claims if isinstance(claims, dict) else None
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A Kimi token read once: its claims (None when it is not a JWT) and which way into Kimi it
+    opens. The one place the Connect-or-legacy choice is made (kimi-protocol.md A.2): a kimi-auth
+    access JWT, expired or not (the Connect client explains an expired one), takes the Connect path;
+    anything else (a refresh token of kimi.moonshot.cn) the legacy REST path."""
+
+    token: str
+    claims: Optional[dict[str, Any]]
+
+    @property
+    def is_connect(self) -> bool:
+        return is_access_jwt(self.claims)
+
+
+def credential(token: str) -> Credential:
+    return Credential(token, read_claims(token))
 
 
 def is_access_jwt(claims: Optional[dict[str, Any]]) -> bool:

@@ -21,12 +21,13 @@ def no_keys(store):
 
 
 def test_callers_own_token_is_used(no_keys):
-    assert choose_access(USER, REMOTE, no_keys) == Access(own_token=USER)
+    access = choose_access(USER, REMOTE, no_keys)
+    assert access.own.token == USER and access.presented == (access.own,) and access.caller.startswith("own:")
 
 
 def test_one_of_several_comma_separated_tokens_is_chosen(no_keys):
     other = make_jwt(sub="otherotherotherother")
-    chosen = {choose_access(f"{USER}, {other}", None, no_keys).own_token for _ in range(60)}
+    chosen = {choose_access(f"{USER}, {other}", None, no_keys).own.token for _ in range(60)}
     assert chosen == {USER, other}
 
 
@@ -54,7 +55,7 @@ def test_a_created_key_is_stored_only_as_its_hash_and_works_until_revoked(store,
     key, record = no_keys.create("laptop")
     assert key.startswith("sk-") and len(key) > 40
     assert key not in (store.dir / "keys.json").read_text()
-    assert choose_access(key, REMOTE, no_keys) == Access(key_id=record["id"])
+    assert choose_access(key, REMOTE, no_keys) == Access(key_id=record["id"], caller="key:" + record["id"])
     no_keys.revoke(record["id"])
     with pytest.raises(AuthRejected):
         choose_access(key, REMOTE, no_keys)

@@ -8,6 +8,7 @@ import pytest
 from app import create_app
 from tests.auth_setup import ADMIN_PASSWORD, app_config
 from tests.jwts import make_jwt
+from blueprints.upstream import services
 
 pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
@@ -74,7 +75,7 @@ def test_a_refresh_token_alone_is_saved_as_an_account_that_renews_itself(client,
 
 def test_status_lists_accounts_and_keys_without_any_token(app, client):
     client.post("/auth/save", json={"cookies": TOKEN}, headers=ADMIN)
-    key, _ = app.extensions["keyring"].create("script")
+    key, _ = services(app).keyring.create("script")
     status = client.get("/auth/status", headers=ADMIN)
     assert [a["user_id"] for a in status.json["accounts"]] == ["apiuser0000000000001"]
     assert [k["label"] for k in status.json["keys"]] == ["script"]
@@ -130,7 +131,7 @@ def test_a_generated_admin_password_is_stored_and_logged_once(fake_kimi_server, 
     with caplog.at_level(logging.WARNING):
         first = create_app(config)
         create_app(config)  # a second worker, or a restart
-    password = first.extensions["admin_password"]
+    password = services(first).admin_password
     announcements = [r.getMessage() for r in caplog.records if "admin password was generated" in r.getMessage()]
     assert len(announcements) == 1 and password in announcements[0] and "/auth" in announcements[0]
     assert len(password) == 20 and password.isalnum()
@@ -144,7 +145,7 @@ def test_with_redis_url_accounts_keys_and_secrets_live_in_redis(fake_kimi_server
     config = app_config(fake_kimi_server, kimi_auth, tmp_path / "unused", redis_url=flushed_redis)
     first = create_app(config)
     first.test_client().post("/auth/save", json={"cookies": TOKEN}, headers=ADMIN)
-    key, _ = first.extensions["keyring"].create("shared")
+    key, _ = services(first).keyring.create("shared")
     other = create_app(config)  # another machine sharing the Redis server
     assert other.secret_key == first.secret_key
     assert [a["user_id"] for a in other.test_client().get("/auth/status", headers=ADMIN).json["accounts"]] == \

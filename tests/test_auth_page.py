@@ -7,6 +7,7 @@ import pytest
 from app import create_app
 from tests.auth_setup import ADMIN_PASSWORD, app_config
 from tests.jwts import make_jwt
+from blueprints.upstream import services
 
 pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
@@ -102,7 +103,7 @@ def test_forms_without_the_csrf_token_are_rejected(browser, app):
     assert refused.status_code == 403 and "Formulir ini kedaluwarsa" in refused.text
     browser.log_in()
     response = browser.client.post("/auth/accounts", data={"cookies": TOKEN, "csrf_token": "forged"})
-    assert response.status_code == 403 and app.extensions["registry"].views() == []
+    assert response.status_code == 403 and services(app).registry.views() == []
 
 
 def test_saving_a_pasted_cookie_header_lists_the_account_without_its_token(admin):
@@ -146,19 +147,19 @@ def test_a_new_key_is_shown_once_and_can_be_revoked(admin, app):
     response = admin.submit("/auth/keys", label="website", rate_limit="5")
     assert response.status_code == 201
     key = re.search(r'<code id="new-key">(sk-[\w-]+)</code>', admin.page).group(1)
-    assert app.extensions["keyring"].find(key)["label"] == "website"
+    assert services(app).keyring.find(key)["label"] == "website"
     admin.get()
     assert key not in admin.page and key[:6] + "…" in admin.page
     key_id = re.search(r'data-key="(\w+)"', admin.page).group(1)
     admin.submit(f"/auth/keys/{key_id}/revoke")
-    assert "Kunci dicabut." in admin.page and app.extensions["keyring"].find(key) is None
+    assert "Kunci dicabut." in admin.page and services(app).keyring.find(key) is None
 
 
 def test_actions_need_a_login(browser, app):
     browser.get()
     response = browser.submit("/auth/accounts", cookies=TOKEN)
     assert response.status_code == 401 and 'action="/auth/login"' in browser.page
-    assert app.extensions["registry"].views() == []
+    assert services(app).registry.views() == []
 
 
 def test_logging_out_ends_the_session(admin):

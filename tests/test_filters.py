@@ -2,7 +2,8 @@ import pytest
 
 from kimi.events import Citations, Finished, TextDelta, ThinkingDelta, Tool, ToolCall
 from kimi.events import Source as WebSource
-from gateway.filters import apply_filters, limit_answer, stop_at_sequences
+from gateway.filters import limit_answer, stop_at_sequences
+from gateway.reply import apply_filters
 from kimi.tools import recognize_tool_calls
 
 

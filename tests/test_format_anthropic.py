@@ -8,7 +8,8 @@ from kimi.errors import (AuthRejected, BadRequest, KimiError, Overloaded, Paymen
 from blueprints.formats.common import STREAM_FAILURE
 from kimi.events import (Attachment, ChatRequest, ChatStarted, Citations, Finished, Message, Source, TextDelta,
                          ThinkingDelta, Tool, ToolCall)
-from gateway.filters import apply_filters, stop_at_sequences
+from gateway.filters import stop_at_sequences
+from gateway.reply import apply_filters
 from kimi.models import ModelSpec
 
 USER = [{"role": "user", "content": "hi"}]

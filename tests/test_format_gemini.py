@@ -9,7 +9,8 @@ from kimi.errors import (AuthRejected, BadRequest, KimiError, NotFound, PayloadT
 from blueprints.formats.common import STREAM_FAILURE
 from kimi.events import (Attachment, ChatRequest, Citations, Finished, Message, Source, TextDelta, ThinkingDelta,
                          ToolCall)
-from gateway.filters import apply_filters, stop_at_sequences
+from gateway.filters import stop_at_sequences
+from gateway.reply import apply_filters
 from kimi.usage import estimate_tokens
 
 USER = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}

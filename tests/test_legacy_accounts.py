@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from app import create_app
+from blueprints.upstream import services
 from gateway.lending import open_pooled
 from kimi.events import ChatRequest, Message, TextDelta
 from gateway.store import FileStore
@@ -142,18 +143,19 @@ def test_a_token_another_worker_rotated_meanwhile_is_tried_before_giving_up(kimi
     assert worker_a.test_client().post("/auth/save", json={"cookies": original}, headers=ADMIN).status_code == 201
     lent = []
 
-    def open_chat_after_the_other_worker(chat, token):
+    def open_chat_after_the_other_worker(chat, credential):
         if not lent:  # worker A serves a request between worker B's lease and B's exchange
             assert worker_a.test_client().post("/v1/chat/completions", data=orjson.dumps(CHAT)).status_code == 200
-        lent.append(token)
-        return worker_b.extensions["kimi_client"].open_chat(chat, token)
+        lent.append(credential.token)
+        return services(worker_b).router.open_chat(chat, credential)
 
     with worker_b.test_request_context():
-        stream = open_pooled(open_chat_after_the_other_worker,
-                             lambda lease: ChatRequest(model="kimi-latest", messages=[Message("user", "Tip?")]),
-                             worker_b.extensions["account_pool"], prefer=None)
+        stream, lease = open_pooled(open_chat_after_the_other_worker,
+                                    lambda lease: ChatRequest(model="kimi-latest", messages=[Message("user", "Tip?")]),
+                                    services(worker_b).pool, prefer=None)
         answer = "".join(event.text for event in stream if isinstance(event, TextDelta))
         stream.close()
+        lease.release(stream.chat_id)
     assert answer == "Tip?"
     rotated_by_a, rotated_by_b = legacy_kimi.issued_refresh
     assert lent == [original, rotated_by_a] and original in legacy_kimi.rejected_refresh

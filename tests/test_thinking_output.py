@@ -7,6 +7,7 @@ import pytest
 from app import create_app
 from kimi.events import Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
 from gateway.filters import drop_thinking, inline_thinking, thinking_output
+from blueprints.upstream import services
 
 pytest_plugins = ["tests.turn_gateways"]
 
@@ -67,7 +68,7 @@ def test_anthropic_inline_thinking_is_a_text_block_not_a_thinking_block(turn_kim
 def test_hidden_thinking_leaves_only_the_answer(kimi, user_token, tmp_path):
     app = create_app({"kimi_base_url": kimi.url, "data_dir": str(tmp_path), "kimi_token": "", "api_keys": "",
                       "thinking_output": "hidden"})
-    with app.extensions["kimi_client"].connect.session:
+    with services(app).router.connect.session:
         response = app.test_client().post("/v1/chat/completions", headers={"Authorization": f"Bearer {user_token}"},
                                           json={"model": "kimi-k2.5-thinking",
                                                 "messages": [{"role": "user", "content": "Why?"}]})

@@ -13,7 +13,7 @@ import requests
 
 from kimi import errors, prompt, tokens
 from kimi.connect.uploads import ConnectUploader
-from gateway.conversations import ConversationMemory
+from kimi.conversations import ChatTips, LocalTips
 from kimi.events import ChatRequest
 from kimi.connect.frames import FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable
@@ -39,7 +39,7 @@ class KimiClient:
     def __init__(self, *, base_url: str, chat_path: str, models: ModelTable,
                  connect_timeout: float = 10, read_timeout: float = 120,
                  max_frame_bytes: int = 16 * 1024 * 1024,
-                 conversations: Optional[ConversationMemory] = None,
+                 conversations: Optional[ChatTips] = None,
                  delete_chat_path: str = DELETE_CHAT_PATH, max_upload_bytes: int = DEFAULT_MAX_BYTES,
                  allow_private_urls: bool = False, parse_timeout: float = 60,
                  session: Optional[requests.Session] = None, pool_size: int = 1000):
@@ -51,18 +51,19 @@ class KimiClient:
         self.timeout = (connect_timeout, read_timeout)
         self.stalls = StallWatch(read_timeout)  # the read deadline of answers once their head is in
         self.max_frame_bytes = max_frame_bytes
-        self.conversations = conversations or ConversationMemory()
+        self.conversations = conversations or LocalTips()
         self.session = session or _pooled_session(self.base_url, pool_size)
         self.uploader = ConnectUploader(base_url=self.base_url, session=self.session,
                                         connect_timeout=connect_timeout, read_timeout=read_timeout,
                                         max_bytes=max_upload_bytes, allow_private=allow_private_urls,
                                         parse_timeout=parse_timeout)
 
-    def open_chat(self, chat: ChatRequest, token: str) -> ChatStream:
+    def open_chat(self, chat: ChatRequest, token: str, claims: Optional[dict[str, Any]] = None) -> ChatStream:
         """Send the turn and read up to the first content; raises KimiError while the caller can
         still answer with a proper HTTP status (Kimi reports auth and overload inside HTTP 200).
-        Attachments are fetched before anything reaches Kimi, so a bad one costs no upload."""
-        claims = _access_claims(token)
+        Attachments are fetched before anything reaches Kimi, so a bad one costs no upload.
+        `claims`: the token's, when the caller has read them already (tokens.Credential)."""
+        claims = _access_claims(token, claims)
         model = self.models.resolve(chat.model)
         payloads = self.uploader.fetch_newest(chat)
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
@@ -148,8 +149,8 @@ def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: O
     return body
 
 
-def _access_claims(token: str) -> dict[str, Any]:
-    claims = tokens.read_claims(token)
+def _access_claims(token: str, claims: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    claims = tokens.read_claims(token) if claims is None else claims
     if not tokens.is_access_jwt(claims):
         raise errors.AuthRejected(
             "This is not a kimi-auth access token. Copy the `kimi-auth` cookie from www.kimi.com "

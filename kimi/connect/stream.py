@@ -13,7 +13,7 @@ import urllib3.exceptions
 
 from kimi import errors
 from kimi.connect.chunked import ChunkedDecoder
-from gateway.conversations import ConversationMemory
+from kimi.conversations import ChatTips
 from kimi.events import (CONTENT_EVENTS, ChatStarted, Event, Finished, MessageStarted, TextDelta,
                          ThinkingDelta, UpstreamError)
 from kimi.connect.frames import Frame, FrameDecoder
@@ -29,7 +29,7 @@ class ChatStream:
     """A closable iterator of neutral events over one open upstream response."""
 
     def __init__(self, response: requests.Response, decoder: FrameDecoder,
-                 conversations: ConversationMemory, prompt_tokens: int = 0,
+                 conversations: ChatTips, prompt_tokens: int = 0,
                  model_id: str = "", stalls: Optional[StallWatch] = None):
         self._response = response
         self._stalls = stalls  # keeps the read deadline once the head is in; without it, the socket does

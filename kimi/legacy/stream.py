@@ -41,11 +41,17 @@ class LegacyChatStream:
         self.chat_id = chat_id
         self.message_id: Optional[str] = None
         self.prompt_tokens = prompt_tokens
+        self.model_id = ""  # the legacy path chooses by flags, not by a model table entry
         self.continuations = 0
 
     @property
     def unknown_kinds(self) -> set[str]:
         return self._parser.unknown_kinds
+
+    @property
+    def has_pending(self) -> bool:
+        """Always False: the legacy reader does not batch events per read, so each is written as it comes."""
+        return False
 
     def peek(self) -> None:
         """Buffer events up to and including the first piece of content (errors raise)."""

@@ -1,0 +1,104 @@
+"""The composition root: everything the gateway is made of, built once from settings.
+
+create_app() (app.py) calls build_services() and keeps the result as the app's one extension;
+blueprints reach it through blueprints/upstream.services(). Nothing else builds a store, a pool or a
+Kimi client, and nothing is patched in after it is built.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from configs.settings import load_models
+from gateway.access import Keyring
+from gateway.continuation import ContinuationMap
+from gateway.conversations import ConversationMemory
+from gateway.filters import thinking_output
+from gateway.hygiene import ChatJanitor
+from gateway.pool import AccountPool
+from gateway.registry import Registry
+from gateway.store import Store, open_store
+from gateway.turn import TurnSettings
+from kimi.connect.client import KimiClient
+from kimi.conversations import DEFAULT_TTL
+from kimi.legacy.auth import RotationHook
+from kimi.legacy.client import LegacyClient
+from kimi.models import ModelTable, parse_fallbacks
+from kimi.refresh import AccountCalls
+from kimi.router import UpstreamRouter
+
+log = logging.getLogger(__name__)
+
+# Letters and digits only: nothing the log redaction could mistake for a token and hide.
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Mapping[str, Any]
+    store: Store
+    pool: AccountPool
+    registry: Registry
+    keyring: Keyring
+    router: UpstreamRouter
+    turns: TurnSettings
+    secret_key: str  # signs the admin session cookie
+    admin_password: str
+
+
+def build_services(settings: Mapping[str, Any]) -> Services:
+    store = open_store(settings["data_dir"], settings["redis_url"])
+    calls = AccountCalls(refresh_url=settings["kimi_refresh_url"], probe_url=settings["kimi_probe_url"],
+                         connect_timeout=settings["upstream_connect_timeout"])
+    pool = AccountPool(store, calls, max_streams=settings["account_max_streams"],
+                       cooldown_seconds=settings["account_cooldown_seconds"])
+    registry = Registry(pool)
+    registry.sync_env(settings["kimi_token"])
+    ttl = int(settings["native_continuation_ttl"])
+    # Parents of continued chats live in the store, so every worker can continue any chat.
+    tips = ConversationMemory(store, ttl_seconds=max(ttl, DEFAULT_TTL))
+    # The pool stores the refresh tokens Kimi rotates when a saved legacy account's is used.
+    router = _router(settings, ModelTable(load_models()), tips, on_rotated=pool.keep_rotated_refresh_token)
+    turns = TurnSettings(
+        continuations=ContinuationMap(store, tips, ttl) if settings["native_continuation"] else None,
+        janitor=ChatJanitor(router.connect.delete_chat, store) if settings["delete_chats"] else None,
+        fallbacks=parse_fallbacks(settings["overload_fallback"], router.models),
+        thinking=thinking_output(settings["thinking_output"]))
+    return Services(
+        settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,
+        keyring=Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"]),
+        secret_key=settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0],
+        admin_password=_admin_password(store, settings))
+
+
+def _router(settings: Mapping[str, Any], models: ModelTable, tips: ConversationMemory,
+            on_rotated: RotationHook) -> UpstreamRouter:
+    timeouts = {"connect_timeout": settings["upstream_connect_timeout"],
+                "read_timeout": settings["upstream_read_timeout"]}
+    connect = KimiClient(base_url=settings["kimi_base_url"], chat_path=settings["kimi_chat_path"],
+                         models=models, conversations=tips,
+                         max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
+                         delete_chat_path=settings["kimi_delete_chat_path"],
+                         max_upload_bytes=int(settings["max_upload_mb"] * 1024 * 1024),
+                         allow_private_urls=settings["allow_private_urls"],
+                         parse_timeout=settings["upload_parse_timeout"], **timeouts)
+    legacy = LegacyClient(base_url=settings["kimi_legacy_base_url"], models=models,
+                          max_upload_bytes=int(settings["max_upload_mb"] * 1024 * 1024),
+                          allow_private_urls=settings["allow_private_urls"],
+                          parse_timeout=settings["upload_parse_timeout"], on_rotated=on_rotated, **timeouts)
+    return UpstreamRouter(connect, legacy)
+
+
+def _admin_password(store: Store, settings: Mapping[str, Any]) -> str:
+    if settings["admin_password"]:
+        return settings["admin_password"]
+    password, created = store.ensure_secret(
+        "admin_password", lambda: "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(20)))
+    if created:  # one worker wins the creation, so this is printed once per deployment
+        log.warning("ADMIN_PASSWORD is not set, so an admin password was generated and stored: %s  "
+                    "Open http://localhost:%s/auth (or this server's public URL + /auth) and log in with it. "
+                    "Set ADMIN_PASSWORD to choose your own.", password, settings["port"])
+    return password
