@@ -23,7 +23,7 @@ class UpstreamRouter:
 
     def open_chat(self, chat: ChatRequest, credential: tokens.Credential) -> AnswerStream:
         path = "connect" if credential.is_connect else "legacy"
-        log.info("chat for %s goes by the %s path", tokens.describe(credential.token), path)
+        log.info("chat for %s goes by the %s path", credential.name, path)
         if credential.is_connect:
             return self.connect.open_chat(chat, credential.token, credential.claims)
         return self.legacy.open_chat(chat, credential.token, keep_chat=chat.keep_conversation)

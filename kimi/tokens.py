@@ -57,6 +57,13 @@ class Credential:
     def is_connect(self) -> bool:
         return is_access_jwt(self.claims)
 
+    @property
+    def name(self) -> str:
+        """A log-safe name: the user id when the token has one, else a short prefix."""
+        if self.claims and self.claims.get("sub"):
+            return f"user:{self.claims['sub']}"
+        return f"token:{self.token[:6]}…"
+
 
 def credential(token: str) -> Credential:
     return Credential(token, read_claims(token))
@@ -81,10 +88,7 @@ def split_tokens(value: str) -> list[str]:
 
 def describe(token: str) -> str:
     """A log-safe name for a token: its user id when it has one, else a short prefix."""
-    claims = read_claims(token)
-    if claims and claims.get("sub"):
-        return f"user:{claims['sub']}"
-    return f"token:{token[:6]}…"
+    return credential(token).name
 
 
 def token_pair(body: Any) -> tuple[Optional[str], Optional[str]]:
