@@ -1,5 +1,5 @@
 """Which assistant message ended each Kimi chat the gateway has served, so that continuing a chat
-can name it as `parent_id` (kimi-protocol.md A.5). Kept in the store (every worker and, with Redis,
+can name it as `parent_id` (docs/kimi-protocol.md A.5). Kept in the store (every worker and, with Redis,
 every machine sees it) with an expiry; without a store, in this process's memory only. When a chat
 is unknown (expired, or served before a restart without a store) the turn is sent without a parent.
 """

@@ -1,5 +1,5 @@
 """One entry point for both ways into Kimi: a kimi-auth access JWT takes the Connect RPC client,
-anything else (a refresh token of kimi.moonshot.cn) the legacy REST client (kimi-protocol.md A.2).
+anything else (a refresh token of kimi.moonshot.cn) the legacy REST client (docs/kimi-protocol.md A.2).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Kimi tokens: recognising a kimi-auth access JWT and reading its claims (never verifying them).
 
-See kimi-protocol.md A.2: clients only base64url-decode the payload; the signature key is Kimi's.
+See docs/kimi-protocol.md A.2: clients only base64url-decode the payload; the signature key is Kimi's.
 """
 from __future__ import annotations
 
