@@ -1,7 +1,7 @@
 """Saved Kimi accounts as plain records: reading what an owner pasted, telling an account's state,
 and the token-free view of one that pages, /auth/status and /health show. Pure: no I/O here.
 
-An account holds a kimi-auth access JWT, a refresh token, or both (kimi-protocol.md A.2, B.1).
+An account holds a kimi-auth access JWT, a refresh token, or both (docs/kimi-protocol.md A.2, B.1).
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def access_claims(record: dict[str, Any]) -> Optional[dict[str, Any]]:
 
 def is_legacy(record: dict[str, Any]) -> bool:
     """An account of Kimi's legacy REST API: its refresh token is lent as is, and the legacy client
-    exchanges it itself (kimi-protocol.md B.1); the Connect refresh call does not apply to it."""
+    exchanges it itself (docs/kimi-protocol.md B.1); the Connect refresh call does not apply to it."""
     return bool(record.get("legacy")) and bool(record.get("refresh_token")) and not access_claims(record)
 
 

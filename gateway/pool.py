@@ -137,7 +137,7 @@ class AccountPool:
 
     def keep_rotated_refresh_token(self, old: str, new: str) -> bool:
         """Store `new` on the legacy account whose refresh token is `old`, which Kimi has just rotated
-        (kimi-protocol.md A.2: the old one may be void from now on). Only while the record still holds
+        (docs/kimi-protocol.md A.2: the old one may be void from now on). Only while the record still holds
         `old`: a worker that rotated it too, a moment later, must not overwrite the newer token.
         Returns whether an account took it; a caller's own token matches none and is not stored."""
         def swap(records: dict) -> Optional[str]:

@@ -27,7 +27,7 @@ from kimi.sessions import shared_session
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # the limit kimi-free-api used (kimi-protocol.md B.6)
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # the limit kimi-free-api used (docs/kimi-protocol.md B.6)
 MAX_REDIRECTS = 5
 READ_SIZE = 64 * 1024
 

@@ -1,5 +1,5 @@
 """Which assistant message ended each Kimi chat: continuing a chat names it as `parent_id`
-(kimi-protocol.md A.5). The Connect client asks a ChatTips for it and tells it each answer's end;
+(docs/kimi-protocol.md A.5). The Connect client asks a ChatTips for it and tells it each answer's end;
 the gateway gives it one kept in its store (gateway/conversations.py), so every worker and machine
 sees it. LocalTips, this process's memory only, serves a client used on its own.
 """

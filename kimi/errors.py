@@ -114,7 +114,7 @@ class UpstreamTimeout(KimiError):
     default_message = "Kimi did not answer in time."
 
 
-# Connect error codes (kimi-protocol.md A.11) -> our kinds. Codes not listed are upstream faults.
+# Connect error codes (docs/kimi-protocol.md A.11) -> our kinds. Codes not listed are upstream faults.
 _CONNECT_CODES: dict[str, type[KimiError]] = {
     "unauthenticated": AuthRejected,
     "permission_denied": PermissionDenied,

@@ -1,4 +1,4 @@
-"""Kimi's account calls: renewing a token pair with a refresh token (kimi-protocol.md A.2, B.1) and
+"""Kimi's account calls: renewing a token pair with a refresh token (docs/kimi-protocol.md A.2, B.1) and
 probing whether an access token is live (GetSubscription, A.1). Both URLs come from settings,
 since public sources disagree on them (C.11).
 """

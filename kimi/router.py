@@ -1,5 +1,5 @@
 """One entry point for both ways into Kimi: the Connect RPC client for a kimi-auth access JWT, the
-legacy REST client for anything else; tokens.Credential says which (kimi-protocol.md A.2).
+legacy REST client for anything else; tokens.Credential says which (docs/kimi-protocol.md A.2).
 """
 from __future__ import annotations
 

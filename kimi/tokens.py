@@ -1,6 +1,6 @@
 """Kimi tokens: recognising a kimi-auth access JWT and reading its claims (never verifying them).
 
-See kimi-protocol.md A.2: clients only base64url-decode the payload; the signature key is Kimi's.
+See docs/kimi-protocol.md A.2: clients only base64url-decode the payload; the signature key is Kimi's.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _decode(token: str) -> Optional[dict[str, Any]]:
 @dataclass(frozen=True)
 class Credential:
     """A Kimi token read once: its claims (None when it is not a JWT) and which way into Kimi it
-    opens. The one place the Connect-or-legacy choice is made (kimi-protocol.md A.2): a kimi-auth
+    opens. The one place the Connect-or-legacy choice is made (docs/kimi-protocol.md A.2): a kimi-auth
     access JWT, expired or not (the Connect client explains an expired one), takes the Connect path;
     anything else (a refresh token of kimi.moonshot.cn) the legacy REST path."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from tests.fake_kimi_uploads import UploadRoutes
 from tests.fake_server import FakeHandler, FakeServer
 
-# Both Chat paths are live (kimi-protocol.md A.1: S2A saw the kimi.chat.v1 package in 2026-09).
+# Both Chat paths are live (docs/kimi-protocol.md A.1: S2A saw the kimi.chat.v1 package in 2026-09).
 CHAT_PATHS = {"/apiv2/kimi.gateway.chat.v1.ChatService/Chat", "/apiv2/kimi.chat.v1.ChatService/Chat"}
 DELETE_CHAT_PATH = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
 FIXTURES = Path(__file__).parent / "fixtures" / "kimi"
@@ -84,7 +84,7 @@ def _now():
 
 
 def _answer_frames(chat, user_msg, assistant, think_pieces, text_pieces):
-    """The frame order of kimi-protocol.md A.6 for one turn (chat.name is left out)."""
+    """The frame order of docs/kimi-protocol.md A.6 for one turn (chat.name is left out)."""
     offsets = itertools.count(1)
 
     def patch(op, mask, **container):

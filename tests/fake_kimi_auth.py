@@ -1,4 +1,4 @@
-"""Fake Kimi account service on 127.0.0.1: the refresh call (kimi-protocol.md A.2) issuing short-lived
+"""Fake Kimi account service on 127.0.0.1: the refresh call (docs/kimi-protocol.md A.2) issuing short-lived
 access JWTs and rotating refresh tokens, GET /api/user and the GetSubscription probe.
 
 A separate tiny server (on tests/fake_server.py's base) beside tests/fake_kimi.py (whose Chat endpoint

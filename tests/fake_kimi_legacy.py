@@ -1,4 +1,4 @@
-"""Fake legacy Kimi upstream (kimi-protocol.md part B): a real REST + SSE server on 127.0.0.1, scripted
+"""Fake legacy Kimi upstream (docs/kimi-protocol.md part B): a real REST + SSE server on 127.0.0.1, scripted
 per test. Standard library only and independent of the gateway's `kimi` package.
 """
 

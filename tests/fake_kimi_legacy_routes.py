@@ -1,5 +1,5 @@
 """The routes of tests/fake_kimi_legacy.py: auth, chats, the completion stream and the upload steps,
-answering as kimi-protocol.md part B describes. Mixed into FakeKimiLegacy; standard library only.
+answering as docs/kimi-protocol.md part B describes. Mixed into FakeKimiLegacy; standard library only.
 """
 
 import base64

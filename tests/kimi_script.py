@@ -10,7 +10,7 @@ from typing import Optional, Union
 def answer(text: Union[str, list[str]], thinking: Optional[str] = None, chat_id: Optional[str] = None,
            piece: int = 9) -> list[tuple[int, dict]]:
     """The frames of a new chat answering `text` (a string is cut every `piece` characters, so a tag
-    lands across frames), after `thinking` when given, in the frame order of kimi-protocol.md A.6."""
+    lands across frames), after `thinking` when given, in the frame order of docs/kimi-protocol.md A.6."""
     chat_id = chat_id or str(uuid.uuid4())
     user_id, assistant_id = str(uuid.uuid4()), str(uuid.uuid4())
     offsets = itertools.count(1)

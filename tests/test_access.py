@@ -108,7 +108,7 @@ def test_bearer_header_parsing():
 
 @pytest.mark.parametrize("body, pair", [
     ({"access_token": "a1", "refresh_token": "r1"}, ("a1", "r1")),
-    ({"accessToken": "a1", "refreshToken": "r1"}, ("a1", "r1")),  # camelCase (kimi-protocol.md C.11)
+    ({"accessToken": "a1", "refreshToken": "r1"}, ("a1", "r1")),  # camelCase (docs/kimi-protocol.md C.11)
     ({"data": {"access_token": "a1", "refresh_token": "r1"}}, ("a1", "r1")),  # a `data` wrapper
     ({"access_token": "a1"}, ("a1", None)),  # no rotation this time
     ({"access_token": 7, "refresh_token": ["r1"]}, (None, None)),  # not strings

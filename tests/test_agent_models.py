@@ -1,4 +1,4 @@
-"""Agent scenarios (kimi-protocol.md A.5, A.12) and Kimi's own tool use (A.9) shown as thinking: the request
+"""Agent scenarios (docs/kimi-protocol.md A.5, A.12) and Kimi's own tool use (A.9) shown as thinking: the request
 bodies of the agent names, the progress lines kimi/connect/parse.py makes of tool blocks, and both end to end."""
 import pytest
 

@@ -1,4 +1,4 @@
-"""Images and files on the Connect path (kimi-protocol.md A.13): fetched with kimi/attachments.py's limits,
+"""Images and files on the Connect path (docs/kimi-protocol.md A.13): fetched with kimi/attachments.py's limits,
 uploaded (pre-sign, PUT, register) and attached after the text block, in every format."""
 import base64
 import threading

@@ -183,7 +183,7 @@ def test_requests_are_recorded_and_unknown_paths_get_404(kimi):
     response = requests.post(kimi.url + "/apiv2/nope", json={})
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
     with requests.post(kimi.url + "/apiv2/kimi.chat.v1.ChatService/Chat", chat_body("Hello"), headers=AUTH):
-        pass  # the older package path answers too (kimi-protocol.md A.1)
+        pass  # the older package path answers too (docs/kimi-protocol.md A.1)
     recorded = kimi.requests[-1]
     assert recorded.headers["authorization"] == AUTH["Authorization"]
     assert recorded.body["message"]["blocks"][0]["text"]["content"] == "Hello"

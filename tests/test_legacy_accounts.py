@@ -1,6 +1,6 @@
 """A saved account whose refresh token belongs to Kimi's legacy API serves requests through the pool
 by the legacy REST path (issue 5 item 6): the Connect refresh call refuses it, so it goes that way.
-Kimi rotates that refresh token on each refresh (kimi-protocol.md A.2): the store keeps the newest,
+Kimi rotates that refresh token on each refresh (docs/kimi-protocol.md A.2): the store keeps the newest,
 so another worker or a restarted gateway still gets in when the old one is void; a caller's own
 refresh token is never stored."""
 import orjson

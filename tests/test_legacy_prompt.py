@@ -1,4 +1,4 @@
-"""Legacy history folding (kimi/legacy/prompt.py, kimi-protocol.md B.7)."""
+"""Legacy history folding (kimi/legacy/prompt.py, docs/kimi-protocol.md B.7)."""
 import pytest
 
 from kimi.events import Attachment, Message

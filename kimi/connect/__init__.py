@@ -1,1 +1,1 @@
-"""Kimi's Connect RPC web protocol (kimi-protocol.md part A): envelopes, payloads, the stream, the client."""
+"""Kimi's Connect RPC web protocol (docs/kimi-protocol.md part A): envelopes, payloads, the stream, the client."""

@@ -122,7 +122,7 @@ def _pooled_session(base_url: str, pool_size: int) -> requests.Session:
 
 def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: Optional[str],
                     file_ids: Optional[list[str]] = None) -> dict[str, Any]:
-    """The Chat request payload (kimi-protocol.md A.5); new chats omit chat_id/parent_id (C.3)."""
+    """The Chat request payload (docs/kimi-protocol.md A.5); new chats omit chat_id/parent_id (C.3)."""
     thinking = model.thinking if chat.thinking is None else chat.thinking
     search = model.search if chat.search is None else chat.search
     blocks: list[dict[str, Any]] = [{"message_id": "", "text": {"content": text}}]

@@ -1,4 +1,4 @@
-"""Connect envelopes (kimi-protocol.md A.4): the encoder and an incremental decoder.
+"""Connect envelopes (docs/kimi-protocol.md A.4): the encoder and an incremental decoder.
 
 Bytes in, frames out: no I/O; orjson for the per-frame decode (the streaming hot path, see bench/).
 """

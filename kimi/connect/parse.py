@@ -1,6 +1,6 @@
 """Kimi's Chat stream, one decoded frame at a time, as the neutral events of kimi.events.
 
-Knows the patch vocabulary of kimi-protocol.md A.6–A.11; no I/O, no framing, no Flask. Kimi's own
+Knows the patch vocabulary of docs/kimi-protocol.md A.6–A.11; no I/O, no framing, no Flask. Kimi's own
 tool use (web search, agent tools: A.9) becomes progress lines of thinking, for every model.
 """
 from __future__ import annotations

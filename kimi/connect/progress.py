@@ -1,4 +1,4 @@
-"""Kimi's own tool use during an answer (web search, agent tools: kimi-protocol.md A.9) as progress
+"""Kimi's own tool use during an answer (web search, agent tools: docs/kimi-protocol.md A.9) as progress
 lines of thinking: "[web_search] <queries>" once the arguments parse, "[web_search done: N results]"
 when the call ends. Pure: used by kimi/connect/parse.py.
 """

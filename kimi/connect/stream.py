@@ -1,5 +1,5 @@
 """ChatStream: one open Connect Chat response as a closable iterator of neutral events, fed as frames
-arrive (kimi-protocol.md A.4-A.10). Read failures become KimiErrors here; opening is kimi/connect/client.py's.
+arrive (docs/kimi-protocol.md A.4-A.10). Read failures become KimiErrors here; opening is kimi/connect/client.py's.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Attachments on the Connect path (kimi-protocol.md A.13): the newest user turn's images and files,
+"""Attachments on the Connect path (docs/kimi-protocol.md A.13): the newest user turn's images and files,
 fetched by kimi/attachments.py (size limit, private-address refusal) and uploaded to Kimi's web host with
 the pre-sign -> PUT -> register (-> parse) steps the legacy path also takes (kimi/legacy/files.py).
 """
@@ -55,5 +55,5 @@ class ConnectUploader(FileUploader):
         if not isinstance(file, dict) or not file.get("id"):
             raise errors.ProtocolError("Kimi's file registration returned no file id.", code="bad_file")
         if kind != "image" and file.get("status") != "parsed":
-            self._wait_parsed(file, headers)  # documents are read before use (A.13, last line)
+            self._wait_parsed(file, headers)  # documents are read before use (A.13 step 4)
         return file

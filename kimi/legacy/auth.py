@@ -1,4 +1,4 @@
-"""Refresh token -> access token and user id (kimi-protocol.md B.1), cached until shortly before the
+"""Refresh token -> access token and user id (docs/kimi-protocol.md B.1), cached until shortly before the
 access token expires, with one refresh in flight per refresh token however many requests need it.
 Kimi rotates the refresh token on each refresh (A.2): the newest is kept in memory, and an optional
 `on_rotated` hook lets the token's owner (the account pool) store it for good.

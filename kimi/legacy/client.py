@@ -1,4 +1,4 @@
-"""The client for Kimi's legacy REST API (kimi-protocol.md part B): one chat turn per call, from a
+"""The client for Kimi's legacy REST API (docs/kimi-protocol.md part B): one chat turn per call, from a
 refresh token to a LegacyChatStream. Creates a temporary chat per request unless the caller
 continues one, uploads attachments, and checks the research quota before using it.
 """

@@ -1,4 +1,4 @@
-"""Uploading an attachment to Kimi's legacy API (kimi-protocol.md B.6): pre-sign, PUT the bytes,
+"""Uploading an attachment to Kimi's legacy API (docs/kimi-protocol.md B.6): pre-sign, PUT the bytes,
 register the file, wait for Kimi to parse it, and describe it as `refs`/`refs_file` entries.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Legacy SSE events (kimi-protocol.md B.4, B.5) as the neutral events of kimi.events, plus the
+"""Legacy SSE events (docs/kimi-protocol.md B.4, B.5) as the neutral events of kimi.events, plus the
 table that turns a legacy `error_type` into a KimiError. No I/O.
 """
 from __future__ import annotations

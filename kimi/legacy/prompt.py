@@ -1,4 +1,4 @@
-"""The single user message the legacy completion endpoint receives (kimi-protocol.md B.7), folded the
+"""The single user message the legacy completion endpoint receives (docs/kimi-protocol.md B.7), folded the
 way kimi-free-api did, improved: role labels on earlier turns, a short instruction to focus on the
 newest message, and URLs in user text wrapped the way Kimi's web client sends them.
 """

@@ -1,4 +1,4 @@
-"""Incremental decoder for the legacy completion stream (kimi-protocol.md B.4): bytes in, the `data`
+"""Incremental decoder for the legacy completion stream (docs/kimi-protocol.md B.4): bytes in, the `data`
 of each complete SSE event out. UTF-8 is decoded incrementally, so a character split across
 network chunks is never mangled (KFA's U+FFFD workarounds are not needed).
 """

@@ -1,6 +1,6 @@
 """LegacyChatStream: the legacy completion's SSE as a closable iterator of neutral events, behaving
 like kimi.connect.client.ChatStream for the blueprints. Continues the answer when Kimi stops at its length
-limit (kimi-protocol.md B.3), and deletes the temporary chat when closed.
+limit (docs/kimi-protocol.md B.3), and deletes the temporary chat when closed.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP to Kimi's legacy REST API (kimi-protocol.md B.1, B.5): the browser-like headers, timeouts,
+"""HTTP to Kimi's legacy REST API (docs/kimi-protocol.md B.1, B.5): the browser-like headers, timeouts,
 and the one place where `requests` failures and `error_type` bodies become KimiErrors.
 """
 from __future__ import annotations
