@@ -25,6 +25,7 @@ from blueprints import (
     upstream,
 )
 from blueprints.logs import configure_logging
+from blueprints.proxy import TrustedProxies
 from configs.settings import load_settings
 from gateway.services import build_services
 
@@ -38,6 +39,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     # Browser clients (chat websites) call the API cross-origin; credentials travel as headers.
     CORS(app, expose_headers=["X-Conversation-Id", "X-Kimi-Continuation", "X-Kimi-Scenario", "X-Request-Id",
                               "Retry-After"])
+    app.wsgi_app = TrustedProxies(app.wsgi_app, settings["forwarded_allow_ips"])
     observability.install(app)
     services = build_services(settings)
     upstream.install(app, services)

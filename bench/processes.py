@@ -65,6 +65,7 @@ class Gateway:
         # A throwaway admin password, so the gateway does not generate one and write it to its log.
         env = {**os.environ, "KIMI_BASE_URL": upstream_url, "WEB_CONCURRENCY": "1",
                "DATA_DIR": str(workdir / "data"), "KIMI_TOKEN": "", "API_KEYS": "",
+               "LEND_WITHOUT_KEY": "false",  # callers bring their own tokens: nothing is lent key-less
                "ADMIN_PASSWORD": secrets.token_urlsafe(24)}
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(

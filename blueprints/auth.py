@@ -149,6 +149,7 @@ def _message(err: KimiError, detail: str = "") -> str:
 def _dashboard_context(new_key: Optional[str] = None) -> dict[str, Any]:
     settings = services().settings
     return {"accounts": _registry().views(), "keys": services().keyring.views(), "new_key": new_key,
+            "lends_keyless": services().keyring.lends_keyless(),
             "default_limit": settings["key_rate_limit_per_minute"], "base_url": request.host_url.rstrip("/")}
 
 

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import orjson
 from flask import Flask, current_app, request
 
+from blueprints.proxy import came_through_proxy
 from gateway.access import choose_access
 from gateway.reply import Reply
 from gateway.services import Services
@@ -48,7 +49,8 @@ def open_events(chat: ChatRequest, credential: Optional[str]) -> Reply:
     turns only (native continuation), unless NATIVE_CONTINUATION is off.
     """
     gateway = services()
-    access = choose_access(credential, request.remote_addr, gateway.keyring)
+    access = choose_access(credential, request.remote_addr, gateway.keyring,
+                           forwarded=came_through_proxy(request.environ))
     return Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool).open()
 
 

@@ -2,7 +2,10 @@
 
 A caller's own kimi-auth token (a JWT) is always used as given. The server's accounts are lent only
 to callers presenting a proxy key (created on /auth, stored hashed, or listed in API_KEYS), or, while
-no key exists at all, to callers on this machine: a deployment must never become an open relay.
+no key exists at all, to callers on this machine that did not come through a proxy (LEND_WITHOUT_KEY
+turns even that off): a deployment must never become an open relay. Behind nginx, Caddy, ngrok or
+cloudflared on the same host every Internet caller's socket is loopback, so a forwarding header
+(what every such proxy adds) is enough to need a key.
 """
 from __future__ import annotations
 
@@ -40,8 +43,11 @@ class Access:
     presented: tuple[tokens.Credential, ...] = ()  # every own token sent (comma-separated), `own` among them
 
 
-def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring: "Keyring") -> Access:
-    """The access this credential grants; AuthRejected (401) or RateLimited (429) when it grants none."""
+def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring: "Keyring",
+                  forwarded: bool = False) -> Access:
+    """The access this credential grants; AuthRejected (401) or RateLimited (429) when it grants none.
+    `forwarded`: the request came through a proxy (it carries a forwarding header), so its socket
+    address says nothing of where it came from, and it is never served key-less."""
     presented = [tokens.credential(token) for token in tokens.split_tokens(credential or "")]
     own = [c for c in presented if c.claims is not None]
     if own:
@@ -51,7 +57,7 @@ def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring
     if key is not None:
         keyring.count_use(key)
         return Access(key_id=key["id"], caller="key:" + key["id"])
-    if not keyring.has_keys() and _is_loopback(remote_addr):
+    if keyring.lends_keyless() and not forwarded and _is_loopback(remote_addr):
         return Access()
     raise AuthRejected(KEY_REQUIRED_MESSAGE, code="invalid_api_key")
 
@@ -64,9 +70,10 @@ def token_ref(token: str) -> str:
 class Keyring:
     """Proxy API keys: from API_KEYS, and created on the page (only their SHA-256 is kept)."""
 
-    def __init__(self, store: Store, api_keys: str = "", rate_limit: int = 0):
+    def __init__(self, store: Store, api_keys: str = "", rate_limit: int = 0, keyless_loopback: bool = True):
         self.store = store
         self.rate_limit = rate_limit  # requests per minute per key; 0: unlimited
+        self.keyless_loopback = keyless_loopback  # LEND_WITHOUT_KEY: loopback callers served while no key exists
         self.env = {}
         for number, key in enumerate(tokens.split_tokens(api_keys), 1):
             digest = hash_key(key)
@@ -75,6 +82,10 @@ class Keyring:
 
     def has_keys(self) -> bool:
         return bool(self.env) or bool(self.store.read("keys"))
+
+    def lends_keyless(self) -> bool:
+        """Whether callers on this machine (loopback, not through a proxy) are served without a key."""
+        return self.keyless_loopback and not self.has_keys()
 
     def find(self, credential: Optional[str]) -> Optional[dict[str, Any]]:
         """The key record a presented credential matches, or None."""

@@ -67,9 +67,12 @@ def build_services(settings: Mapping[str, Any]) -> Services:
         janitor=ChatJanitor(router.connect.delete_chat, store) if settings["delete_chats"] else None,
         fallbacks=parse_fallbacks(settings["overload_fallback"], router.models),
         thinking=thinking_output(settings["thinking_output"]))
+    keyring = Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"],
+                      keyless_loopback=settings["lend_without_key"])
+    _say_who_is_served(keyring)
     return Services(
         settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,
-        keyring=Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"]),
+        keyring=keyring,
         secret_key=settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0],
         admin_password=_admin_password(store, settings))
 
@@ -90,6 +93,15 @@ def _router(settings: Mapping[str, Any], models: ModelTable, tips: ConversationM
                           allow_private_urls=settings["allow_private_urls"],
                           parse_timeout=settings["upload_parse_timeout"], on_rotated=on_rotated, **timeouts)
     return UpstreamRouter(connect, legacy)
+
+
+def _say_who_is_served(keyring: Keyring) -> None:
+    if keyring.lends_keyless():
+        log.warning("No proxy API key exists yet: callers on this machine (loopback, through no proxy) are "
+                    "served with the saved Kimi accounts without a key. Create a key on /auth, or set "
+                    "LEND_WITHOUT_KEY=false to always require one.")
+    else:
+        log.info("The saved Kimi accounts are lent only to callers with a proxy API key.")
 
 
 def _admin_password(store: Store, settings: Mapping[str, Any]) -> str:

@@ -176,3 +176,11 @@ def test_the_page_serves_its_own_script_and_stylesheet(browser):
         assert response.status_code == 200 and len(response.data) > 500
         response.close()
     assert "http" not in re.sub(r'href="\?lang=\w+"', "", "".join(re.findall(r'(?:src|href)="([^"]+)"', browser.page)))
+
+
+def test_the_page_says_plainly_whether_accounts_are_lent_without_a_key(admin):
+    lending = re.search(r'id="keyless"[^>]*>([^<]+)<', admin.page).group(1)
+    assert lending.startswith("Saat ini server meminjamkan akun tanpa kunci")
+    admin.submit("/auth/keys", label="website")
+    assert re.search(r'id="keyless"[^>]*>([^<]+)<', admin.page).group(1) == \
+        "Akun hanya dipinjamkan kepada pemanggil dengan kunci API proxy."

@@ -127,3 +127,56 @@ def test_keys_from_api_keys_work_and_remote_callers_without_one_are_refused(fake
     assert served.status_code == 200 and used_token(kimi) == ACCOUNT
     refused = client.post("/v1/chat/completions", json=body, environ_base=remote)
     assert refused.status_code == 401 and refused.json["error"]["code"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize("forwarding", [{"X-Forwarded-For": "198.51.100.23"}, {"Forwarded": "for=198.51.100.23"},
+                                        {"X-Real-IP": "198.51.100.23"}, {"X-Forwarded-Host": "gateway.example"}])
+def test_a_keyless_caller_through_a_proxy_on_this_host_is_refused_in_each_format(admin_gateway, kimi, forwarding):
+    """Behind nginx, Caddy, ngrok or cloudflared on the same machine every caller's socket is loopback:
+    the forwarding header the proxy adds is what tells them apart."""
+    save_account(admin_gateway)
+    body = {"model": MODEL, "messages": MESSAGES}
+    openai_reply = requests.post(admin_gateway.url + "/v1/chat/completions", json=body, headers=forwarding, timeout=10)
+    assert openai_reply.status_code == 401 and openai_reply.json()["error"]["code"] == "invalid_api_key"
+    anthropic = requests.post(admin_gateway.url + "/v1/messages", json={**body, "max_tokens": 50}, timeout=10,
+                              headers={**forwarding, "anthropic-version": "2023-06-01"})
+    assert anthropic.status_code == 401 and anthropic.json()["error"]["type"] == "authentication_error"
+    gemini = requests.post(admin_gateway.url + f"/v1beta/models/{MODEL}:generateContent", headers=forwarding,
+                           json={"contents": [{"parts": [{"text": "halo"}]}]}, timeout=10)
+    assert gemini.status_code == 401 and gemini.json()["error"]["status"] == "UNAUTHENTICATED"
+    assert kimi.requests == []
+
+
+def test_with_lend_without_key_off_loopback_callers_need_a_key_too(fake_kimi_server, kimi, kimi_auth, tmp_path):
+    app = create_app(app_config(fake_kimi_server, kimi_auth, tmp_path, kimi_token=ACCOUNT, lend_without_key=False))
+    refused = app.test_client().post("/v1/chat/completions", json={"model": MODEL, "messages": MESSAGES},
+                                     environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "invalid_api_key"
+    assert kimi.requests == []
+
+
+def test_the_startup_log_says_whether_accounts_are_lent_without_a_key(fake_kimi_server, kimi_auth, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="gateway.services"):
+        create_app(app_config(fake_kimi_server, kimi_auth, tmp_path / "a", kimi_token=ACCOUNT))
+        create_app(app_config(fake_kimi_server, kimi_auth, tmp_path / "b", kimi_token=ACCOUNT, api_keys="sk-k123456"))
+    said = [record.getMessage() for record in caplog.records if record.name == "gateway.services"]
+    assert [line.split(":")[0] for line in said if "key" in line] == [
+        "No proxy API key exists yet", "The saved Kimi accounts are lent only to callers with a proxy API key."]
+
+
+def test_a_trusted_proxy_tells_the_client_address_and_an_untrusted_peer_does_not(fake_kimi_server, kimi, kimi_auth,
+                                                                                  tmp_path):
+    """Throttles count the real client behind a proxy named in FORWARDED_ALLOW_IPS (loopback by default)."""
+    app = create_app(app_config(fake_kimi_server, kimi_auth, tmp_path, kimi_token=ACCOUNT, api_keys="sk-k123456",
+                                admin_login_max_failures=1))
+    client = app.test_client()
+
+    def wrong_login(peer, client_address):
+        return client.get("/auth/status", environ_base={"REMOTE_ADDR": peer},
+                          headers={"Authorization": "Bearer wrong", "X-Forwarded-For": client_address})
+
+    assert wrong_login("127.0.0.1", "198.51.100.1").status_code == 401
+    assert wrong_login("127.0.0.1", "198.51.100.1").status_code == 429  # that client is throttled...
+    assert wrong_login("127.0.0.1", "198.51.100.2").status_code == 401  # ...not every caller of the proxy
+    assert wrong_login("203.0.113.9", "198.51.100.3").status_code == 401
+    assert wrong_login("203.0.113.9", "198.51.100.4").status_code == 429  # an untrusted peer is its own client
