@@ -12,9 +12,9 @@ import orjson
 
 from blueprints.formats import citations, sse
 from blueprints.formats.anthropic_request import count_tokens, parse_request
-from blueprints.formats.common import STREAM_FAILURE, arguments_object, short_id
+from blueprints.formats.common import Answer, Transcript, arguments_object, fold_events, short_id, stream_error
 from kimi.errors import KimiError, Overloaded
-from kimi.events import ChatRequest, Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
+from kimi.events import ChatRequest, ToolCall
 from kimi.usage import TokenCounter
 
 __all__ = ["parse_request", "count_tokens", "stream_message", "whole_message", "error_body", "error_status",
@@ -43,43 +43,24 @@ def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
     """Anthropic's event sequence, one delta event per upstream delta; errors end the stream."""
     message_id = new_message_id()
     blocks = _Blocks(_signature(message_id))
-    counter = TokenCounter()
-    sources: list[Source] = []
-    stop_reason, stop_sequence = "end_turn", None
     try:
         head = _message(message_id, chat, [], None, None, _usage(events.prompt_tokens, 1), events.chat_id)
         yield sse.event("message_start", {"type": "message_start", "message": head})
         for event in events:
-            if isinstance(event, TextDelta):
-                if event.text:
-                    counter.add(event.text)
-                    yield blocks.write("text", event.text)
-            elif isinstance(event, ThinkingDelta):
-                if event.text:
-                    counter.add(event.text)
-                    yield blocks.write("thinking", event.text)
-            elif isinstance(event, ToolCall):
-                counter.add(event.arguments)
-                yield blocks.write_tool_use(event)
-            elif isinstance(event, Citations):
-                citations.unique(sources, event.sources)
-            elif isinstance(event, Finished):
-                stop_reason = STOP_REASONS.get(event.reason, "end_turn")
-                stop_sequence = event.stop_sequence
-        if sources:
-            source_list = citations.source_list(sources, 0)[0]
-            counter.add(source_list)
+            written = blocks.feed(event)
+            if written:
+                yield written
+        if blocks.sources:
+            source_list = citations.source_list(blocks.sources, 0)[0]
+            blocks.text_tokens.add(source_list)
             yield blocks.write("text", source_list)
         yield blocks.finish()
-        delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}
+        delta = {"stop_reason": _stop_reason(blocks), "stop_sequence": blocks.finished.stop_sequence}
         yield sse.event("message_delta", {"type": "message_delta", "delta": delta,
-                                          "usage": _usage(events.prompt_tokens, counter.tokens)})
+                                          "usage": _usage(events.prompt_tokens, blocks.text_tokens.tokens)})
         yield sse.event("message_stop", {"type": "message_stop"})
-    except KimiError as err:
-        yield sse.event("error", error_body(err))
-    except Exception:
-        log.exception("rendering a message stream failed after it began")
-        yield sse.event("error", error_body(STREAM_FAILURE))
+    except Exception as exc:
+        yield sse.event("error", error_body(stream_error(exc, log, "message")))
     finally:
         events.close()
 
@@ -87,48 +68,32 @@ def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
 def whole_message(events, chat: ChatRequest) -> dict[str, Any]:
     """The non-stream Message object, built from the same events: thinking first, then text and
     tool_use blocks in the order they came."""
-    thoughts: list[str] = []
-    content: list[dict[str, Any]] = []  # text and tool_use blocks
-    sources: list[Source] = []
-    stop_reason, stop_sequence = "end_turn", None
-    try:
-        for event in events:
-            if isinstance(event, TextDelta):
-                _add_text(content, event.text)
-            elif isinstance(event, ThinkingDelta):
-                thoughts.append(event.text)
-            elif isinstance(event, ToolCall):
-                content.append(_tool_use(event))
-            elif isinstance(event, Citations):
-                citations.unique(sources, event.sources)
-            elif isinstance(event, Finished):
-                stop_reason = STOP_REASONS.get(event.reason, "end_turn")
-                stop_sequence = event.stop_sequence
-    finally:
-        events.close()
-    if sources:
-        _add_text(content, citations.source_list(sources, 0)[0])
-    thinking = "".join(thoughts)
+    answer = fold_events(events, Transcript())
+    if answer.sources:
+        answer.render_text(citations.source_list(answer.sources, 0)[0])  # the answer's last text
+    content = [_tool_use(item) if isinstance(item, ToolCall) else {"type": "text", "text": "".join(item)}
+               for item in answer.content]
+    thinking = answer.thinking()
     message_id = new_message_id()
     if thinking:
         content.insert(0, {"type": "thinking", "thinking": thinking, "signature": _signature(message_id)})
     elif not content:
         content.append({"type": "text", "text": ""})
+    return _message(message_id, chat, content, _stop_reason(answer), answer.finished.stop_sequence,
+                    _usage(events.prompt_tokens, _output_tokens(thinking, content)), events.chat_id)
+
+
+def _stop_reason(answer: Answer) -> str:
+    return STOP_REASONS.get(answer.finished.reason, "end_turn")
+
+
+def _output_tokens(thinking: str, content: list[dict[str, Any]]) -> int:
+    """Tokens of a whole message: its inputs counted as they are sent (compact JSON), where the stream
+    counted the arguments as Kimi wrote them."""
     counter = TokenCounter()
     counter.add(thinking + "".join(block.get("text", "") for block in content)
                 + "".join(orjson.dumps(block["input"]).decode() for block in content if block["type"] == "tool_use"))
-    return _message(message_id, chat, content, stop_reason, stop_sequence,
-                    _usage(events.prompt_tokens, counter.tokens), events.chat_id)
-
-
-def _add_text(content: list[dict[str, Any]], text: str) -> None:
-    """Appends text to the last text block, or opens one after a tool_use block."""
-    if not text:
-        return
-    if content and content[-1]["type"] == "text":
-        content[-1]["text"] += text
-    else:
-        content.append({"type": "text", "text": text})
+    return counter.tokens
 
 
 def _tool_use(call: ToolCall) -> dict[str, Any]:
@@ -184,14 +149,26 @@ def _signature(message_id: str) -> str:
     return "kimi-" + message_id
 
 
-class _Blocks:
+class _Blocks(Answer):
     """Content blocks of one streamed message: each opened once, closed once, indexed in order."""
 
     def __init__(self, signature: str):
+        super().__init__()
         self.index = -1
         self.kind: Optional[str] = None  # "thinking" or "text" while a block is open
         self._signature = signature
         self._delta: Optional[_DeltaTemplate] = None
+
+    # A delta of the open block, the usual case, is rendered here: one call less per delta than write().
+    def render_text(self, text: str) -> bytes:
+        if not text:
+            return b""
+        return self._delta.render(text) if self.kind == "text" else self.write("text", text)
+
+    def render_thinking(self, text: str) -> bytes:
+        if not text:
+            return b""
+        return self._delta.render(text) if self.kind == "thinking" else self.write("thinking", text)
 
     def write(self, kind: str, text: str) -> bytes:
         """The delta event, preceded by the events that close the open block and open one of `kind`."""
@@ -199,7 +176,7 @@ class _Blocks:
             return self._delta.render(text)
         return self._close() + self._open(kind) + self._delta.render(text)
 
-    def write_tool_use(self, call: ToolCall) -> bytes:
+    def render_call(self, call: ToolCall) -> bytes:
         """A whole tool_use block: start with an empty input, the input as one input_json_delta, stop
         (the SDK parses the concatenated partial_json into the block's `input`)."""
         block = {"type": "tool_use", "id": tool_use_id(call), "name": call.name, "input": {}}

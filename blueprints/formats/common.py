@@ -1,15 +1,19 @@
 """Small pieces every format shares: which tools Kimi is offered for a tool choice, attachments from
 inline data, content arrays read part by part, arguments as objects, optional fields checked by type,
-and the error a stream ends with when rendering itself fails. Pure: standard library, kimi.events and
-kimi.errors only.
+the one pass over a reply's events that streams and whole answers are built from, and the error a
+stream ends with when rendering itself fails. Pure: standard library, kimi.events and kimi.errors only.
 """
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Optional, Union
+import logging
+from typing import Any, Callable, Iterator, Optional, TypeVar, Union
 
+from blueprints.formats import citations
 from kimi.errors import BadRequest, KimiError
-from kimi.events import Attachment, Tool, ToolCall
+from kimi.events import (Attachment, Citations, Event, Finished, Source, TextDelta, ThinkingDelta, Tool,
+                         ToolCall)
+from kimi.usage import TokenCounter
 
 CHOICES = ("auto", "none", "required")
 
@@ -144,3 +148,135 @@ def required_name(obj: Any, param: str) -> str:
 # format's in-stream error, after being logged once where it was caught.
 STREAM_FAILURE = KimiError("The gateway failed while streaming this answer; the error has been logged.",
                            code="internal_error")
+
+
+def stream_error(exc: Exception, log: logging.Logger, stream_name: str) -> KimiError:
+    """The error a stream that already began ends with: Kimi's own, or STREAM_FAILURE for a crash of
+    ours, logged here once (call it inside the `except` block, where the traceback is)."""
+    if isinstance(exc, KimiError):
+        return exc
+    log.exception("rendering a %s stream failed after it began", stream_name)
+    return STREAM_FAILURE
+
+
+Rendered = Optional[bytes]  # a stream's bytes for one piece (b"" for none); None from a Transcript
+
+
+class Answer:
+    """One pass over a reply's neutral events, the single loop body of every format's stream and
+    whole answer.
+
+    `feed` keeps what every format reports at the end (how the answer finished, the web sources,
+    token counts) and hands each piece of content to the subclass's renderers: a stream's return
+    the bytes to write, a Transcript keeps the pieces. A new event type is taught here once.
+    """
+
+    # Provided by each subclass: methods, or a template's own `render` set per instance (which
+    # saves a call per delta on the streaming hot path).
+    render_text: Callable[[str], Rendered]
+    render_thinking: Callable[[str], Rendered]
+    render_call: Callable[[ToolCall], Rendered]
+
+    def __init__(self, is_thinking_counted_apart: bool = False):
+        self.finished = Finished()  # a plain "stop" until Kimi says otherwise
+        self.is_finished = False
+        self.sources: list[Source] = []
+        self.text_tokens = TokenCounter()  # the text and the calls' arguments
+        # Gemini and Responses report thinking tokens on their own; the others count them as output.
+        self.thinking_tokens = TokenCounter() if is_thinking_counted_apart else self.text_tokens
+
+    def feed(self, event: Event) -> Rendered:
+        """What `event` becomes on the wire (b"" for nothing), its bookkeeping done."""
+        kind = type(event)  # exact types, the most frequent first: this runs once per upstream delta
+        if kind is TextDelta:
+            text = event.text
+            self.text_tokens.add(text)
+            return self.render_text(text)
+        if kind is ThinkingDelta:
+            self.thinking_tokens.add(event.text)
+            return self.render_thinking(event.text)
+        if kind is ToolCall:
+            self.text_tokens.add(event.arguments)
+            return self.render_call(event)
+        if kind is Citations:
+            citations.unique(self.sources, event.sources)
+        elif kind is Finished:
+            self.finished, self.is_finished = event, True
+        # ChatStarted and MessageStarted: the events object carries what they say; the chat stream
+        # raises an UpstreamError as a KimiError before it could get here.
+        return b""
+
+
+class Transcript(Answer):
+    """A whole answer kept as it came: every thinking piece, and the text and calls in their order."""
+
+    def __init__(self, is_thinking_counted_apart: bool = False):
+        super().__init__(is_thinking_counted_apart)
+        self.thoughts: list[str] = []
+        # Runs of text (their pieces, none empty) and the calls between them, in order.
+        self.content: list[Union[list[str], ToolCall]] = []
+
+    def render_text(self, text: str) -> None:
+        if not text:
+            return  # opens no run: Anthropic would show it as an empty block
+        if self.content and isinstance(self.content[-1], list):
+            self.content[-1].append(text)
+        else:
+            self.content.append([text])
+
+    def render_thinking(self, text: str) -> None:
+        self.thoughts.append(text)
+
+    def render_call(self, call: ToolCall) -> None:
+        self.content.append(call)
+
+    def text(self) -> str:
+        return "".join(piece for item in self.content if isinstance(item, list) for piece in item)
+
+    def thinking(self) -> str:
+        return "".join(self.thoughts)
+
+    def calls(self) -> list[ToolCall]:
+        return [item for item in self.content if isinstance(item, ToolCall)]
+
+
+AnyAnswer = TypeVar("AnyAnswer", bound=Answer)
+
+
+def fold_events(events, answer: AnyAnswer) -> AnyAnswer:
+    """`answer` fed every event, for a whole answer; the events are closed however the loop ends."""
+    try:
+        for event in events:
+            answer.feed(event)
+    finally:
+        events.close()
+    return answer
+
+
+def stream_by_reads(events, answer: Answer, opening: bytes, closing: Callable[[], bytes],
+                    failing: Callable[[Exception], bytes]) -> Iterator[bytes]:
+    """`opening`, what `answer` renders of each event, then `closing()` (or `failing(exc)` once the
+    stream broke), the events of one upstream read in one write.
+
+    gunicorn sends each yield on its own, so the pieces of one read leave together; nothing waits
+    for more: a read is written as soon as it is rendered. Once the answer finished, the rest
+    leaves with the closing in the last write.
+    """
+    out = [opening]
+    # A ChatStream says when the events of one read run out; the legacy stream does not, and is
+    # written per event.
+    reports_pending = hasattr(events, "has_pending")
+    feed = answer.feed  # looked up once: this loop runs once per upstream delta
+    try:
+        for event in events:
+            out.append(feed(event))
+            if not answer.is_finished and not (reports_pending and events.has_pending):
+                written, out = b"".join(out), []
+                if written:  # an empty write would end a chunked response early
+                    yield written
+        out.append(closing())
+    except Exception as exc:
+        out.append(failing(exc))
+    finally:
+        events.close()
+    yield b"".join(out)

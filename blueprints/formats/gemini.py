@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional
 
 import orjson
 
-from blueprints.formats import citations, json_schema
-from blueprints.formats.common import STREAM_FAILURE, arguments_object
+from blueprints.formats import json_schema
+from blueprints.formats.common import Answer, Transcript, arguments_object, fold_events, stream_error
 from blueprints.formats.gemini_request import GeminiRequest, count_tokens, parse_messages, parse_request
 from kimi.errors import KimiError, ProtocolError, UpstreamUnavailable
-from kimi.events import Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
-from kimi.usage import TokenCounter
+from kimi.events import ToolCall
 
 __all__ = ["GeminiRequest", "parse_request", "parse_messages", "count_tokens", "whole_response", "stream_sse",
            "stream_array", "response_id", "error_body"]
@@ -31,48 +30,6 @@ ERROR_STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 402: "PERMISS
                   429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "UNIMPLEMENTED", 502: "INTERNAL",
                   503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
-Piece = tuple[str, Union[str, ToolCall]]  # ("thought" | "text", text) or ("call", ToolCall)
-
-
-class _Answer:
-    """One pass over the events: (kind, value) pieces, keeping the finish reason, the sources, and the
-    token counts usageMetadata reports."""
-
-    def __init__(self, events):
-        self._events = events
-        self.finish_reason = "STOP"
-        self.thoughts, self.text = TokenCounter(), TokenCounter()
-        self.sources: list[Source] = []
-
-    def __iter__(self) -> Iterator[Piece]:
-        for event in self._events:
-            if isinstance(event, TextDelta):
-                yield from self._text(event.text)
-            elif isinstance(event, ThinkingDelta):
-                self.thoughts.add(event.text)
-                yield "thought", event.text
-            elif isinstance(event, ToolCall):
-                self.text.add(event.arguments)
-                yield "call", event
-            elif isinstance(event, Citations):
-                citations.unique(self.sources, event.sources)
-            elif isinstance(event, Finished):
-                self.finish_reason = FINISH_REASONS.get(event.reason, "STOP")
-
-    def _text(self, text: str) -> Iterator[Piece]:
-        if text:
-            self.text.add(text)
-            yield "text", text
-
-    def usage(self, prompt_tokens: int) -> dict[str, int]:
-        text, thoughts = self.text.tokens, self.thoughts.tokens
-        usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": text,
-                 "totalTokenCount": prompt_tokens + text + thoughts}
-        if thoughts:
-            usage["thoughtsTokenCount"] = thoughts
-        return usage
-
-
 def response_id(chat_id: Optional[str]) -> str:
     """`responseId` is the Kimi chat id, so a caller can send it back as `conversation_id`."""
     return chat_id or uuid.uuid4().hex
@@ -81,22 +38,12 @@ def response_id(chat_id: Optional[str]) -> str:
 def whole_response(events, request: GeminiRequest) -> dict[str, Any]:
     """The non-stream GenerateContentResponse, built from the same events: thoughts (when asked
     for), the text, then the function calls."""
-    answer = _Answer(events)
-    thoughts: list[str] = []
-    texts: list[str] = []
-    calls: list[dict] = []
-    try:
-        for kind, value in answer:
-            if kind == "call":
-                calls.append(_function_call(value))
-            else:
-                (thoughts if kind == "thought" else texts).append(value)
-    finally:
-        events.close()
-    text = "".join(texts)
+    answer = fold_events(events, Transcript(is_thinking_counted_apart=True))
+    text = answer.text()
+    calls = [_function_call(call) for call in answer.calls()]
     if request.is_json and (text or not calls):  # an answer of calls only has no JSON to check
         text = _json_answer(text, request.schema)
-    parts = [{"text": "".join(thoughts), "thought": True}] if request.include_thoughts and thoughts else []
+    parts = [{"text": answer.thinking(), "thought": True}] if request.include_thoughts and answer.thoughts else []
     if text or not calls:
         parts.append({"text": text})
     return _last_element(parts + calls, answer, events, _head(events, request))
@@ -126,37 +73,51 @@ def _elements(events, request: GeminiRequest, dumps: Callable[[Any], bytes]) -> 
     """Each upstream delta as one element with one part; the last carries finishReason and usage;
     an error after the first byte becomes the last element."""
     head = _head(events, request)
-    text_part, thought_part = _PartTemplate(head, dumps, False), _PartTemplate(head, dumps, True)
-    answer = _Answer(events)
-    # JSON mode buffers the answer: a schema can only be checked on the whole text, and a client
-    # must never receive half an answer that turns out not to be JSON. Thoughts still stream,
-    # which also keeps the connection busy while Kimi thinks.
-    buffered: Optional[list[str]] = [] if request.is_json else None
-    has_calls = False
+    elements = _Elements(request, head, dumps)
     try:
-        for kind, value in answer:
-            if kind == "thought":
-                if request.include_thoughts:
-                    yield thought_part.render(value)
-            elif kind == "call":
-                has_calls = True
-                element = {"candidates": [{"content": {"parts": [_function_call(value)], "role": "model"},
-                                           "index": 0}], **head}
-                yield dumps(element)
-            elif buffered is not None:
-                buffered.append(value)
-            else:
-                yield text_part.render(value)
-        if buffered is not None and (buffered or not has_calls):
-            yield text_part.render(_json_answer("".join(buffered), request.schema))
-        yield dumps(_last_element([{"text": ""}], answer, events, head))
-    except KimiError as err:
-        yield dumps(error_body(err))
-    except Exception:
-        log.exception("rendering a generateContent stream failed after it began")
-        yield dumps(error_body(STREAM_FAILURE))
+        for event in events:
+            element = elements.feed(event)
+            if element:
+                yield element
+        if elements.buffered is not None and (elements.buffered or not elements.has_calls):
+            yield elements.text_part.render(_json_answer("".join(elements.buffered), request.schema))
+        yield dumps(_last_element([{"text": ""}], elements, events, head))
+    except Exception as exc:
+        yield dumps(error_body(stream_error(exc, log, "generateContent")))
     finally:
         events.close()
+
+
+class _Elements(Answer):
+    """The elements of one streamed reply, rendered as their events arrive."""
+
+    def __init__(self, request: GeminiRequest, head: dict, dumps: Callable[[Any], bytes]):
+        super().__init__(is_thinking_counted_apart=True)
+        self.head, self.dumps = head, dumps
+        self.text_part = _PartTemplate(head, dumps, False)
+        self.render_thinking = _PartTemplate(head, dumps, True).render if request.include_thoughts else _nothing
+        # JSON mode buffers the answer: a schema can only be checked on the whole text, and a client
+        # must never receive half an answer that turns out not to be JSON. Thoughts still stream,
+        # which also keeps the connection busy while Kimi thinks.
+        self.buffered: Optional[list[str]] = [] if request.is_json else None
+        self.has_calls = False
+
+    def render_text(self, text: str) -> bytes:
+        if not text:
+            return b""
+        if self.buffered is None:
+            return self.text_part.render(text)
+        self.buffered.append(text)
+        return b""
+
+    def render_call(self, call: ToolCall) -> bytes:
+        self.has_calls = True
+        return self.dumps({"candidates": [{"content": {"parts": [_function_call(call)], "role": "model"},
+                                           "index": 0}], **self.head})
+
+
+def _nothing(text: str) -> bytes:
+    return b""
 
 
 def _head(events, request: GeminiRequest) -> dict[str, str]:
@@ -167,15 +128,25 @@ def _function_call(call: ToolCall) -> dict[str, Any]:
     return {"functionCall": {"id": call.call_id, "name": call.name, "args": arguments_object(call)}}
 
 
-def _last_element(parts: list[dict], answer: _Answer, events, head: dict) -> dict[str, Any]:
-    candidate = {"content": {"parts": parts, "role": "model"}, "finishReason": answer.finish_reason, "index": 0}
+def _last_element(parts: list[dict], answer: Answer, events, head: dict) -> dict[str, Any]:
+    finish_reason = FINISH_REASONS.get(answer.finished.reason, "STOP")
+    candidate = {"content": {"parts": parts, "role": "model"}, "finishReason": finish_reason, "index": 0}
     if answer.sources:
         # The google-genai SDK reads this as candidates[0].grounding_metadata.grounding_chunks.
         candidate["groundingMetadata"] = {"groundingChunks": [
             {"web": {"uri": source.url, "title": source.title or source.site_name or source.url}}
             for source in answer.sources]}
-    return {"candidates": [candidate], "usageMetadata": answer.usage(events.prompt_tokens), **head,
+    return {"candidates": [candidate], "usageMetadata": _usage(answer, events.prompt_tokens), **head,
             "conversation_id": events.chat_id}
+
+
+def _usage(answer: Answer, prompt_tokens: int) -> dict[str, int]:
+    text, thoughts = answer.text_tokens.tokens, answer.thinking_tokens.tokens
+    usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": text,
+             "totalTokenCount": prompt_tokens + text + thoughts}
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    return usage
 
 
 def _json_answer(text: str, schema: Optional[dict]) -> str:

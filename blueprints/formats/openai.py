@@ -11,11 +11,10 @@ from typing import Any, Iterator, Optional
 import orjson
 
 from blueprints.formats import citations, sse
-from blueprints.formats.common import STREAM_FAILURE
+from blueprints.formats.common import Answer, Transcript, fold_events, stream_by_reads, stream_error
 from blueprints.formats.openai_request import parse_request
 from kimi.errors import KimiError
-from kimi.events import ChatRequest, Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
-from kimi.usage import TokenCounter
+from kimi.events import ChatRequest, Source, ToolCall
 
 __all__ = ["parse_request", "stream_completion", "whole_completion", "error_body", "completion_id"]
 
@@ -36,88 +35,37 @@ def completion_id(chat_id: Optional[str]) -> str:
 
 
 def stream_completion(events, chat: ChatRequest) -> Iterator[bytes]:
-    """SSE chunks as the openai SDK parses them, one per upstream delta; errors end the stream.
-
-    The chunks of all deltas that arrived in one upstream read leave in one write (gunicorn sends each
-    yield on its own), and nothing waits for more: a read is answered as soon as it is rendered.
-    """
+    """SSE chunks as the openai SDK parses them, one per upstream delta and those of one upstream read
+    in one write (common.stream_by_reads); errors end the stream."""
     head = {"id": completion_id(events.chat_id), "object": "chat.completion.chunk",
             "created": int(time.time()), "model": chat.model, "system_fingerprint": None}
-    content = _DeltaTemplate(head, "content")
-    reasoning = _DeltaTemplate(head, "reasoning_content")
-    counter = TokenCounter()
-    content_length = 0  # characters of content sent, where an appended source list starts
-    sources: list[Source] = []
-    calls = 0
-    # The role chunk leaves with the first deltas, which open_chat has already read.
-    out = [sse.data(_chunk(head, {"role": "assistant", "content": ""}, None))]
-    finish_reason = None
-    # A ChatStream says when the events of one read run out; any other event source is written per event.
-    reports_pending = hasattr(events, "has_pending")
-    try:
-        for event in events:
-            kind = type(event)
-            if kind is TextDelta:
-                counter.add(event.text)
-                content_length += len(event.text)
-                out.append(content.render(event.text))
-            elif kind is ThinkingDelta:
-                counter.add(event.text)
-                out.append(reasoning.render(event.text))
-            elif kind is ToolCall:
-                counter.add(event.arguments)
-                out.append(_tool_call_chunks(head, calls, event))
-                calls += 1
-            elif kind is Citations:
-                citations.unique(sources, event.sources)
-            elif kind is Finished:
-                finish_reason = FINISH_REASONS.get(event.reason, event.reason)
-            if out and finish_reason is None and not (reports_pending and events.has_pending):
-                yield b"".join(out)
-                out = []
-        if sources:
-            out.append(sse.data(_chunk(head, _sources_delta(sources, content_length), None)))
-        out.append(sse.data(_chunk(head, {}, finish_reason or "stop")))
+    chunks = _Chunks(head)
+
+    def closing() -> bytes:
+        written = b""
+        if chunks.sources:
+            written += sse.data(_chunk(head, _sources_delta(chunks.sources, chunks.content.length), None))
+        written += sse.data(_chunk(head, {}, _finish_reason(chunks) or "stop"))
         if chat.include_usage:
-            out.append(sse.data({**head, "choices": [], "usage": _usage(events.prompt_tokens, counter.tokens)}))
-    except KimiError as err:
-        out.append(sse.data(error_body(err)))
-    except Exception:
-        log.exception("rendering a chat.completion stream failed after it began")
-        out.append(sse.data(error_body(STREAM_FAILURE)))
-    finally:
-        events.close()
-    out.append(sse.DONE)
-    yield b"".join(out)
+            usage = _usage(events.prompt_tokens, chunks.text_tokens.tokens)
+            written += sse.data({**head, "choices": [], "usage": usage})
+        return written + sse.DONE
+
+    def failing(exc: Exception) -> bytes:
+        return sse.data(error_body(stream_error(exc, log, "chat.completion"))) + sse.DONE
+
+    # The role chunk leaves with the first deltas, which open_chat has already read.
+    opening = sse.data(_chunk(head, {"role": "assistant", "content": ""}, None))
+    return stream_by_reads(events, chunks, opening, closing, failing)
 
 
 def whole_completion(events, chat: ChatRequest) -> dict[str, Any]:
     """The non-stream chat.completion object, built from the same events."""
-    texts: list[str] = []
-    thoughts: list[str] = []
-    calls: list[ToolCall] = []
-    sources: list[Source] = []
-    finish_reason = "stop"
-    try:
-        for event in events:
-            if isinstance(event, TextDelta):
-                texts.append(event.text)
-            elif isinstance(event, ThinkingDelta):
-                thoughts.append(event.text)
-            elif isinstance(event, ToolCall):
-                calls.append(event)
-            elif isinstance(event, Citations):
-                citations.unique(sources, event.sources)
-            elif isinstance(event, Finished):
-                finish_reason = FINISH_REASONS.get(event.reason, event.reason)
-    finally:
-        events.close()
-    text, thinking = "".join(texts), "".join(thoughts)
-    counter = TokenCounter()
-    counter.add(text + thinking + "".join(call.arguments for call in calls))
+    answer = fold_events(events, Transcript())
+    text, thinking, calls = answer.text(), answer.thinking(), answer.calls()
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
-    if sources:
-        delta = _sources_delta(sources, len(text))
+    if answer.sources:
+        delta = _sources_delta(answer.sources, len(text))
         message["content"] = text + delta["content"]
         message["annotations"] = delta["annotations"]
     if calls:
@@ -126,10 +74,15 @@ def whole_completion(events, chat: ChatRequest) -> dict[str, Any]:
         message["tool_calls"] = [_tool_call(call) for call in calls]
     if thinking:
         message["reasoning_content"] = thinking
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(answer)}
     return {"id": completion_id(events.chat_id), "object": "chat.completion", "created": int(time.time()),
-            "model": chat.model, "system_fingerprint": None,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
-            "usage": _usage(events.prompt_tokens, counter.tokens)}
+            "model": chat.model, "system_fingerprint": None, "choices": [choice],
+            "usage": _usage(events.prompt_tokens, answer.text_tokens.tokens)}
+
+
+def _finish_reason(answer: Answer) -> str:
+    reason = answer.finished.reason
+    return FINISH_REASONS.get(reason, reason)
 
 
 def error_body(err: KimiError) -> dict[str, Any]:
@@ -172,6 +125,24 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
+class _Chunks(Answer):
+    """The chunks of one streamed completion, rendered as their events arrive."""
+
+    def __init__(self, head: dict):
+        super().__init__()
+        self.head = head
+        self.content = _DeltaTemplate(head, "content")
+        # The templates render the deltas themselves: nothing of ours between an event and its bytes.
+        self.render_text = self.content.render
+        self.render_thinking = _DeltaTemplate(head, "reasoning_content").render
+        self.calls = 0  # the index of the next call
+
+    def render_call(self, call: ToolCall) -> bytes:
+        chunks = _tool_call_chunks(self.head, self.calls, call)
+        self.calls += 1
+        return chunks
+
+
 class _DeltaTemplate:
     """A chunk pre-rendered around its one changing value: per delta only the text is encoded."""
 
@@ -179,6 +150,8 @@ class _DeltaTemplate:
         marker = "\x00DELTA\x00"
         rendered = sse.data(_chunk(head, {field: marker}, None))
         self._prefix, self._suffix = rendered.split(orjson.dumps(marker))
+        self.length = 0  # characters rendered: where a source list appended after them starts
 
     def render(self, text: str) -> bytes:
+        self.length += len(text)
         return self._prefix + orjson.dumps(text) + self._suffix

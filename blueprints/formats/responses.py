@@ -13,11 +13,10 @@ from typing import Any, Iterator, Optional
 import orjson
 
 from blueprints.formats import citations, sse
-from blueprints.formats.common import STREAM_FAILURE, short_id
+from blueprints.formats.common import Answer, fold_events, short_id, stream_by_reads, stream_error
 from blueprints.formats.responses_request import ResponsesRequest, parse_request, response_id
 from kimi.errors import KimiError, RateLimited
-from kimi.events import Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
-from kimi.usage import TokenCounter
+from kimi.events import ToolCall
 
 __all__ = ["ResponsesRequest", "parse_request", "response_id", "whole_response", "stream_response"]
 
@@ -26,40 +25,25 @@ log = logging.getLogger(__name__)
 
 def whole_response(events, request: ResponsesRequest) -> dict[str, Any]:
     """The non-stream `response` object, built from the same events as the stream."""
-    output = _Output(request, _response_id(events.chat_id))
-    try:
-        for event in events:
-            output.feed(event)
-        output.finish()
-    finally:
-        events.close()
+    output = fold_events(events, _Output(request, _response_id(events.chat_id)))
+    output.finish()
     return output.response(events.prompt_tokens)
 
 
 def stream_response(events, request: ResponsesRequest) -> Iterator[bytes]:
     """The event stream, sequence-numbered from response.created to response.completed; the events
-    of one upstream read leave in one write, as in formats/openai.stream_completion."""
+    of one upstream read leave in one write (common.stream_by_reads)."""
     output = _Output(request, _response_id(events.chat_id))
-    out = [output.start()]
-    reports_pending = hasattr(events, "has_pending")
-    try:
-        for event in events:
-            out.append(output.feed(event))
-            if not output.is_finished and not (reports_pending and events.has_pending):
-                written, out = b"".join(out), []
-                if written:  # an empty write would end a chunked response early
-                    yield written
-        out.append(output.finish())
+
+    def closing() -> bytes:
+        written = output.finish()
         response = output.response(events.prompt_tokens)
-        out.append(output.event(_FINAL_EVENTS[response["status"]], {"response": response}))
-    except KimiError as err:
-        out.append(output.fail(err, events.prompt_tokens))
-    except Exception:
-        log.exception("rendering a response stream failed after it began")
-        out.append(output.fail(STREAM_FAILURE, events.prompt_tokens))
-    finally:
-        events.close()
-    yield b"".join(out)
+        return written + output.event(_FINAL_EVENTS[response["status"]], {"response": response})
+
+    def failing(exc: Exception) -> bytes:
+        return output.fail(stream_error(exc, log, "response"), events.prompt_tokens)
+
+    return stream_by_reads(events, output, output.start(), closing, failing)
 
 
 _FINAL_EVENTS = {"completed": "response.completed", "incomplete": "response.incomplete"}
@@ -69,19 +53,16 @@ def _response_id(chat_id: Optional[str]) -> str:
     return response_id(chat_id) or f"resp_{uuid.uuid4().hex}"
 
 
-class _Output:
+class _Output(Answer):
     """The output items of one response as they are built, and the stream events that build them.
     Reasoning and message items stay open while their deltas arrive; calls are emitted whole."""
 
     def __init__(self, request: ResponsesRequest, response_id: str):
+        super().__init__(is_thinking_counted_apart=True)
         self.request, self.id, self.created_at = request, response_id, int(time.time())
         self.sequence = 0
         self.items: list[dict] = []  # finished output items, in order
         self.open: Optional[_OpenItem] = None
-        self.sources: list[Source] = []
-        self.reason = "stop"
-        self.is_finished = False
-        self.text_tokens, self.reasoning_tokens = TokenCounter(), TokenCounter()
 
     def event(self, name: str, payload: dict) -> bytes:
         data = {"type": name, "sequence_number": self.sequence, **payload}
@@ -93,22 +74,14 @@ class _Output:
         return (self.event("response.created", {"response": snapshot})
                 + self.event("response.in_progress", {"response": snapshot}))
 
-    def feed(self, event) -> bytes:
-        kind = type(event)
-        if kind is TextDelta:
-            self.text_tokens.add(event.text)
-            return self.write("message", event.text) if event.text else b""
-        if kind is ThinkingDelta:
-            self.reasoning_tokens.add(event.text)
-            return self.write("reasoning", event.text) if event.text else b""
-        if kind is ToolCall:
-            self.text_tokens.add(event.arguments)
-            return self.close() + self.call(event)
-        if kind is Citations:
-            citations.unique(self.sources, event.sources)
-        elif kind is Finished:
-            self.reason, self.is_finished = event.reason, True
-        return b""
+    def render_text(self, text: str) -> bytes:
+        return self.write("message", text) if text else b""
+
+    def render_thinking(self, text: str) -> bytes:
+        return self.write("reasoning", text) if text else b""
+
+    def render_call(self, call: ToolCall) -> bytes:
+        return self.close() + self._call_item(call)
 
     def write(self, kind: str, text: str) -> bytes:
         opening = b""
@@ -165,7 +138,7 @@ class _Output:
         self.items.append(done)
         return closing + self.event("response.output_item.done", {"output_index": item.index, "item": done})
 
-    def call(self, call: ToolCall) -> bytes:
+    def _call_item(self, call: ToolCall) -> bytes:
         """A function_call item (a custom_tool_call for custom tools) with its arguments in one delta."""
         index = len(self.items)
         if call.name in self.request.custom_tools:
@@ -204,13 +177,13 @@ class _Output:
 
     def response(self, prompt_tokens: int) -> dict[str, Any]:
         """The whole response object: `incomplete` when the answer was cut at max_output_tokens."""
-        is_cut = self.reason == "length"
-        output_tokens = self.text_tokens.tokens + self.reasoning_tokens.tokens
+        is_cut = self.finished.reason == "length"
+        output_tokens = self.text_tokens.tokens + self.thinking_tokens.tokens
         return {**self.head("incomplete" if is_cut else "completed"), "output": self.items,
                 "incomplete_details": {"reason": "max_output_tokens"} if is_cut else None,
                 "usage": {"input_tokens": prompt_tokens, "input_tokens_details": {"cached_tokens": 0},
                           "output_tokens": output_tokens,
-                          "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens.tokens},
+                          "output_tokens_details": {"reasoning_tokens": self.thinking_tokens.tokens},
                           "total_tokens": prompt_tokens + output_tokens}}
 
 
