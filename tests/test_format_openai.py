@@ -145,7 +145,10 @@ def test_error_after_a_read_is_written_with_done_after_that_read():
 
 
 class PerEventSource:
-    """An event source without `has_pending` (as kimi/legacy's stream is): nothing says what arrived together."""
+    """An event source that never reports pending events (as kimi/legacy's stream): nothing says what
+    arrived together."""
+
+    has_pending = False
 
     def __init__(self, events):
         self._events, self.chat_id, self.prompt_tokens = events, "chat-1", 7

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, Optional, TypeVar, Union
 
 from blueprints.formats import citations
 from kimi.errors import BadRequest, KimiError
-from kimi.events import (Attachment, Citations, Event, Finished, Source, TextDelta, ThinkingDelta, Tool,
+from kimi.events import (AnswerStream, Attachment, Citations, Event, Finished, Source, TextDelta, ThinkingDelta, Tool,
                          ToolCall)
 from kimi.usage import TokenCounter
 
@@ -253,7 +253,7 @@ def fold_events(events, answer: AnyAnswer) -> AnyAnswer:
     return answer
 
 
-def stream_by_reads(events, answer: Answer, opening: bytes, closing: Callable[[], bytes],
+def stream_by_reads(events: AnswerStream, answer: Answer, opening: bytes, closing: Callable[[], bytes],
                     failing: Callable[[Exception], bytes]) -> Iterator[bytes]:
     """`opening`, what `answer` renders of each event, then `closing()` (or `failing(exc)` once the
     stream broke), the events of one upstream read in one write.
@@ -263,14 +263,13 @@ def stream_by_reads(events, answer: Answer, opening: bytes, closing: Callable[[]
     leaves with the closing in the last write.
     """
     out = [opening]
-    # A ChatStream says when the events of one read run out; the legacy stream does not, and is
-    # written per event.
-    reports_pending = hasattr(events, "has_pending")
+    # The Connect stream says when the events of one read run out; the legacy one always says none
+    # is pending, so it is written per event.
     feed = answer.feed  # looked up once: this loop runs once per upstream delta
     try:
         for event in events:
             out.append(feed(event))
-            if not answer.is_finished and not (reports_pending and events.has_pending):
+            if not answer.is_finished and not events.has_pending:
                 written, out = b"".join(out), []
                 if written:  # an empty write would end a chunked response early
                     yield written
