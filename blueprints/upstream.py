@@ -8,6 +8,7 @@ from typing import Any, Optional
 import orjson
 from flask import Flask, current_app, request
 
+from blueprints.formats.common import MAX_JSON_DEPTH, nests_deeper_than
 from blueprints.proxy import came_through_proxy
 from gateway.access import choose_access
 from gateway.reply import Reply
@@ -29,14 +30,17 @@ def services(app: Optional[Flask] = None) -> Services:
 
 
 def json_body() -> Any:
-    """The parsed request body; BadRequest when it is not JSON."""
+    """The parsed request body; BadRequest when it is not JSON or nests deeper than MAX_JSON_DEPTH."""
     raw = request.get_data(cache=False)
     if not raw:
         raise BadRequest("The request body is empty; send a JSON object.")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadRequest("The request body is not valid JSON.") from None
+    if nests_deeper_than(body, MAX_JSON_DEPTH):
+        raise BadRequest(f"The request body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep.")
+    return body
 
 
 def open_events(chat: ChatRequest, credential: Optional[str]) -> Reply:

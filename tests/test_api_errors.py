@@ -1,5 +1,6 @@
 """Every bad input and upstream fault answers in OpenAI's error shape with the right status,
 before or during a stream, and the worker keeps serving."""
+import json
 import socket
 
 import openai
@@ -189,3 +190,50 @@ def test_body_over_the_limit_is_413_in_openai_shape(user_token):
     response = app.test_client().post("/v1/chat/completions", data=b"x" * 5000,
                                       headers={"Authorization": f"Bearer {user_token}"})
     assert response.status_code == 413 and response.json["error"]["type"] == "invalid_request_error"
+
+
+def _nested_schema(levels):
+    schema = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+DEEP = _nested_schema(225)  # 450 levels: orjson parses it, but our recursive code must never see it
+DEEP_BODIES = {  # (path, body)
+    "openai": ("/v1/chat/completions", {"model": "kimi-latest", "messages": USER_MESSAGES, "tools": [
+        {"type": "function", "function": {"name": "f", "parameters": DEEP}}]}),
+    "anthropic": ("/v1/messages", {"model": "kimi-latest", "max_tokens": 5, "messages": USER_MESSAGES,
+                                   "tools": [{"name": "f", "input_schema": DEEP}]}),
+    "gemini": ("/v1beta/models/kimi-latest:generateContent", {"contents": [{"parts": [{"text": "hi"}]}],
+               "tools": [{"functionDeclarations": [{"name": "f", "parameters": DEEP}]}]}),
+    "responses": ("/v1/responses", {"model": "kimi-latest", "input": "hi", "tools": [
+        {"type": "function", "name": "f", "parameters": DEEP}]}),
+}
+DEEP_MESSAGE = "The request body nests objects and arrays more than 100 levels deep."
+
+
+@pytest.mark.parametrize("api", DEEP_BODIES)
+def test_deeply_nested_json_is_400_in_each_format_and_logs_no_traceback(gateway, user_token, kimi, api):
+    path, body = DEEP_BODIES[api]
+    response = requests.post(gateway.url + path, data=json.dumps(body), timeout=15,
+                             headers={"Authorization": f"Bearer {user_token}", "x-goog-api-key": user_token,
+                                      "anthropic-version": "2023-06-01", "Content-Type": "application/json"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    kind = error["status"] if api == "gemini" else error["type"]
+    assert (kind, error["message"]) == ("INVALID_ARGUMENT" if api == "gemini" else "invalid_request_error", DEEP_MESSAGE)
+    assert kimi.requests == [] and "Traceback" not in gateway.log_text()
+
+
+@pytest.mark.parametrize("levels", [101, 2000])  # past our limit, and past orjson's own (1024)
+def test_deeply_nested_tool_arguments_text_is_400_naming_the_field(gateway, user_token, kimi, levels):
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "[" * levels + "]" * levels}}
+    body = {"model": "kimi-latest", "messages": [*USER_MESSAGES, {"role": "assistant", "tool_calls": [call]},
+                                                 {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]}
+    response = post(gateway, user_token, orjson.dumps(body))
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "message": "`messages[1].tool_calls[0].function.arguments` nests more than 100 levels deep.",
+        "type": "invalid_request_error", "param": "messages[1].tool_calls[0].function.arguments", "code": None}
+    assert kimi.requests == []

@@ -9,6 +9,8 @@ import json
 import logging
 from typing import Any, Callable, Iterator, Optional, TypeVar, Union
 
+import orjson
+
 from blueprints.formats import citations
 from kimi.errors import BadRequest, KimiError
 from kimi.events import (AnswerStream, Attachment, Citations, Event, Finished, Source, TextDelta, ThinkingDelta, Tool,
@@ -94,15 +96,51 @@ def arguments_object(call: ToolCall) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+# Real bodies nest a dozen levels (a tool's JSON schema included); deeper ones only cost the recursive
+# code after parsing (schemas, tool arguments; orjson's own writer stops at 255 levels).
+MAX_JSON_DEPTH = 100
+
+
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value` holds objects or arrays more than `limit` levels deep (a loop, not recursion:
+    the depth is what is being checked)."""
+    level, containers = 0, [value]
+    while containers:
+        level += 1
+        if level > limit:
+            return True
+        children = []
+        for container in containers:
+            if isinstance(container, dict):
+                children.extend(child for child in container.values() if isinstance(child, (dict, list)))
+            elif isinstance(container, list):
+                children.extend(child for child in container if isinstance(child, (dict, list)))
+        containers = children
+    return False
+
+
 def arguments_text(value: Any, param: str) -> str:
     """Arguments as JSON text from a string (OpenAI's shape) or an object (everyone else's)."""
     if value is None:
         return "{}"
     if isinstance(value, str):
+        _refuse_deep_arguments(value, param)
         return value
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     raise BadRequest(f"`{param}` must be a JSON object or a string of one.", param=param)
+
+
+def _refuse_deep_arguments(text: str, param: str) -> None:
+    """BadRequest for arguments text nesting deeper than MAX_JSON_DEPTH (text that is not JSON stays text)."""
+    if text.count("{") + text.count("[") <= MAX_JSON_DEPTH:  # cannot nest deeper: the common case, no parse
+        return
+    try:
+        too_deep = nests_deeper_than(orjson.loads(text), MAX_JSON_DEPTH)
+    except orjson.JSONDecodeError as exc:
+        too_deep = "depth limit" in str(exc)  # orjson stops at 1024 levels; other text that is not JSON stays text
+    if too_deep:
+        raise BadRequest(f"`{param}` nests more than {MAX_JSON_DEPTH} levels deep.", param=param)
 
 
 def short_id(call_id: str) -> str:
