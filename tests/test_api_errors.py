@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from app import create_app
-from tests.jwts import make_jwt
+from tests.support.jwts import make_jwt
 
 USER_MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -114,7 +114,7 @@ def test_stream_cut_mid_frame_ends_with_error_chunk_then_done(kimi, gateway, use
 
 
 def test_upstream_silent_mid_stream_ends_with_a_timeout_chunk_and_is_cut(kimi, gateway, user_token):
-    kimi.stall(after_frames=6, seconds=20)  # the gateway's read deadline is 2 s (conftest)
+    kimi.stall(after_frames=6, seconds=20)  # the gateway's read deadline is 2 s (tests/support/suite_fixtures.py)
     response = post(gateway, user_token, chat_body(stream=True))
     events = sse_events(response)
     assert response.status_code == 200 and events[-1] == "[DONE]"

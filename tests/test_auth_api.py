@@ -6,10 +6,10 @@ import re
 import pytest
 
 from app import create_app
-from tests.auth_setup import ADMIN_PASSWORD, app_config
-from tests.jwts import make_jwt
+from tests.support.admin_setup import ADMIN_PASSWORD, app_config
+from tests.support.jwts import make_jwt
 
-pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_PASSWORD}"}
 TOKEN = make_jwt(sub="apiuser0000000000001")

@@ -5,10 +5,10 @@ import re
 import pytest
 
 from app import create_app
-from tests.auth_setup import ADMIN_PASSWORD, app_config
-from tests.jwts import make_jwt
+from tests.support.admin_setup import ADMIN_PASSWORD, app_config
+from tests.support.jwts import make_jwt
 
-pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
 TOKEN = make_jwt(sub="pageuser000000000001")
 

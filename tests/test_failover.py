@@ -9,10 +9,11 @@ import pytest
 import requests
 
 from app import create_app
-from tests.auth_setup import ADMIN_PASSWORD, PatientGateway, app_config, gateway_env
-from tests.jwts import make_jwt
+from tests.support.admin_setup import ADMIN_PASSWORD, app_config, gateway_env
+from tests.support.gateways import PatientGateway
+from tests.support.jwts import make_jwt
 
-pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_PASSWORD}"}
 FIRST, SECOND = make_jwt(sub="firstaccount00000001"), make_jwt(sub="secondaccount0000001")

@@ -8,7 +8,7 @@ from app import create_app
 from kimi.events import Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
 from gateway.filters import drop_thinking, inline_thinking, thinking_output
 
-pytest_plugins = ["tests.turn_gateways"]
+pytest_plugins = ["tests.support.turn_gateways"]
 
 SOURCE = Citations((Source("1", "https://a.example"),))
 CALL = ToolCall("c1", "f", "{}")

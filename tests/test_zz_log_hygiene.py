@@ -3,7 +3,7 @@ searched for tokens. Every test token is a JWT and every test key starts with sk
 key-shaped string in a log is a leak."""
 import re
 
-from tests.conftest import Gateway
+from tests.support.gateways import Gateway
 
 LEAKS = re.compile(rb"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|\bsk-[\w-]{12,}")
 
