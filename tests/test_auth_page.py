@@ -4,11 +4,11 @@ import re
 
 import pytest
 
-from app import create_app
-from tests.support.admin_setup import ADMIN_PASSWORD, app_config
+from tests.support.admin_setup import ADMIN_PASSWORD
 from tests.support.jwts import make_jwt
 
 pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytestmark = pytest.mark.app("admin")
 
 TOKEN = make_jwt(sub="pageuser000000000001")
 
@@ -37,11 +37,6 @@ class Browser:
 
     def row(self, account_id):
         return re.search(rf'<tr data-account="{account_id}" data-state="(\w+)">(.*?)</tr>', self.page, re.S)
-
-
-@pytest.fixture
-def app(fake_kimi_server, kimi_auth, tmp_path):
-    return create_app(app_config(fake_kimi_server, kimi_auth, tmp_path / "data"))
 
 
 @pytest.fixture

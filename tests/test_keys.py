@@ -7,8 +7,7 @@ import openai
 import pytest
 import requests
 
-from app import create_app
-from tests.support.admin_setup import ADMIN_PASSWORD, app_config
+from tests.support.admin_setup import ADMIN_PASSWORD
 from tests.support.jwts import make_jwt
 
 pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
@@ -116,9 +115,8 @@ def test_the_per_key_limit_answers_429_with_retry_after_in_each_format(admin_gat
     assert gemini.status_code == 429 and gemini.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
 
 
-def test_keys_from_api_keys_work_and_remote_callers_without_one_are_refused(fake_kimi_server, kimi, kimi_auth,
-                                                                             tmp_path):
-    app = create_app(app_config(fake_kimi_server, kimi_auth, tmp_path, kimi_token=ACCOUNT, api_keys="sk-fromenv123"))
+def test_keys_from_api_keys_work_and_remote_callers_without_one_are_refused(make_app, kimi):
+    app = make_app("admin", kimi_token=ACCOUNT, api_keys="sk-fromenv123")
     client = app.test_client()
     remote = {"REMOTE_ADDR": "203.0.113.50"}
     body = {"model": MODEL, "messages": MESSAGES}
