@@ -132,8 +132,8 @@ def test_workers_opening_a_new_value_table_at_the_same_moment_all_write():
     # SQLite refuses all but one of several connections switching a new database to WAL at once
     # ("database is locked", without waiting out the busy timeout): before the set-up took turns, about
     # a third of these rounds had a worker fail its first write.
-    done = subprocess.run([sys.executable, "-m", "tests.support.scripts.store_race", "40"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "tests.support.scripts.store_race", "40"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "0", done.stdout + done.stderr
 
 

@@ -1,7 +1,7 @@
 """Fake Kimi account service on 127.0.0.1: the refresh call (kimi-protocol.md A.2) issuing short-lived
 access JWTs and rotating refresh tokens, GET /api/user and the GetSubscription probe.
 
-A separate tiny server (on tests/support/fake_server.py's base) beside tests/support/fake_kimi.py (whose Chat endpoint
+A separate tiny server (on fake_server.py's base) beside fake_kimi.py (whose Chat endpoint
 judges tokens only by its `rejected_tokens`); tests point KIMI_REFRESH_URL and KIMI_PROBE_URL here.
 """
 import json

@@ -1,4 +1,4 @@
-"""The routes of tests/support/fake_kimi_legacy.py: auth, chats, the completion stream and the upload steps,
+"""The routes of fake_kimi_legacy.py: auth, chats, the completion stream and the upload steps,
 answering as kimi-protocol.md part B describes. Mixed into FakeKimiLegacy; standard library only.
 """
 
