@@ -13,7 +13,7 @@ test: system-deps $(VENV)/.dev-installed node_modules/.installed
 
 # Debian packages the tests drive: chromium for tests/test_pages_browser.py (a downloaded browser
 # build is not an option), curl to run the docs page's "copy as cURL" commands, redis-server for the
-# Redis store tests (tests/auth_fixtures.py starts a throwaway one on a free loopback port).
+# Redis store tests (tests/support/auth_fixtures.py starts a throwaway one on a free loopback port).
 system-deps:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	command -v curl >/dev/null || (apt-get update && apt-get install -y curl)

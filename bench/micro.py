@@ -27,7 +27,7 @@ from bench import processes  # noqa: E402
 from bench.run import CHAT_PATH, _prompt  # noqa: E402
 from kimi.connect.client import _access_claims, _headers, _pooled_session  # noqa: E402
 from kimi.connect.frames import encode_envelope  # noqa: E402
-from tests.jwts import make_jwt  # noqa: E402
+from tests.support.jwts import make_jwt  # noqa: E402
 
 PAIRS, ROUNDS = 200, 300
 CALLS = 1000

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from bench import processes, report
-from tests.fake_kimi import encode_envelope
-from tests.jwts import make_jwt
+from tests.support.fake_kimi import encode_envelope
+from tests.support.jwts import make_jwt
 
 CHAT_PATH = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
 # Full and --quick plans (bench/README.md explains each part). In `levels`, streams arrive at `rate`

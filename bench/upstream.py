@@ -1,5 +1,5 @@
 """A lean fake Kimi upstream for the benchmark: asyncio, one process, the Connect framing and frame
-order of tests/fake_kimi.py. The workload rides in the prompt: "bench frames=N delay_ms=D".
+order of tests/support/fake_kimi.py. The workload rides in the prompt: "bench frames=N delay_ms=D".
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import uuid
 
 import uvloop
 
-from tests.fake_kimi import _answer_frames, encode_envelope
+from tests.support.fake_kimi import _answer_frames, encode_envelope
 
 WORKLOAD = re.compile(rb"frames=(\d+) delay_ms=(\d+)")
 RESPONSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/connect+json\r\n"
@@ -43,7 +43,7 @@ _CONTENT: list[bytes] = []  # content frame i of every answer, rendered once (id
 
 
 def _content(i: int) -> bytes:
-    """The i-th text append, shaped like tests/fake_kimi.py's (eventOffset continues the preamble's)."""
+    """The i-th text append, shaped like tests/support/fake_kimi.py's (eventOffset continues the preamble's)."""
     while len(_CONTENT) <= i:
         n = len(_CONTENT)
         _CONTENT.append(_chunk(0, {"op": "append", "mask": "block.text.content", "eventOffset": _PREAMBLE + n,

@@ -4,7 +4,7 @@ from gateway.access import Access, Keyring, bearer, choose_access
 from kimi.errors import AuthRejected, RateLimited
 from gateway.store import FileStore
 from kimi.tokens import describe, extract_token, is_access_jwt, is_expired, read_claims, token_pair
-from tests.jwts import make_jwt
+from tests.support.jwts import make_jwt
 
 USER = make_jwt(sub="useruseruseruseruser")
 REMOTE = "203.0.113.9"

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_scripts import AgentKimi, RefusingProxy, ToolTask, has_result, offered_tools
-from tests.conftest import ROOT, Gateway
+from tests.support import ROOT
+from tests.support.agent_scripts import AgentKimi, RefusingProxy, ToolTask, has_result, offered_tools
+from tests.support.gateways import Gateway
 
 AGENT_BIN = ROOT / "node_modules" / ".bin"
 CONTENT = "Hello from Kimi through the gateway."

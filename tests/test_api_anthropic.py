@@ -4,7 +4,7 @@ import orjson
 import pytest
 import requests
 
-from tests.kimi_fixtures import ANSWER_TEXT, PLAIN_CHAT_ID, PLAIN_TEXT, THINK_TEXT
+from tests.support.fixture_streams import ANSWER_TEXT, PLAIN_CHAT_ID, PLAIN_TEXT, THINK_TEXT
 
 MODEL = "claude-sonnet-4-6"
 USER = [{"role": "user", "content": "Focus tip?"}]

@@ -1,15 +1,14 @@
 """Every bad input and upstream fault answers in OpenAI's error shape with the right status,
 before or during a stream, and the worker keeps serving."""
 import json
-import socket
 
 import openai
 import orjson
 import pytest
 import requests
 
-from app import create_app
-from tests.jwts import make_jwt
+from tests.support.gateways import free_port
+from tests.support.jwts import make_jwt
 
 USER_MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -115,7 +114,7 @@ def test_stream_cut_mid_frame_ends_with_error_chunk_then_done(kimi, gateway, use
 
 
 def test_upstream_silent_mid_stream_ends_with_a_timeout_chunk_and_is_cut(kimi, gateway, user_token):
-    kimi.stall(after_frames=6, seconds=20)  # the gateway's read deadline is 2 s (conftest)
+    kimi.stall(after_frames=6, seconds=20)  # the gateway's read deadline is 2 s (tests/support/suite_fixtures.py)
     response = post(gateway, user_token, chat_body(stream=True))
     events = sse_events(response)
     assert response.status_code == 200 and events[-1] == "[DONE]"
@@ -165,28 +164,22 @@ def test_worker_survived_every_fault_without_a_traceback(gateway, openai_client,
     assert "Worker exiting" not in gateway.log_text()
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_refused_connection_is_502(user_token):
-    app = create_app({"kimi_base_url": f"http://127.0.0.1:{_closed_port()}"})
+def test_refused_connection_is_502(make_app, user_token):
+    app = make_app(kimi_base_url=f"http://127.0.0.1:{free_port()}")
     response = app.test_client().post("/v1/chat/completions", data=chat_body(),
                                       headers={"Authorization": f"Bearer {user_token}"})
     assert response.status_code == 502 and response.json["error"]["code"] == "upstream_unreachable"
 
 
-def test_no_token_at_all_is_401_saying_how_to_send_one():
-    app = create_app({"kimi_token": ""})
+def test_no_token_at_all_is_401_saying_how_to_send_one(make_app):
+    app = make_app(kimi_token="")
     response = app.test_client().post("/v1/chat/completions", data=chat_body())
     assert response.status_code == 401
     assert "kimi-auth" in response.json["error"]["message"]
 
 
-def test_body_over_the_limit_is_413_in_openai_shape(user_token):
-    app = create_app({"max_body_mb": 0.001})
+def test_body_over_the_limit_is_413_in_openai_shape(make_app, user_token):
+    app = make_app(max_body_mb=0.001)
     response = app.test_client().post("/v1/chat/completions", data=b"x" * 5000,
                                       headers={"Authorization": f"Bearer {user_token}"})
     assert response.status_code == 413 and response.json["error"]["type"] == "invalid_request_error"

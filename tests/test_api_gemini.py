@@ -6,7 +6,7 @@ import requests
 from google.genai import errors, types
 
 from kimi.usage import estimate_tokens
-from tests.kimi_fixtures import ANSWER_TEXT, PLAIN_CHAT_ID, PLAIN_TEXT, THINK_TEXT, load_frames
+from tests.support.fixture_streams import ANSWER_TEXT, PLAIN_CHAT_ID, PLAIN_TEXT, THINK_TEXT, load_frames
 
 MODEL = "gemini-2.5-flash"
 USER = {"contents": [{"role": "user", "parts": [{"text": "Focus tip?"}]}]}

@@ -10,7 +10,7 @@ import requests
 from google import genai
 from google.genai import types
 
-from tests.jwts import make_jwt
+from tests.support.jwts import make_jwt
 
 PLAIN = "Set up a dedicated workspace and keep it free of distractions."
 _users = itertools.count()
@@ -113,7 +113,7 @@ def test_max_tokens_cuts_a_legacy_answer_and_stops_reading(legacy_kimi, legacy_o
 
 
 def test_a_legacy_answer_that_goes_silent_ends_with_a_timeout_chunk(legacy_kimi, gateway, refresh_token):
-    # The worker's stall watch (not a socket timeout) keeps the legacy read deadline: 2 s in conftest.
+    # The worker's stall watch (not a socket timeout) keeps the legacy read deadline: 2 s in suite_fixtures.py.
     legacy_kimi.hold("Still typing")
     response = requests.post(gateway.url + "/v1/chat/completions", timeout=15,
                              headers={"Authorization": f"Bearer {refresh_token}"},

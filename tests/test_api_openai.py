@@ -4,11 +4,10 @@ import orjson
 import pytest
 import requests
 
-from tests.jwts import make_jwt
-from tests.kimi_fixtures import PLAIN_CHAT_ID, PLAIN_TEXT
-from tests.kimi_script import answer
+from tests.support.fixture_streams import PLAIN_CHAT_ID, PLAIN_TEXT
+from tests.support.scripted_answers import answer
 
-pytest_plugins = ["tests.turn_gateways"]  # features_gateway: thinking shown inline
+pytest_plugins = ["tests.support.turn_gateways"]  # features_gateway: thinking shown inline
 
 
 def test_create_returns_the_answer_with_chat_id_model_and_usage(kimi, openai_client):

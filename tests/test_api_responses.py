@@ -4,8 +4,8 @@ import json
 import orjson
 import requests
 
-from tests.kimi_fixtures import ANSWER_TEXT, PLAIN_CHAT_ID, PLAIN_TEXT, THINK_TEXT
-from tests.kimi_script import answer
+from tests.support.fixture_streams import ANSWER_TEXT, PLAIN_CHAT_ID, PLAIN_TEXT, THINK_TEXT
+from tests.support.scripted_answers import answer
 
 TOOLS = [{"type": "function", "name": "write_file", "description": "Write a file",
           "parameters": {"type": "object", "properties": {"path": {"type": "string"}, "text": {"type": "string"}}}}]

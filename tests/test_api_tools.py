@@ -5,7 +5,7 @@ import json
 import pytest
 from google.genai import types
 
-from tests.kimi_script import answer
+from tests.support.scripted_answers import answer
 
 WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 OPENAI_TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Current weather",

@@ -5,25 +5,15 @@ import re
 
 import pytest
 
-from app import create_app
-from tests.auth_setup import ADMIN_PASSWORD, app_config
-from tests.jwts import make_jwt
+from tests.support.admin_setup import ADMIN_PASSWORD
+from tests.support.jwts import make_jwt
 from blueprints.upstream import services
 
-pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytestmark = pytest.mark.app("admin")
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_PASSWORD}"}
 TOKEN = make_jwt(sub="apiuser0000000000001")
-
-
-@pytest.fixture
-def app(fake_kimi_server, kimi_auth, tmp_path):
-    return create_app(app_config(fake_kimi_server, kimi_auth, tmp_path / "data"))
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def test_extract_reads_a_cookie_header_without_admin_and_never_echoes_the_token(client):
@@ -126,11 +116,10 @@ def test_token_check_of_a_refresh_token_uses_the_refresh_call(client, kimi_auth)
     assert len(kimi_auth.refresh_calls) == 2
 
 
-def test_a_generated_admin_password_is_stored_and_logged_once(fake_kimi_server, kimi_auth, tmp_path, caplog):
-    config = app_config(fake_kimi_server, kimi_auth, tmp_path / "data", admin_password="")
+def test_a_generated_admin_password_is_stored_and_logged_once(make_app, caplog):
     with caplog.at_level(logging.WARNING):
-        first = create_app(config)
-        create_app(config)  # a second worker, or a restart
+        first = make_app("admin", admin_password="")
+        make_app("admin", admin_password="")  # a second worker, or a restart
     password = services(first).admin_password
     announcements = [r.getMessage() for r in caplog.records if "admin password was generated" in r.getMessage()]
     assert len(announcements) == 1 and password in announcements[0] and "/auth" in announcements[0]
@@ -140,13 +129,12 @@ def test_a_generated_admin_password_is_stored_and_logged_once(fake_kimi_server, 
         "generated"
 
 
-def test_with_redis_url_accounts_keys_and_secrets_live_in_redis(fake_kimi_server, kimi, kimi_auth, flushed_redis,
-                                                               tmp_path):
-    config = app_config(fake_kimi_server, kimi_auth, tmp_path / "unused", redis_url=flushed_redis)
-    first = create_app(config)
+def test_with_redis_url_accounts_keys_and_secrets_live_in_redis(make_app, kimi, flushed_redis, tmp_path):
+    config = {"data_dir": str(tmp_path / "unused"), "redis_url": flushed_redis}
+    first = make_app("admin", **config)
     first.test_client().post("/auth/save", json={"cookies": TOKEN}, headers=ADMIN)
     key, _ = services(first).keyring.create("shared")
-    other = create_app(config)  # another machine sharing the Redis server
+    other = make_app("admin", **config)  # another machine sharing the Redis server
     assert other.secret_key == first.secret_key
     assert [a["user_id"] for a in other.test_client().get("/auth/status", headers=ADMIN).json["accounts"]] == \
         ["apiuser0000000000001"]

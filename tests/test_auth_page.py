@@ -4,12 +4,12 @@ import re
 
 import pytest
 
-from app import create_app
-from tests.auth_setup import ADMIN_PASSWORD, app_config
-from tests.jwts import make_jwt
+from tests.support.admin_setup import ADMIN_PASSWORD
+from tests.support.jwts import make_jwt
 from blueprints.upstream import services
 
-pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytestmark = pytest.mark.app("admin")
 
 TOKEN = make_jwt(sub="pageuser000000000001")
 
@@ -38,11 +38,6 @@ class Browser:
 
     def row(self, account_id):
         return re.search(rf'<tr data-account="{account_id}" data-state="(\w+)">(.*?)</tr>', self.page, re.S)
-
-
-@pytest.fixture
-def app(fake_kimi_server, kimi_auth, tmp_path):
-    return create_app(app_config(fake_kimi_server, kimi_auth, tmp_path / "data"))
 
 
 @pytest.fixture

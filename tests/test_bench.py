@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from bench.run import PLANS
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 SMOKE = PLANS["smoke"]
 

@@ -10,9 +10,9 @@ import orjson
 import pytest
 import requests
 
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
-pytest_plugins = ["tests.turn_gateways"]
+pytest_plugins = ["tests.support.turn_gateways"]
 
 DELETE_PATH = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
 BODY = {"model": "kimi-k2.5-instant", "messages": [{"role": "user", "content": "Tidy up after me."}]}

@@ -3,7 +3,7 @@ import pytest
 
 from kimi.connect.chunked import ChunkedDecoder
 from kimi.errors import ProtocolError
-from tests.kimi_fixtures import build_body
+from tests.support.fixture_streams import build_body
 
 BODY = build_body("plain_text.jsonl")
 

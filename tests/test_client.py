@@ -9,8 +9,8 @@ from kimi.events import ChatRequest, ChatStarted, Finished, Message, TextDelta
 from kimi.connect.frames import FrameDecoder
 from kimi.models import ModelTable
 from configs.settings import load_models
-from tests.jwts import make_jwt
-from tests.kimi_fixtures import build_body
+from tests.support.fixture_streams import build_body
+from tests.support.jwts import make_jwt
 
 BASE = "https://kimi.test"
 CHAT_URL = BASE + "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"

@@ -14,7 +14,7 @@ from kimi.connect.client import KimiClient
 from kimi.events import Attachment, ChatRequest, Message
 from kimi.models import ModelTable
 
-pytest_plugins = ["tests.turn_gateways"]
+pytest_plugins = ["tests.support.turn_gateways"]
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 40
 PNG_B64 = base64.b64encode(PNG).decode()

@@ -10,7 +10,7 @@ from kimi.events import Attachment, Message, Tool, ToolCall
 from gateway.store import FileStore
 from gateway.store.redis import RedisStore
 
-pytest_plugins = ["tests.auth_fixtures"]  # redis-server
+pytest_plugins = ["tests.support.auth_fixtures"]  # redis-server
 
 CALLER = "own:abc"
 TOOLS = [Tool("ls", "list files", {"type": "object"})]

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app import create_app
 from blueprints.docs import inline_code
 from blueprints.openapi import iter_operations, load_spec, resolve
 
@@ -14,12 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STRINGS = yaml.safe_load((ROOT / "configs" / "strings.yaml").read_text(encoding="utf-8"))
 PAGE_FILES = [ROOT / "templates" / "base.html", *ROOT.glob("templates/*/*.html"),
               *ROOT.glob("static/*/*.js")]
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    app = create_app({"data_dir": str(tmp_path_factory.mktemp("docs-data")), "log_level": "ERROR"})
-    return app.test_client()
+pytestmark = pytest.mark.app(log_level="ERROR")
 
 
 def test_every_page_text_exists_in_both_languages():

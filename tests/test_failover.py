@@ -8,11 +8,11 @@ import openai
 import pytest
 import requests
 
-from app import create_app
-from tests.auth_setup import ADMIN_PASSWORD, PatientGateway, app_config, gateway_env
-from tests.jwts import make_jwt
+from tests.support.admin_setup import ADMIN_PASSWORD, gateway_env
+from tests.support.gateways import PatientGateway
+from tests.support.jwts import make_jwt
 
-pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_PASSWORD}"}
 FIRST, SECOND = make_jwt(sub="firstaccount00000001"), make_jwt(sub="secondaccount0000001")
@@ -141,8 +141,8 @@ def test_rotated_tokens_accounts_and_keys_survive_a_restart(fake_kimi_server, ki
     assert len(kimi_auth.issued) == 2 and sent_tokens(kimi)[-1] == kimi_auth.issued[1][0]
 
 
-def test_a_stream_slot_comes_back_when_the_stream_closes(fake_kimi_server, kimi, kimi_auth, tmp_path):
-    app = create_app(app_config(fake_kimi_server, kimi_auth, tmp_path, kimi_token=FIRST, account_max_streams=1))
+def test_a_stream_slot_comes_back_when_the_stream_closes(make_app, kimi):
+    app = make_app("admin", kimi_token=FIRST, account_max_streams=1)
     client = app.test_client()
     kimi.long_answer(n_frames=50, delay=0.01)
     held = client.post("/v1/chat/completions", json={**BODY, "stream": True}, buffered=False)

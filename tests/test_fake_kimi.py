@@ -1,4 +1,4 @@
-"""Self-tests of tests/fake_kimi.py over real HTTP, so integration tests can trust the fake upstream."""
+"""Self-tests of tests/support/fake_kimi.py over real HTTP, so integration tests can trust the fake upstream."""
 
 import json
 import struct
@@ -6,8 +6,8 @@ import struct
 import pytest
 import requests
 
-from tests.fake_kimi import FakeKimi
-from tests.kimi_fixtures import build_body, load_frames
+from tests.support.fake_kimi import FakeKimi
+from tests.support.fixture_streams import build_body, load_frames
 
 CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
 DELETE_CHAT = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import orjson
 import requests
 
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 
 def test_a_very_slow_reader_gets_the_whole_answer_and_nothing_leaks(kimi, gateway, user_token):

@@ -5,7 +5,7 @@ import pytest
 
 from kimi.errors import ProtocolError
 from kimi.connect.frames import Frame, FrameDecoder, encode_envelope
-from tests.kimi_fixtures import build_body, load_frames, stream_names
+from tests.support.fixture_streams import build_body, load_frames, stream_names
 
 STREAMS = stream_names()
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import create_app
+pytestmark = pytest.mark.app("served")  # the fake upstream, the server's token, no key
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
@@ -23,12 +23,6 @@ CHAT_BODY = st.fixed_dictionaries(
               "reasoning_effort": st.sampled_from(["low", "none", "high"]) | JSON,
               "stream_options": st.fixed_dictionaries({"include_usage": JSON}) | JSON,
               "conversation_id": JSON})
-
-
-@pytest.fixture(scope="module")
-def client(fake_kimi_server, server_token):
-    app = create_app({"kimi_base_url": fake_kimi_server.url, "kimi_token": server_token, "api_keys": ""})
-    return app.test_client()
 
 
 def check_openai_answer(response):

@@ -7,11 +7,10 @@ import openai
 import pytest
 import requests
 
-from app import create_app
-from tests.auth_setup import ADMIN_PASSWORD, app_config
-from tests.jwts import make_jwt
+from tests.support.admin_setup import ADMIN_PASSWORD
+from tests.support.jwts import make_jwt
 
-pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_PASSWORD}"}
 ACCOUNT = make_jwt(sub="keysaccount000000001")
@@ -116,9 +115,8 @@ def test_the_per_key_limit_answers_429_with_retry_after_in_each_format(admin_gat
     assert gemini.status_code == 429 and gemini.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
 
 
-def test_keys_from_api_keys_work_and_remote_callers_without_one_are_refused(fake_kimi_server, kimi, kimi_auth,
-                                                                             tmp_path):
-    app = create_app(app_config(fake_kimi_server, kimi_auth, tmp_path, kimi_token=ACCOUNT, api_keys="sk-fromenv123"))
+def test_keys_from_api_keys_work_and_remote_callers_without_one_are_refused(make_app, kimi):
+    app = make_app("admin", kimi_token=ACCOUNT, api_keys="sk-fromenv123")
     client = app.test_client()
     remote = {"REMOTE_ADDR": "203.0.113.50"}
     body = {"model": MODEL, "messages": MESSAGES}
@@ -147,28 +145,26 @@ def test_a_keyless_caller_through_a_proxy_on_this_host_is_refused_in_each_format
     assert kimi.requests == []
 
 
-def test_with_lend_without_key_off_loopback_callers_need_a_key_too(fake_kimi_server, kimi, kimi_auth, tmp_path):
-    app = create_app(app_config(fake_kimi_server, kimi_auth, tmp_path, kimi_token=ACCOUNT, lend_without_key=False))
+def test_with_lend_without_key_off_loopback_callers_need_a_key_too(make_app, kimi):
+    app = make_app("admin", kimi_token=ACCOUNT, lend_without_key=False)
     refused = app.test_client().post("/v1/chat/completions", json={"model": MODEL, "messages": MESSAGES},
                                      environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert refused.status_code == 401 and refused.json["error"]["code"] == "invalid_api_key"
     assert kimi.requests == []
 
 
-def test_the_startup_log_says_whether_accounts_are_lent_without_a_key(fake_kimi_server, kimi_auth, tmp_path, caplog):
+def test_the_startup_log_says_whether_accounts_are_lent_without_a_key(make_app, tmp_path, caplog):
     with caplog.at_level("INFO", logger="gateway.services"):
-        create_app(app_config(fake_kimi_server, kimi_auth, tmp_path / "a", kimi_token=ACCOUNT))
-        create_app(app_config(fake_kimi_server, kimi_auth, tmp_path / "b", kimi_token=ACCOUNT, api_keys="sk-k123456"))
+        make_app("admin", kimi_token=ACCOUNT, data_dir=str(tmp_path / "a"))
+        make_app("admin", kimi_token=ACCOUNT, api_keys="sk-k123456", data_dir=str(tmp_path / "b"))
     said = [record.getMessage() for record in caplog.records if record.name == "gateway.services"]
     assert [line.split(":")[0] for line in said if "key" in line] == [
         "No proxy API key exists yet", "The saved Kimi accounts are lent only to callers with a proxy API key."]
 
 
-def test_a_trusted_proxy_tells_the_client_address_and_an_untrusted_peer_does_not(fake_kimi_server, kimi, kimi_auth,
-                                                                                  tmp_path):
+def test_a_trusted_proxy_tells_the_client_address_and_an_untrusted_peer_does_not(make_app):
     """Throttles count the real client behind a proxy named in FORWARDED_ALLOW_IPS (loopback by default)."""
-    app = create_app(app_config(fake_kimi_server, kimi_auth, tmp_path, kimi_token=ACCOUNT, api_keys="sk-k123456",
-                                admin_login_max_failures=1))
+    app = make_app("admin", kimi_token=ACCOUNT, api_keys="sk-k123456", admin_login_max_failures=1)
     client = app.test_client()
 
     def wrong_login(peer, client_address):

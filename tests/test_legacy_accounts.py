@@ -12,10 +12,11 @@ from blueprints.upstream import services
 from gateway.lending import open_pooled
 from kimi.events import ChatRequest, Message, TextDelta
 from gateway.store import FileStore
-from tests.auth_setup import ADMIN_PASSWORD, PatientGateway, app_config, gateway_env
-from tests.jwts import make_jwt
+from tests.support.admin_setup import ADMIN_PASSWORD, app_config, gateway_env
+from tests.support.gateways import PatientGateway
+from tests.support.jwts import make_jwt
 
-pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_PASSWORD}"}
 ANSWER = "Set up a dedicated workspace and keep it free of distractions."

@@ -12,7 +12,7 @@ from kimi.events import ChatRequest, Message
 from kimi.legacy.auth import AccessTokens
 from kimi.legacy.transport import Transport
 
-pytest_plugins = ["tests.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
+pytest_plugins = ["tests.support.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
 
 REFRESH = "rt-original-token-0001"
 

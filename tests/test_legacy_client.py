@@ -10,7 +10,7 @@ from kimi.legacy.parse import QuotaUsedUp
 from kimi.models import ModelTable
 from kimi.usage import estimate_tokens
 
-pytest_plugins = ["tests.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
+pytest_plugins = ["tests.support.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
 
 REFRESH = "rt-client-test-token-01"
 MODELS = ModelTable(load_models())

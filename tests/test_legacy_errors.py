@@ -13,7 +13,7 @@ from kimi.legacy.client import LegacyClient
 from kimi.legacy.parse import POLICY_NOTE
 from kimi.models import ModelTable
 
-pytest_plugins = ["tests.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
+pytest_plugins = ["tests.support.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
 
 REFRESH = "rt-errors-test-token-01"
 MODELS = ModelTable(load_models())

@@ -8,7 +8,7 @@ import pytest
 from kimi import errors
 from kimi.events import Citations, Finished, MessageStarted, Source, TextDelta, ThinkingDelta, UpstreamError
 from kimi.legacy.parse import LegacyParser, QuotaUsedUp, from_error_type
-from tests.fake_kimi_legacy import load_sse
+from tests.support.fake_kimi_legacy import load_sse
 
 
 class Outcome(NamedTuple):

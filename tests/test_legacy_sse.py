@@ -6,7 +6,7 @@ import pytest
 
 from kimi.errors import ProtocolError
 from kimi.legacy.sse import SSEDecoder
-from tests.fake_kimi_legacy import FIXTURES
+from tests.support.fake_kimi_legacy import FIXTURES
 
 LEGACY_FIXTURES = sorted(path.name for path in FIXTURES.glob("legacy_sse_*.txt"))
 UNICODE_EVENTS = [{"event": "cmpl", "text": "你好，世界！"},

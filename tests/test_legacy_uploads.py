@@ -15,7 +15,7 @@ from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
 from kimi.attachments import Fetcher, Payload, PublicOnlyAdapter, RefusedAddress, is_refused_address
 
-pytest_plugins = ["tests.legacy_fixtures"]  # legacy (this module's own fake upstream)
+pytest_plugins = ["tests.support.legacy_fixtures"]  # legacy (this module's own fake upstream)
 
 REFRESH = "rt-uploads-test-token-1"
 MODELS = ModelTable(load_models())

@@ -7,9 +7,9 @@ import requests
 from google import genai
 from google.genai import types
 
-from tests.jwts import make_jwt
+from tests.support.jwts import make_jwt
 
-pytest_plugins = ["tests.turn_gateways"]
+pytest_plugins = ["tests.support.turn_gateways"]
 
 MODEL = "kimi-k2.5-instant"
 SYSTEM = {"role": "system", "content": "Answer in one line."}

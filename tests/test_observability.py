@@ -2,7 +2,7 @@
 import orjson
 import requests
 
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 
 def access_lines(gateway):

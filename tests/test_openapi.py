@@ -5,13 +5,13 @@ import copy
 import pytest
 import requests
 
-from app import create_app
 from blueprints.formats.json_schema import find_violation
 from blueprints.openapi import iter_operations, load_spec
 
 SPEC = load_spec()
 OPERATIONS = list(iter_operations(SPEC))
 IGNORED_METHODS = {"HEAD", "OPTIONS"}  # answered by Flask and flask-cors for every route
+pytestmark = pytest.mark.app(log_level="ERROR")
 
 
 def inline_refs(node, seen=()):
@@ -44,11 +44,6 @@ def first_example(operation: dict):
     if media is None:
         return None
     return next(iter(media["examples"].values()))["value"] if "examples" in media else media["example"]
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    return create_app({"data_dir": str(tmp_path_factory.mktemp("openapi-data")), "log_level": "ERROR"})
 
 
 def test_document_is_openapi_3_1_with_unique_operation_ids_and_known_tags():

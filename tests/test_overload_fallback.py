@@ -8,7 +8,7 @@ import requests
 from configs.settings import load_models
 from kimi.models import ModelTable, parse_fallbacks
 
-pytest_plugins = ["tests.turn_gateways"]
+pytest_plugins = ["tests.support.turn_gateways"]
 
 MODELS = ModelTable(load_models())
 OVERLOAD = "error_resource_exhausted.jsonl"

@@ -7,7 +7,7 @@ from kimi.events import (ChatStarted, Citations, Finished, MessageStarted, Sourc
                          ThinkingDelta, UpstreamError)
 from kimi.connect.frames import Frame, FrameDecoder
 from kimi.connect.parse import StreamParser
-from tests.kimi_fixtures import build_body, load_frames, stream_names
+from tests.support.fixture_streams import build_body, load_frames, stream_names
 
 
 class Outcome(NamedTuple):

@@ -12,10 +12,10 @@ from kimi.refresh import AccountCalls
 from gateway.registry import Registry
 from gateway.store import FileStore
 from gateway.store.redis import RedisStore
-from tests.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
-from tests.jwts import make_jwt
+from tests.support.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
+from tests.support.jwts import make_jwt
 
-pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
 
 def make_pool(data_dir, fake, **options) -> AccountPool:

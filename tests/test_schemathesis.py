@@ -6,15 +6,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from app import create_app
 from blueprints.openapi import iter_operations, load_spec
 
 
-@pytest.fixture(scope="module")
-def api_schema(fake_kimi_server, fake_legacy_server, server_token, tmp_path_factory):
-    app = create_app({"kimi_base_url": fake_kimi_server.url, "kimi_legacy_base_url": fake_legacy_server.url,
-                      "kimi_token": server_token, "api_keys": "", "admin_password": "fuzz-admin-password",
-                      "data_dir": str(tmp_path_factory.mktemp("schemathesis-data"))})
+pytestmark = pytest.mark.app("served", admin_password="fuzz-admin-password")
+
+
+@pytest.fixture
+def api_schema(app):
     return schemathesis.openapi.from_wsgi("/openapi.json", app)
 
 

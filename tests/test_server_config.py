@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import Gateway
-from tests.kimi_fixtures import PLAIN_TEXT
+from tests.support.fixture_streams import PLAIN_TEXT
+from tests.support.gateways import Gateway
 
 CONFIG = str(Path(__file__).resolve().parent.parent / "configs" / "gunicorn.conf.py")
 

@@ -5,8 +5,8 @@ import signal
 import pytest
 import requests
 
-from tests.conftest import Gateway
-from tests.waiting import wait_until
+from tests.support.gateways import Gateway
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from kimi.events import ChatRequest, Message, TextDelta
 from kimi.models import ModelTable
 from kimi.stall import StallWatch
 from configs.settings import load_models
-from tests.jwts import make_jwt
+from tests.support.jwts import make_jwt
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,8 +121,8 @@ def test_a_finished_answer_is_no_longer_watched(kimi):
 @pytest.mark.parametrize("mode", ["threads", "gevent"])
 def test_a_silent_answer_over_tls_is_a_timeout(mode):
     # Kimi is reached over TLS: the stall watch must cut a TLS connection too, plain and under gevent.
-    done = subprocess.run([sys.executable, "-m", "tests.tls_stall_run", mode], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "tests.support.scripts.tls_stall", mode], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "UpstreamTimeout Kimi stopped sending in the middle of the answer.", done.stderr
 
 

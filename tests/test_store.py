@@ -18,10 +18,10 @@ from gateway.registry import Registry
 from gateway.store import FileStore, Store
 from gateway.store.file import PRUNE_EVERY, VALUES_DATABASE
 from gateway.store.redis import RedisStore
-from tests.conftest import ROOT
-from tests.jwts import make_jwt
+from tests.support import ROOT
+from tests.support.jwts import make_jwt
 
-pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, admin gateways
+pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
 WRITERS, WRITES_EACH = 4, 25
 
@@ -132,8 +132,8 @@ def test_workers_opening_a_new_value_table_at_the_same_moment_all_write():
     # SQLite refuses all but one of several connections switching a new database to WAL at once
     # ("database is locked", without waiting out the busy timeout): before the set-up took turns, about
     # a third of these rounds had a worker fail its first write.
-    done = subprocess.run([sys.executable, "-m", "tests.store_race_run", "40"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "tests.support.scripts.store_race", "40"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "0", done.stdout + done.stderr
 
 

@@ -4,12 +4,11 @@ import anthropic
 import openai
 import pytest
 
-from app import create_app
 from kimi.events import Citations, Finished, Source, TextDelta, ThinkingDelta, ToolCall
 from gateway.filters import drop_thinking, inline_thinking, thinking_output
 from blueprints.upstream import services
 
-pytest_plugins = ["tests.turn_gateways"]
+pytest_plugins = ["tests.support.turn_gateways"]
 
 SOURCE = Citations((Source("1", "https://a.example"),))
 CALL = ToolCall("c1", "f", "{}")
@@ -65,9 +64,8 @@ def test_anthropic_inline_thinking_is_a_text_block_not_a_thinking_block(turn_kim
     assert message.content[0].text == "<think>\nThinking about: Why?\n</think>\n\nWhy?"
 
 
-def test_hidden_thinking_leaves_only_the_answer(kimi, user_token, tmp_path):
-    app = create_app({"kimi_base_url": kimi.url, "data_dir": str(tmp_path), "kimi_token": "", "api_keys": "",
-                      "thinking_output": "hidden"})
+def test_hidden_thinking_leaves_only_the_answer(make_app, kimi, user_token):
+    app = make_app(kimi_base_url=kimi.url, kimi_token="", api_keys="", thinking_output="hidden")
     with services(app).router.connect.session:
         response = app.test_client().post("/v1/chat/completions", headers={"Authorization": f"Bearer {user_token}"},
                                           json={"model": "kimi-k2.5-thinking",

@@ -4,8 +4,8 @@ import openai
 import pytest
 import requests
 
-from tests.kimi_fixtures import load_frames
-from tests.waiting import wait_until
+from tests.support.fixture_streams import load_frames
+from tests.support.waiting import wait_until
 
 UNKNOWN = (0, {"op": "set", "mask": "block.hologram", "eventOffset": 4, "block": {"id": "9", "hologram": {}}})
 

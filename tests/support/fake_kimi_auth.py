@@ -1,7 +1,7 @@
 """Fake Kimi account service on 127.0.0.1: the refresh call (docs/kimi-protocol.md A.2) issuing short-lived
 access JWTs and rotating refresh tokens, GET /api/user and the GetSubscription probe.
 
-A separate tiny server (on tests/fake_server.py's base) beside tests/fake_kimi.py (whose Chat endpoint
+A separate tiny server (on fake_server.py's base) beside fake_kimi.py (whose Chat endpoint
 judges tokens only by its `rejected_tokens`); tests point KIMI_REFRESH_URL and KIMI_PROBE_URL here.
 """
 import json
@@ -10,8 +10,8 @@ import uuid
 
 import jwt
 
-from tests.fake_server import FakeHandler, FakeServer
-from tests.jwts import make_jwt
+from tests.support.fake_server import FakeHandler, FakeServer
+from tests.support.jwts import make_jwt
 
 REFRESH_PATH = "/api/auth/token/refresh"
 USER_PATH = "/api/user"

@@ -1,18 +1,18 @@
-"""Fixtures for the accounts-and-access tests, loaded with `pytest_plugins = ["tests.auth_fixtures"]`:
+"""Fixtures for the accounts-and-access tests, loaded with `pytest_plugins = ["tests.support.auth_fixtures"]`:
 the fake Kimi account service, a real redis-server on a free loopback port, and a gateway with an
 admin password whose state is wiped before each test."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
 import redis
 
-from tests.auth_setup import PatientGateway, gateway_env, wipe_state
-from tests.fake_kimi_auth import FakeKimiAuth
+from tests.support.admin_setup import gateway_env, wipe_state
+from tests.support.fake_kimi_auth import FakeKimiAuth
+from tests.support.gateways import PatientGateway, free_port
 
 
 @pytest.fixture(scope="session")
@@ -29,18 +29,12 @@ def kimi_auth(fake_auth_server):
     fake_auth_server.reset()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def redis_url():
     """A throwaway redis-server (no persistence) on 127.0.0.1; `make test` installs the binary."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is missing: run `make test`, which installs it (Debian package redis-server)"
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"redis://127.0.0.1:{port}/0"

@@ -4,12 +4,12 @@ per test. Standard library only and independent of the gateway's `kimi` package.
 
 import json
 from collections import deque, namedtuple
-from pathlib import Path
 
-from tests.fake_kimi_legacy_routes import Routes
-from tests.fake_server import FakeHandler, FakeServer
+from tests.support import KIMI_FIXTURES
+from tests.support.fake_kimi_legacy_routes import Routes
+from tests.support.fake_server import FakeHandler, FakeServer
 
-FIXTURES = Path(__file__).parent / "fixtures" / "kimi"
+FIXTURES = KIMI_FIXTURES
 RecordedRequest = namedtuple("RecordedRequest", "method path headers body")
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import struct
-from pathlib import Path
 
-FIXTURES_DIR = Path(__file__).parent / "fixtures" / "kimi"
+from tests.support import KIMI_FIXTURES
+
+FIXTURES_DIR = KIMI_FIXTURES
 
 # What plain_text.jsonl answers, and in which chat: the replay most API tests start from.
 PLAIN_TEXT = ("Set up a dedicated workspace and keep it free of distractions. "

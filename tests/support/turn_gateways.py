@@ -1,5 +1,5 @@
 """Gateways with the turn settings of issue 10 switched on, loaded with
-`pytest_plugins = ["tests.turn_gateways"]`: one for chat hygiene, inline thinking, overload fallback and
+`pytest_plugins = ["tests.support.turn_gateways"]`: one for chat hygiene, inline thinking, overload fallback and
 uploads; a pair sharing one store (two gunicorn processes of two workers each) for native continuation.
 They talk to a fake upstream of their own (`turn_kimi`): their background DeleteChat calls, some due
 seconds later, must not land in another test's records of the shared fake."""
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Gateway
-from tests.fake_kimi import FakeKimi
+from tests.support.fake_kimi import FakeKimi
+from tests.support.gateways import Gateway
 
 FALLBACK = "kimi-k2.5-thinking>kimi-k2.5-instant"
 NATIVE_TTL = 4  # seconds: long enough for a few turns, short enough to watch a deferred deletion

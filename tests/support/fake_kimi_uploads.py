@@ -1,4 +1,4 @@
-"""The upload steps of Kimi's web host (docs/kimi-protocol.md A.13) for tests/fake_kimi.py: pre-sign, the
+"""The upload steps of Kimi's web host (docs/kimi-protocol.md A.13) for fake_kimi.py: pre-sign, the
 PUT to the signed URL, and the file registration. Standard library only, like the fake itself."""
 
 import json

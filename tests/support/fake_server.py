@@ -1,5 +1,5 @@
-"""What the fake upstreams (tests/fake_kimi.py, tests/fake_kimi_legacy.py) share: a ThreadingHTTPServer on
-127.0.0.1 served from a daemon thread, its lifecycle, the release event that ends responses still streaming,
+"""What the fake upstreams (fake_kimi.py, fake_kimi_legacy.py, fake_kimi_auth.py) share: a ThreadingHTTPServer
+on 127.0.0.1 served from a daemon thread, its lifecycle, the release event that ends responses still streaming,
 and a request handler that writes whole and chunked bodies. Standard library only.
 """
 

@@ -1,4 +1,4 @@
-"""Fixtures for the LegacyClient tests, loaded with `pytest_plugins = ["tests.legacy_fixtures"]`: each test
+"""Fixtures for the LegacyClient tests, loaded with `pytest_plugins = ["tests.support.legacy_fixtures"]`: each test
 module's own fake legacy upstream (`legacy`, emptied around every test) and a LegacyClient aimed at it.
 Not conftest's fake_legacy_server: the gateways share that one, and their chat deletions can arrive after
 a reply has ended (tests/test_api_legacy.py waits for them), into records these tests check exactly."""
@@ -7,7 +7,7 @@ import pytest
 from configs.settings import load_models
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
-from tests.fake_kimi_legacy import FakeKimiLegacy
+from tests.support.fake_kimi_legacy import FakeKimiLegacy
 
 _MODELS = ModelTable(load_models())
 

@@ -9,7 +9,7 @@ import socketserver
 import threading
 from typing import Callable, Optional
 
-from tests.fake_kimi import FakeKimi
+from tests.support.fake_kimi import FakeKimi
 
 OPEN_TAG, CLOSE_TAG = "<tool_call>", "</tool_call>"
 TOOLS_HEADER, TOOLS_LIST = "[Tools]", "Available tools:\n"

@@ -16,15 +16,15 @@ import time
 import uuid
 from collections import deque, namedtuple
 from datetime import datetime, timezone
-from pathlib import Path
 
-from tests.fake_kimi_uploads import UploadRoutes
-from tests.fake_server import FakeHandler, FakeServer
+from tests.support import KIMI_FIXTURES
+from tests.support.fake_kimi_uploads import UploadRoutes
+from tests.support.fake_server import FakeHandler, FakeServer
 
 # Both Chat paths are live (docs/kimi-protocol.md A.1: S2A saw the kimi.chat.v1 package in 2026-09).
 CHAT_PATHS = {"/apiv2/kimi.gateway.chat.v1.ChatService/Chat", "/apiv2/kimi.chat.v1.ChatService/Chat"}
 DELETE_CHAT_PATH = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
-FIXTURES = Path(__file__).parent / "fixtures" / "kimi"
+FIXTURES = KIMI_FIXTURES
 
 RecordedRequest = namedtuple("RecordedRequest", "path headers body raw")
 

@@ -1,4 +1,4 @@
-"""The routes of tests/fake_kimi_legacy.py: auth, chats, the completion stream and the upload steps,
+"""The routes of fake_kimi_legacy.py: auth, chats, the completion stream and the upload steps,
 answering as docs/kimi-protocol.md part B describes. Mixed into FakeKimiLegacy; standard library only.
 """
 

@@ -17,8 +17,8 @@ from kimi.connect.client import KimiClient  # noqa: E402
 from kimi.errors import KimiError  # noqa: E402
 from kimi.events import ChatRequest, Message  # noqa: E402
 from kimi.models import ModelTable  # noqa: E402
-from tests.fake_kimi import FakeKimi  # noqa: E402
-from tests.jwts import make_jwt  # noqa: E402
+from tests.support.fake_kimi import FakeKimi  # noqa: E402
+from tests.support.jwts import make_jwt  # noqa: E402
 
 
 def main() -> None:

@@ -3,33 +3,11 @@ the admin password, gateway environments and app configs aimed at the fake upstr
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-import requests
-
-from tests.conftest import Gateway
-from tests.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
+from tests.support.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
 
 ADMIN_PASSWORD = "admin-pass-for-tests"
-
-
-class PatientGateway(Gateway):
-    """conftest's Gateway, waiting out a /ping that times out while two workers are still loading."""
-
-    def _wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return super()._wait_ready(timeout=max(1.0, deadline - time.monotonic()))
-            except requests.Timeout:
-                if time.monotonic() <= deadline:
-                    continue
-                self.stop()  # leave no process or open log behind
-                raise
-            except RuntimeError:
-                self.stop()
-                raise
 
 
 def gateway_env(fake_kimi_server, fake_auth_server, data_dir: Path, **overrides: str) -> dict:
