@@ -45,6 +45,7 @@ class StreamParser:
         self._tools: dict[str, ToolUse] = {}  # block id -> Kimi's own tool call in that block (A.9)
         self._keywords: set[str] = set()
         self._stages = ThinkingStages()  # which text is reasoning (D.4)
+        self._thinking_text = self._stages.text_ids  # the same set, one attribute away for the short path
         self._refs = RefMarkers()
 
     def feed(self, frame: Frame) -> list[Event]:
@@ -55,8 +56,10 @@ class StreamParser:
             if events is not None:
                 return events
         events = []
+        # With a mask, _on_patch reads the containers; without one (D.4), each container names its path.
+        handlers = _MASKED if "mask" in payload else _UNMASKED
         for key in payload:
-            handler = _TOP_LEVEL.get(key, _unknown_key)
+            handler = handlers.get(key, _unknown_key)
             try:
                 handler(self, payload, key, events)
             except (AttributeError, TypeError, KeyError):
@@ -80,8 +83,10 @@ class StreamParser:
         if type(new) is not str or type(block_id) is not str:
             return None
         self._append_part((kind, block_id), new)
-        if kind == "text" and (self._stages.text_ids or self._refs.held or "<" in new):
-            return self._emit_text(block_id in self._stages.text_ids, new)
+        if kind == "text" and (self._thinking_text or self._refs.held or "<" in new):
+            events: list[Event] = []
+            self._emit_text(block_id in self._thinking_text, new, events)
+            return events
         return [_DELTAS[kind](new)] if new else []
 
     # Top-level keys (A.6 non-patch events, A.10 order of authority).
@@ -102,7 +107,7 @@ class StreamParser:
 
     def _on_unmasked(self, payload: dict, key: str, events: list) -> None:
         """A patch without a mask (D.4): its container, and a block's one kind field, name the path."""
-        op = None if "mask" in payload else self._op(payload)  # with a mask, _on_patch has it
+        op = self._op(payload)
         if op is None:
             return
         if key == "block":
@@ -252,16 +257,23 @@ class StreamParser:
             delta = _snapshot_delta("".join(parts) if parts else "", new)
             self._blocks[key] = [new]
         if kind == "text":
-            events += self._emit_text(self._stages.is_thinking_text(block, value), delta)
+            stages = self._stages
+            # Reasoning as text is rare (D.4): most answers never ask the stages.
+            is_thinking = bool(stages.open_ids or stages.text_ids or "flags" in value) and \
+                stages.is_thinking_text(block, value)
+            self._emit_text(is_thinking, delta, events)
         elif delta:
             events.append(ThinkingDelta(delta))
 
-    def _emit_text(self, is_thinking: bool, delta: str) -> list[Event]:
+    def _emit_text(self, is_thinking: bool, delta: str, events: list) -> None:
         if is_thinking:
-            return [ThinkingDelta(delta)] if delta else []
+            if delta:
+                events.append(ThinkingDelta(delta))
+            return
         if type(delta) is str and (self._refs.held or "<" in delta):  # "<": maybe a citation marker
             delta = self._refs.feed(delta)
-        return [TextDelta(delta)] if delta else []
+        if delta:
+            events.append(TextDelta(delta))
 
     def _on_multi_stage(self, payload: dict, op: str, events: list) -> None:
         self._stages.on_multi_stage(payload.get("block") or {})
@@ -319,14 +331,15 @@ def _snapshot_delta(old: str, new: str) -> str:
 
 _Handler = Callable[[StreamParser, dict, str, list], None]
 
-_TOP_LEVEL: dict[str, _Handler] = {
+_MASKED: dict[str, _Handler] = {
     "mask": StreamParser._on_patch,
     "done": StreamParser._on_done,
     "error": StreamParser._on_error,
     "notification": StreamParser._on_notification,
-    **dict.fromkeys(("chat", "message", "block"), StreamParser._on_unmasked),
-    **dict.fromkeys(("op", "eventOffset", "heartbeat", "metadata"), StreamParser._ignore_key),
+    **dict.fromkeys(("op", "eventOffset", "chat", "message", "block", "heartbeat", "metadata"),
+                    StreamParser._ignore_key),
 }
+_UNMASKED: dict[str, _Handler] = {**_MASKED, **dict.fromkeys(("chat", "message", "block"), StreamParser._on_unmasked)}
 _unknown_key = StreamParser._unknown_key
 
 _MASKS: dict[str, _Handler] = {
