@@ -128,6 +128,7 @@ _CONNECT_CODES: dict[str, type[KimiError]] = {
 # Reasons that say more than their code does.
 _CONNECT_REASONS: dict[str, type[KimiError]] = {
     "REASON_SERVER_OVERLOADED_FOR_FREE_USER": Overloaded,
+    "REASON_COMPLETION_OVERLOADED": Overloaded,  # a block.exception mid-answer (kimi-protocol.md D.7)
     "REASON_ANONYMOUS_REQUIRE_LOGIN": AuthRejected,
 }
 

@@ -50,6 +50,9 @@ def _run(name):
 
 PLAIN_CHAT = "19b3f0a2-6c1e-8d44-8000-0b7e2a91c5d3"
 UNICODE_TEXT = "你好，世界！ 🚀 Have a great day 👩‍💻✨（祝你顺利） — café naïve résumé."
+# exception_*.jsonl: a block.exception retracting the answer (D.4; the busy text is invented).
+OVERLOADED_EXCEPTION = UpstreamError("block_exception", "REASON_COMPLETION_OVERLOADED",
+                                     "当前使用人数较多，请稍后再试。 (answer withdrawn)")
 
 EXPECTED = {
     "plain_text.jsonl": Outcome(
@@ -91,6 +94,37 @@ EXPECTED = {
         message_ids=("19b3f3e5-2c4f-819b-8000-de4f50617283",), finished=1,
         error=UpstreamError("permission_denied", "REASON_ANONYMOUS_REQUIRE_LOGIN",
                             "Please sign in to keep chatting.")),
+    # The 2026 shapes (docs/kimi-protocol.md D.4): chat frames without a mask, thinking as stages or as
+    # flagged text, `done` with an offset, the <REF> citation form and block.exception.
+    "thinking_multistage.jsonl": Outcome(
+        think="A year is a leap year when it divides by 4 (with the century rule). 2026 / 4 = 506.5, so no.",
+        text="No. 2026 is not a leap year; the next one is 2028.",
+        chat_ids=("1a0c6f30-7a12-8d45-8000-3a4b5c6d7e8f",),
+        message_ids=("1a0c6f30-7a18-8f67-8000-5c6d7e8f90a1",), finished=1),
+    "thinking_text_flags.jsonl": Outcome(
+        think="Split the product: 17 × 20 = 340 and 17 × 4 = 68, so the sum is 408.", text="17 × 24 = 408.",
+        chat_ids=("1a0c5e21-4b6f-8a10-8000-0d1e2f3a4b5c",),
+        message_ids=("1a0c5e21-4b74-8c34-8000-2f3a4b5c6d7e",), finished=1),
+    "k3_answer.jsonl": Outcome(
+        think="51 = 3 × 17, 57 = 3 × 19; 53, 59 and 61 have no small factors.",
+        text="Three primes above 50 are 53, 59 and 61.", chat_ids=("1a0c7a41-2c33-8a78-8000-6d7e8f90a1b2",),
+        message_ids=("1a0c7a41-2c39-8c9a-8000-8f90a1b2c3d4",), finished=1),
+    "error_free_user_overloaded.jsonl": Outcome(
+        chat_ids=("1a0c8b52-9d44-8dab-8000-90a1b2c3d4e5",), error=UpstreamError(
+            "resource_exhausted", "REASON_SERVER_OVERLOADED_FOR_FREE_USER",
+            "Too many people are chatting with Kimi right now. Subscribe to enter a priority queue!")),
+    "search_ref_citations.jsonl": Outcome(
+        think="[web_search] Lake Baikal depth\n[web_search done: 2 results]\n",
+        text="Lake Baikal is about 1,642 metres deep[^1^], the deepest lake on Earth[^2^].",
+        chat_ids=("1a0c9e85-3a77-8a23-8000-d4e5f6a7b8c9",),
+        message_ids=("1a0c9e85-3a7c-8b34-8000-e5f6a7b8c9d0",), finished=1,
+        sources=(("1", "https://lakes.example.org/baikal"), ("2", "https://www.example.net/deepest-lakes"))),
+    "exception_overloaded.jsonl": Outcome(
+        chat_ids=("1a0c9c63-1e50-8d00-8000-a1b2c3d4e5f6",),
+        message_ids=("1a0c9c63-1e55-8e01-8000-b2c3d4e5f6a7",), finished=1, error=OVERLOADED_EXCEPTION),
+    "exception_after_text.jsonl": Outcome(
+        text="The moon is a pale lamp", chat_ids=("1a0c9d74-2f60-8e10-8000-b2c3d4e5f6a7",),
+        message_ids=("1a0c9d74-2f66-8f12-8000-c3d4e5f6a7b8",), finished=1, error=OVERLOADED_EXCEPTION),
 }
 
 

@@ -1,16 +1,19 @@
 """Kimi's Chat stream, one decoded frame at a time, as the neutral events of kimi.events.
 
-Knows the patch vocabulary of docs/kimi-protocol.md A.6–A.11; no I/O, no framing, no Flask. Kimi's own
-tool use (web search, agent tools: A.9) becomes progress lines of thinking, for every model.
+Knows the patch vocabulary of docs/kimi-protocol.md A.6–A.11 and its 2026 additions (D.4); no I/O, no framing,
+no Flask. Kimi's own tool use (web search, agent tools: A.9) becomes progress lines of thinking, for every model.
 """
 from __future__ import annotations
 
 from typing import Callable, Optional
 
-from kimi.events import (ChatStarted, Citations, Event, Finished, MessageStarted, Source,
-                         TextDelta, ThinkingDelta, UpstreamError)
+from kimi.events import (ChatStarted, Citations, Event, Finished, MessageStarted, TextDelta, ThinkingDelta,
+                         UpstreamError)
 from kimi.connect.frames import Frame
+from kimi.connect.objects import parse_error, parse_exception, parse_source
 from kimi.connect.progress import ToolUse
+from kimi.connect.refs import RefMarkers
+from kimi.connect.stages import ThinkingStages
 
 _COMPLETED = "MESSAGE_STATUS_COMPLETED"
 _DELTAS = {"text": TextDelta, "think": ThinkingDelta}
@@ -19,8 +22,10 @@ _APPEND_KEYS = frozenset(("op", "mask", "eventOffset", "block"))
 _CONTENT_APPENDS = {"block.text.content": "text", "block.think.content": "think"}
 _MAX_PARTS = 64  # a block's parts are joined into one string when they reach this many
 _REF_LISTS = ("searchChunks", "usedSearchChunks")  # A.8: all sources, then the cited subset
-# Documented families we deliberately skip (A.6, A.9): not worth counting as unknown.
-_IGNORED_PREFIXES = ("block.tool.", "block.search.", "block.multiStage")
+# Documented families we deliberately skip (A.6, A.9, D.4): not worth counting as unknown.
+_IGNORED_PREFIXES = ("block.tool.", "block.search.", "block.multiStage.", "block.stage.", "chat.files")
+# A block's own fields, beside the one that names its kind, in a block frame that has no mask (D.4).
+_BLOCK_FIELDS = frozenset(("id", "parentId", "messageId", "createTime", "updateTime"))
 _TOOL_ENDS = ("STATUS_DONE", "STATUS_ERROR", "STATUS_FAILED", "STATUS_CANCELLED")
 
 
@@ -39,6 +44,9 @@ class StreamParser:
         self._source_keys: set[tuple[str, str]] = set()
         self._tools: dict[str, ToolUse] = {}  # block id -> Kimi's own tool call in that block (A.9)
         self._keywords: set[str] = set()
+        self._stages = ThinkingStages()  # which text is reasoning (D.4)
+        self._thinking_text = self._stages.text_ids  # the same set, one attribute away for the short path
+        self._refs = RefMarkers()
 
     def feed(self, frame: Frame) -> list[Event]:
         """Events this frame adds (often none); malformed parts are recorded, not raised."""
@@ -48,13 +56,16 @@ class StreamParser:
             if events is not None:
                 return events
         events = []
+        # With a mask, _on_patch reads the containers; without one (D.4), each container names its path.
+        handlers = _MASKED if "mask" in payload else _UNMASKED
         for key in payload:
-            handler = _TOP_LEVEL.get(key, _unknown_key)
+            handler = handlers.get(key, _unknown_key)
             try:
                 handler(self, payload, key, events)
             except (AttributeError, TypeError, KeyError):
                 # A known key with an unexpected shape: Kimi changed something; keep streaming.
-                self.unknown_kinds.add(f"shape:{payload.get('mask', key)}")
+                mask = payload.get("mask", key)
+                self.unknown_kinds.add(f"shape:{mask if type(mask) is str else 'mask'}")
         return events
 
     def _append_content(self, payload: dict) -> Optional[list[Event]]:
@@ -65,29 +76,57 @@ class StreamParser:
         if kind is None or type(block) is not dict:
             return None
         value = block.get(kind)
-        if type(value) is not dict:
+        if type(value) is not dict or len(value) > 1:  # `flags` beside the content: the general path
             return None
         new = value.get("content") or ""
         block_id = block.get("id", "")
         if type(new) is not str or type(block_id) is not str:
             return None
         self._append_part((kind, block_id), new)
+        if kind == "text" and (self._thinking_text or self._refs.held or "<" in new):
+            events: list[Event] = []
+            self._emit_text(block_id in self._thinking_text, new, events)
+            return events
         return [_DELTAS[kind](new)] if new else []
 
     # Top-level keys (A.6 non-patch events, A.10 order of authority).
 
     def _on_patch(self, payload: dict, key: str, events: list) -> None:
-        op, mask = payload.get("op", "set"), payload["mask"]
-        if op not in ("set", "append"):
-            self.unknown_kinds.add(f"op:{op}")
+        op, mask = self._op(payload), payload["mask"]
+        if op is None:
             return
-        handler = _MASKS.get(mask)
+        handler = _MASKS.get(mask) if type(mask) is str else None
         if handler is not None:  # the usual single path, kept free of splitting
             handler(self, payload, op, events)
             return
-        # A FieldMask path list (A.6): "block.text,block.text.content" must apply the block once.
+        # A FieldMask as text, "a,b" (A.6), or as protobuf JSON, {"paths": ["a", "b"]} (D.4).
+        paths = mask.split(",") if type(mask) is str else mask["paths"]
+        if type(paths) is not list:
+            raise TypeError("a FieldMask's paths are a list")
+        self._apply_paths(paths, payload, op, events)
+
+    def _on_unmasked(self, payload: dict, key: str, events: list) -> None:
+        """A patch without a mask (D.4): its container, and a block's one kind field, name the path."""
+        op = self._op(payload)
+        if op is None:
+            return
+        if key == "block":
+            paths = [f"block.{field}" for field in payload[key] if field not in _BLOCK_FIELDS]
+        else:
+            paths = [key]
+        self._apply_paths(paths, payload, op, events)
+
+    def _op(self, payload: dict) -> Optional[str]:
+        op = payload.get("op", "set")
+        if op in ("set", "append"):
+            return op
+        self.unknown_kinds.add(f"op:{op}")
+        return None
+
+    def _apply_paths(self, paths: list, payload: dict, op: str, events: list) -> None:
+        # A path list such as "block.text,block.text.content" must apply the block once.
         handlers = []
-        for part in mask.split(","):
+        for part in paths:
             part = part.strip()
             handler = _MASKS.get(part)
             if handler is None:
@@ -183,6 +222,8 @@ class StreamParser:
         tool = block.get("tool") or {}
         use = self._tools.setdefault(block.get("id", ""), ToolUse())
         use.name = tool.get("name") or use.name
+        if tool.get("toolCallId"):  # citation markers name the call by this id (D.4)
+            self._refs.tool_names[tool["toolCallId"]] = use.name
         args = tool.get("args")
         if isinstance(args, str) and args:
             use.args = use.args + args if op == "append" else args
@@ -215,8 +256,38 @@ class StreamParser:
             parts = self._blocks.get(key)
             delta = _snapshot_delta("".join(parts) if parts else "", new)
             self._blocks[key] = [new]
+        if kind == "text":
+            stages = self._stages
+            # Reasoning as text is rare (D.4): most answers never ask the stages.
+            is_thinking = bool(stages.open_ids or stages.text_ids or "flags" in value) and \
+                stages.is_thinking_text(block, value)
+            self._emit_text(is_thinking, delta, events)
+        elif delta:
+            events.append(ThinkingDelta(delta))
+
+    def _emit_text(self, is_thinking: bool, delta: str, events: list) -> None:
+        if is_thinking:
+            if delta:
+                events.append(ThinkingDelta(delta))
+            return
+        if type(delta) is str and (self._refs.held or "<" in delta):  # "<": maybe a citation marker
+            delta = self._refs.feed(delta)
         if delta:
-            events.append(_DELTAS[kind](delta))
+            events.append(TextDelta(delta))
+
+    def _on_multi_stage(self, payload: dict, op: str, events: list) -> None:
+        self._stages.on_multi_stage(payload.get("block") or {})
+
+    def _on_stage(self, payload: dict, op: str, events: list) -> None:
+        self._stages.on_stage(payload.get("block") or {})
+
+    def _on_exception(self, payload: dict, op: str, events: list) -> None:
+        """`block.exception` (D.4, D.7): Kimi gave up on this answer, maybe withdrawing what it showed."""
+        try:
+            events.append(parse_exception((payload.get("block") or {}).get("exception")))
+        except (AttributeError, TypeError):
+            events.append(UpstreamError(code="block_exception"))  # an odd shape still fails the answer
+            self.unknown_kinds.add("shape:block.exception")
 
     # Shared steps.
 
@@ -234,6 +305,9 @@ class StreamParser:
 
     def _finish(self, events: list) -> None:
         if not self.is_finished:
+            held = self._refs.flush()
+            if held:
+                events.append(TextDelta(held))
             self.is_finished = True
             events.append(Finished("stop"))
 
@@ -255,35 +329,9 @@ def _snapshot_delta(old: str, new: str) -> str:
     return new[len(old):] if new.startswith(old) else ""
 
 
-def parse_source(item: dict) -> Optional[Source]:
-    """The Source of a flat `{id, base, refIndex}` or a `{searchResult: {...}}` item (None: no url)."""
-    result = item.get("searchResult", item)
-    base = result.get("base") or result
-    url = base.get("url")
-    if not url:
-        return None
-    ref_id = result.get("id")
-    return Source(ref_id="" if ref_id is None else str(ref_id), url=url,
-                  title=base.get("title") or "", site_name=base.get("siteName") or "",
-                  snippet=base.get("snippet") or "")
-
-
-def parse_error(error: dict) -> UpstreamError:
-    """The UpstreamError of a Connect error object (A.11); text prefers the localized message."""
-    reason = message = ""
-    is_paywall = False
-    for detail in error.get("details") or ():
-        debug = detail.get("debug") or {}
-        reason = reason or debug.get("reason") or ""
-        message = message or (debug.get("localizedMessage") or {}).get("message") or ""
-        is_paywall = is_paywall or "paywall" in debug
-    return UpstreamError(code=error.get("code") or "", reason=reason,
-                         message=message or error.get("message") or "", is_paywall=is_paywall)
-
-
 _Handler = Callable[[StreamParser, dict, str, list], None]
 
-_TOP_LEVEL: dict[str, _Handler] = {
+_MASKED: dict[str, _Handler] = {
     "mask": StreamParser._on_patch,
     "done": StreamParser._on_done,
     "error": StreamParser._on_error,
@@ -291,6 +339,7 @@ _TOP_LEVEL: dict[str, _Handler] = {
     **dict.fromkeys(("op", "eventOffset", "chat", "message", "block", "heartbeat", "metadata"),
                     StreamParser._ignore_key),
 }
+_UNMASKED: dict[str, _Handler] = {**_MASKED, **dict.fromkeys(("chat", "message", "block"), StreamParser._on_unmasked)}
 _unknown_key = StreamParser._unknown_key
 
 _MASKS: dict[str, _Handler] = {
@@ -312,4 +361,7 @@ _MASKS: dict[str, _Handler] = {
     "block.search": StreamParser._on_search,
     "block.search.keywords": StreamParser._on_search,
     "block.search.webPages": StreamParser._on_search,
+    "block.multiStage": StreamParser._on_multi_stage,
+    "block.stage": StreamParser._on_stage,
+    "block.exception": StreamParser._on_exception,
 }
