@@ -4,8 +4,8 @@ import orjson
 import pytest
 import requests
 
-from tests.kimi_fixtures import load_frames
-from tests.waiting import wait_until
+from tests.support.fixture_streams import load_frames
+from tests.support.waiting import wait_until
 
 USER = [{"role": "user", "content": "hi"}]
 BUSY = "Kimi: 当前使用人数较多，请稍后再试。 (answer withdrawn)"

@@ -7,7 +7,7 @@ from kimi.connect.frames import Frame, FrameDecoder
 from kimi.connect.parse import StreamParser
 from kimi.events import (ChatStarted, Citations, Finished, MessageStarted, Source, TextDelta, ThinkingDelta,
                          UpstreamError)
-from tests.kimi_fixtures import build_body, load_frames
+from tests.support.fixture_streams import build_body, load_frames
 
 LEAP_CHAT, LEAP_ANSWER = "1a0c6f30-7a12-8d45-8000-3a4b5c6d7e8f", "1a0c6f30-7a18-8f67-8000-5c6d7e8f90a1"
 FLAGS_CHAT, FLAGS_ANSWER = "1a0c5e21-4b6f-8a10-8000-0d1e2f3a4b5c", "1a0c5e21-4b74-8c34-8000-2f3a4b5c6d7e"
