@@ -14,7 +14,7 @@ from flask import Blueprint, flash, get_flashed_messages, redirect, render_templ
 
 from blueprints import admin, i18n
 from blueprints.upstream import services
-from gateway import accounts
+from gateway import pasted
 from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
 
@@ -57,8 +57,8 @@ def save_account():
     try:
         _, created = _registry().save(form.get("cookies"), form.get("refresh_token"), form.get("label", ""))
     except BadRequest as err:
-        pasted = tokens.extract_token(form.get(err.param or "cookies") or "")
-        expiry = when(accounts.describe_token(pasted)["expires_at"]) if pasted else ""
+        token = tokens.extract_token(form.get(err.param or "cookies") or "")
+        expiry = when(pasted.describe_token(token)["expires_at"]) if token else ""
         return _render_dashboard(error=_message(err, expiry)), 400
     flash("auth_saved" if created else "auth_updated")
     return redirect(url_for("auth.page"), 303)

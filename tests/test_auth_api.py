@@ -31,7 +31,7 @@ def test_extract_reads_a_cookie_header_without_admin_and_never_echoes_the_token(
     assert response.status_code == 200
     info = response.json
     assert (info["kind"], info["user_id"], info["region"], info["membership_level"], info["expired"]) == \
-        ("access", "apiuser0000000000001", "overseas", 10, False)
+        ("cookie", "apiuser0000000000001", "overseas", 10, False)
     assert 0.9 < info["hours_left"] <= 1 and info["expires_at"].endswith("Z")
     assert TOKEN not in response.text and TOKEN.split(".")[1] not in response.text
 
