@@ -20,6 +20,12 @@ from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
 
 bp = Blueprint("auth", __name__)
 
+# Pasted into the Console of a logged-in www.kimi.com tab, it prints the two localStorage tokens as the
+# JSON the form takes (D.1). A value stored JSON-quoted is unquoted; a missing one prints as "".
+CONSOLE_SNIPPET = ('console.log(JSON.stringify(Object.fromEntries(["access_token", "refresh_token"].map(k => '
+                   '{ let v = localStorage.getItem(k) || ""; try { v = JSON.parse(v) } catch {} '
+                   'return [k, String(v)] }))))')
+
 _ACCOUNT_ACTIONS = {
     "disable": lambda registry, account_id: (registry.set_disabled(account_id, True), "auth_disabled_msg"),
     "enable": lambda registry, account_id: (registry.set_disabled(account_id, False), "auth_enabled_msg"),
@@ -149,6 +155,7 @@ def _message(err: KimiError, detail: str = "") -> str:
 def _dashboard_context(new_key: Optional[str] = None) -> dict[str, Any]:
     settings = services().settings
     return {"accounts": _registry().views(), "keys": services().keyring.views(), "new_key": new_key,
+            "console_snippet": CONSOLE_SNIPPET,
             "default_limit": settings["key_rate_limit_per_minute"], "base_url": request.host_url.rstrip("/")}
 
 

@@ -1,5 +1,6 @@
 """The /auth JSON API for scripts and /token/check, through Flask's test client: admin rights by
 bearer password or session (+ CSRF), token-free answers, the throttle on wrong passwords."""
+import json
 import logging
 import re
 
@@ -155,3 +156,21 @@ def test_with_redis_url_accounts_keys_and_secrets_live_in_redis(fake_kimi_server
                                         environ_base={"REMOTE_ADDR": "203.0.113.8"})
     assert response.status_code == 200 and kimi.requests[-1].headers["Authorization"] == f"Bearer {TOKEN}"
     assert not (tmp_path / "unused").exists()
+
+
+def test_save_takes_the_two_localstorage_tokens_by_name(client, kimi_auth):
+    access, refresh = kimi_auth.issue_pair("pairuser000000000001")
+    response = client.post("/auth/save", json={"access_token": access, "refresh_token": refresh}, headers=ADMIN)
+    assert response.status_code == 201
+    account = response.json["account"]
+    assert (account["user_id"], account["state"], account["can_renew"], account["has_access_token"]) == \
+        ("pairuser000000000001", "active", True, True)
+    assert access not in response.text and refresh not in response.text
+
+
+def test_save_and_extract_take_the_console_snippets_json_in_cookies(client, kimi_auth):
+    access, refresh = kimi_auth.issue_pair("jsonuser000000000001")
+    printed = json.dumps({"access_token": access, "refresh_token": refresh})
+    info = client.post("/auth/extract", json={"cookies": printed}).json
+    assert (info["kind"], info["user_id"], info["can_renew"]) == ("pair", "jsonuser000000000001", True)
+    assert client.post("/auth/save", json={"cookies": printed}, headers=ADMIN).status_code == 201
