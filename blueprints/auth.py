@@ -14,11 +14,17 @@ from flask import Blueprint, flash, get_flashed_messages, redirect, render_templ
 
 from blueprints import admin, i18n
 from blueprints.upstream import services
-from gateway import accounts
+from gateway import pasted
 from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
 
 bp = Blueprint("auth", __name__)
+
+# Pasted into the Console of a logged-in www.kimi.com tab, it prints the two localStorage tokens as the
+# JSON the form takes (D.1). A value stored JSON-quoted is unquoted; a missing one prints as "".
+CONSOLE_SNIPPET = ('console.log(JSON.stringify(Object.fromEntries(["access_token", "refresh_token"].map(k => '
+                   '{ let v = localStorage.getItem(k) || ""; try { v = JSON.parse(v) } catch {} '
+                   'return [k, String(v)] }))))')
 
 _ACCOUNT_ACTIONS = {
     "disable": lambda registry, account_id: (registry.set_disabled(account_id, True), "auth_disabled_msg"),
@@ -57,8 +63,8 @@ def save_account():
     try:
         _, created = _registry().save(form.get("cookies"), form.get("refresh_token"), form.get("label", ""))
     except BadRequest as err:
-        pasted = tokens.extract_token(form.get(err.param or "cookies") or "")
-        expiry = when(accounts.describe_token(pasted)["expires_at"]) if pasted else ""
+        token = tokens.extract_token(form.get(err.param or "cookies") or "")
+        expiry = when(pasted.describe_token(token)["expires_at"]) if token else ""
         return _render_dashboard(error=_message(err, expiry)), 400
     flash("auth_saved" if created else "auth_updated")
     return redirect(url_for("auth.page"), 303)
@@ -150,6 +156,7 @@ def _dashboard_context(new_key: Optional[str] = None) -> dict[str, Any]:
     settings = services().settings
     return {"accounts": _registry().views(), "keys": services().keyring.views(), "new_key": new_key,
             "lends_keyless": services().keyring.lends_keyless(),
+            "console_snippet": CONSOLE_SNIPPET,
             "default_limit": settings["key_rate_limit_per_minute"], "base_url": request.host_url.rstrip("/")}
 
 

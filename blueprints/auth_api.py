@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 
 from blueprints import admin
 from blueprints.upstream import json_body, services
-from gateway import accounts
+from gateway import pasted
 from gateway.registry import Registry
 from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, RateLimited
@@ -25,20 +25,18 @@ def registry() -> Registry:
 
 @bp.post("/auth/extract")
 def extract():
-    """What a pasted Cookie header, kimi-auth cookie or token says about itself (never the token)."""
-    pasted = tokens.extract_token(_text(json_body(), "cookies"))
-    if not pasted:
-        raise BadRequest("Send `cookies`: a Cookie header, a kimi-auth=… cookie or a bare token.", param="cookies")
-    return jsonify(accounts.describe_token(pasted))
+    """What pasted credentials are (kind, user, expiry, whether they renew themselves), never a token.
+    Takes what /auth/save takes."""
+    return jsonify(pasted.describe_credentials(*_pasted(json_body())))
 
 
 @bp.post("/auth/save")
 def save():
-    """Save an account from `cookies` and/or `refresh_token`; 201 when it is new, 200 when it updated one."""
+    """Save an account from `access_token` and/or `refresh_token`, or from `cookies` (the console snippet's
+    JSON, a token, a kimi-auth cookie or Cookie header); 201 when it is new, 200 when it updated one."""
     admin.require_admin(state_changing=True)
     body = json_body()
-    view, created = registry().save(_text(body, "cookies"), _text(body, "refresh_token"),
-                                    _text(body, "label"), source="api")
+    view, created = registry().save(*_pasted(body), _text(body, "label"), source="api")
     return jsonify({"saved": True, "created": created, "account": view}), 201 if created else 200
 
 
@@ -91,6 +89,11 @@ def _throttle_checks() -> None:
     if count > CHECKS_PER_MINUTE:
         raise RateLimited("Too many token checks; try again in a minute.", retry_after=max(1, math.ceil(left)),
                           code="too_many_checks")
+
+
+def _pasted(body: Any) -> tuple[str, str]:
+    """(first field, refresh token): `access_token` is another name for the first field."""
+    return _text(body, "cookies") or _text(body, "access_token"), _text(body, "refresh_token")
 
 
 def _text(body: Any, field: str) -> str:

@@ -26,4 +26,5 @@ def health():
                     "accounts": accounts})
 
 
-_HEALTH_FIELDS = ("id", "state", "expires_at", "expires_in", "expires_soon", "can_renew")
+# `reason`: Kimi's words when it refused the account (a "reimport" state says how to bring it back).
+_HEALTH_FIELDS = ("id", "state", "reason", "expires_at", "expires_in", "expires_soon", "can_renew", "renewable_until")

@@ -25,7 +25,8 @@ from kimi.errors import AuthRejected, NotFound, RateLimited
 
 KEY_REQUIRED_MESSAGE = ("This server lends its Kimi accounts only to callers with a valid proxy API key. "
                         "Ask its owner for one (keys are created on the /auth page) and send it as the API "
-                        "key, or send your own kimi-auth token.")
+                        "key, or send your own Kimi access token (`access_token` from www.kimi.com's Local "
+                        "Storage).")
 KEY_ALPHABET_PREFIX = "sk-"
 RATE_WINDOW = 60
 

@@ -1,79 +1,25 @@
-"""Saved Kimi accounts as plain records: reading what an owner pasted, telling an account's state,
-and the token-free view of one that pages, /auth/status and /health show. Pure: no I/O here.
+"""Saved Kimi accounts as plain records: telling an account's state, when to renew it, and the token-free
+view of one that pages, /auth/status and /health show (gateway/pasted.py reads what an owner pasted).
+Pure: no I/O here.
 
-An account holds a kimi-auth access JWT, a refresh token, or both (docs/kimi-protocol.md A.2, B.1).
+An account holds an access JWT, a refresh token, or both (docs/kimi-protocol.md A.2, D.1).
 """
 from __future__ import annotations
 
 import hashlib
 import secrets
 import time
-from datetime import datetime, timezone
 from typing import Any, Optional
 
+from gateway.pasted import EXPIRY_LEEWAY, is_chain_refresh, iso, short_prefix
 from kimi import tokens
-from kimi.errors import BadRequest
 
-# The client refuses a token this close to its expiry (tokens.is_expired's leeway), so the pool does too.
-EXPIRY_LEEWAY = 30
-# States, in the order the page explains them.
-STATES = ("active", "expired", "rejected", "cooling", "disabled", "legacy")
-MAX_TOKEN_LENGTH = 8192
+# States, in the order the page explains them. "reimport": Kimi refused the refresh token, so only
+# saving the account again (a fresh login's tokens) brings it back.
+STATES = ("active", "expired", "reimport", "rejected", "cooling", "disabled", "legacy")
+# How long before its `exp` an access token is renewed: 2–3 minutes, as careful clients do (D.1).
+RENEW_AHEAD = 150
 SOON_SECONDS = 24 * 3600  # an access token with less left than this is flagged on the page and in /health
-
-
-def read_credentials(cookies: Optional[str], refresh_token: Optional[str],
-                     now: Optional[float] = None) -> dict[str, Optional[str]]:
-    """{"access_token", "refresh_token"} from a pasted Cookie header / kimi-auth= / bare JWT and an
-    optional refresh token; BadRequest (with a message for the owner) when nothing usable is there."""
-    pasted = tokens.extract_token(cookies or "")
-    refresh = tokens.extract_token(refresh_token or "") or None
-    access: Optional[str] = None
-    if pasted and tokens.is_access_jwt(tokens.read_claims(pasted)):
-        access = pasted
-    elif pasted and refresh:
-        raise BadRequest("The first field holds no kimi-auth access token, and a refresh token was given "
-                         "separately. Paste the `kimi-auth` cookie (it starts with eyJ).", param="cookies",
-                         code="not_an_access_token")
-    elif pasted:
-        refresh = pasted  # anything but an access JWT is a legacy refresh token (A.2)
-    for name, value in (("cookies", access), ("refresh_token", refresh)):
-        if value and (len(value) > MAX_TOKEN_LENGTH or not value.isprintable() or " " in value):
-            raise BadRequest("That does not look like a Kimi token.", param=name, code="not_a_token")
-    if not access and not refresh:
-        raise BadRequest("Paste the `kimi-auth` cookie, a Cookie header containing it, or a refresh token.",
-                         param="cookies", code="no_token")
-    now = time.time() if now is None else now
-    refresh_claims = tokens.read_claims(refresh) if refresh else None
-    if refresh_claims and tokens.is_expired(refresh_claims, now, leeway=0):
-        raise BadRequest(f"This refresh token expired on {_iso(refresh_claims['exp'])}. Log in to www.kimi.com "
-                         "again and copy a fresh one.", param="refresh_token", code="token_expired")
-    if access and not refresh and tokens.is_expired(tokens.read_claims(access), now, EXPIRY_LEEWAY):
-        exp = tokens.read_claims(access)["exp"]
-        raise BadRequest(f"This kimi-auth token expired on {_iso(exp)}. Log in to www.kimi.com again and copy "
-                         "a fresh one (or add the refresh token so the server can renew it).",
-                         param="cookies", code="token_expired")
-    return {"access_token": access, "refresh_token": refresh}
-
-
-def describe_token(token: str, now: Optional[float] = None) -> dict[str, Any]:
-    """What a token says about itself, for showing before saving (never the token)."""
-    claims = tokens.read_claims(token) or {}
-    kind = "access" if tokens.is_access_jwt(claims) else ("refresh" if claims.get("typ") == "refresh" else "other")
-    now = time.time() if now is None else now
-    exp = claims.get("exp") if isinstance(claims.get("exp"), (int, float)) else None
-    membership = claims.get("membership") if isinstance(claims.get("membership"), dict) else {}
-    return {"kind": kind, "is_jwt": bool(claims), "user_id": claims.get("sub"), "region": claims.get("region"),
-            "membership_level": membership.get("level"),
-            "issued_at": _iso(claims.get("iat")), "expires_at": _iso(exp),
-            "hours_left": round((exp - now) / 3600, 2) if exp else None,
-            "expired": bool(exp) and tokens.is_expired(claims, now, leeway=0),
-            "prefix": short_prefix(token)}
-
-
-def short_prefix(token: Optional[str]) -> str:
-    """The most of a token that any page or log may show."""
-    return f"{token[:6]}…" if token else ""
 
 
 def new_account(credentials: dict[str, Optional[str]], label: str, source: str,
@@ -93,7 +39,7 @@ def apply_tokens(record: dict[str, Any], access: Optional[str], refresh: Optiona
     """Put a new token pair on a record; a fresh pair clears an earlier rejection."""
     claims = tokens.read_claims(access) if access else None
     record.update(access_token=access, refresh_token=refresh or record.get("refresh_token"),
-                  rejected=None, legacy=bool(access) and not tokens.is_access_jwt(claims))
+                  rejected=None, reimport=False, legacy=bool(access) and not tokens.is_access_jwt(claims))
     user = (claims or {}).get("sub") or (tokens.read_claims(refresh or "") or {}).get("sub")
     if user:
         record["user_id"] = user
@@ -133,19 +79,25 @@ def can_renew(record: dict[str, Any], now: Optional[float] = None) -> bool:
     return not (claims and tokens.is_expired(claims, now, leeway=0))
 
 
-def needs_refresh(record: dict[str, Any], now: Optional[float] = None) -> bool:
-    """True when the access token is missing or close enough to its own `exp` to renew it first.
-
-    Lifetimes vary (minutes to a month, A.2), so the margin is a tenth of this token's lifetime,
-    at most five minutes, on top of the leeway the client applies."""
+def needs_refresh(record: dict[str, Any], now: Optional[float] = None, ahead: float = RENEW_AHEAD) -> bool:
+    """True when the access token is missing or due for renewal: `ahead` seconds before its own `exp`,
+    or a third of its life before when it lives shorter (test tokens live seconds), but never later than
+    the client's own leeway, past which it refuses the token unsent."""
     if not can_renew(record, now):
         return False
     claims = access_claims(record)
     if claims is None or not isinstance(claims.get("exp"), (int, float)):
         return claims is None
-    lifetime = claims["exp"] - claims.get("iat", claims["exp"] - 3000)
-    margin = EXPIRY_LEEWAY + min(300, max(lifetime, 0) / 10)
+    lifetime = claims["exp"] - claims.get("iat", claims["exp"] - 3 * ahead)
+    margin = max(EXPIRY_LEEWAY, min(ahead, lifetime / 3))
     return tokens.is_expired(claims, now, leeway=int(margin))
+
+
+def can_lend_legacy(record: dict[str, Any]) -> bool:
+    """Whether a refresh token Kimi's refresh call refused may still be a legacy REST token (B.1): one
+    that never renewed here, came without an access token, and is no 2026 accounts-service JWT."""
+    return not record.get("access_token") and not record.get("refreshed_at") \
+        and not is_chain_refresh(record.get("refresh_token"))
 
 
 def state_of(record: dict[str, Any], status: dict[str, Any], now: Optional[float] = None) -> str:
@@ -154,7 +106,7 @@ def state_of(record: dict[str, Any], status: dict[str, Any], now: Optional[float
     if record.get("disabled"):
         return "disabled"
     if record.get("rejected"):
-        return "rejected"
+        return "reimport" if record.get("reimport") else "rejected"
     if is_legacy(record):
         return "legacy"  # served by the legacy REST path with its refresh token (kimi/router.py)
     claims = access_claims(record)
@@ -173,16 +125,16 @@ def view(record: dict[str, Any], status: dict[str, Any], now: Optional[float] = 
     return {"id": record["id"], "label": record.get("label") or "", "source": record.get("source"),
             "user_id": record.get("user_id"), "state": state_of(record, status, now),
             "reason": record.get("rejected") or status.get("cooldown_reason") or "",
-            "expires_at": _iso(exp), "expires_in": int(exp - now) if exp else None, "exp": exp,
+            "expires_at": iso(exp), "expires_in": int(exp - now) if exp else None, "exp": exp,
             "expires_soon": bool(exp) and exp - now < SOON_SECONDS,
-            "can_renew": can_renew(record, now), "has_access_token": bool(record.get("access_token")),
+            "can_renew": can_renew(record, now), "renewable_until": _refresh_expiry(record),
+            "has_access_token": bool(record.get("access_token")),
             "token_prefix": short_prefix(record.get("access_token") or record.get("refresh_token")),
-            "cooldown_until": _iso(status.get("cooldown_until")) if status.get("cooldown_until", 0) > now else None,
-            "last_used": _iso(status.get("last_used")), "last_error": status.get("last_error") or "",
-            "last_error_at": _iso(status.get("last_error_at")), "added_at": _iso(record.get("added_at"))}
+            "cooldown_until": iso(status.get("cooldown_until")) if status.get("cooldown_until", 0) > now else None,
+            "last_used": iso(status.get("last_used")), "last_error": status.get("last_error") or "",
+            "last_error_at": iso(status.get("last_error_at")), "added_at": iso(record.get("added_at"))}
 
 
-def _iso(seconds: Any) -> Optional[str]:
-    if not isinstance(seconds, (int, float)):
-        return None
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _refresh_expiry(record: dict[str, Any]) -> Optional[str]:
+    """When the chain dies unless renewed before: its refresh token's `exp` (None when it has none)."""
+    return iso((tokens.read_claims(record.get("refresh_token") or "") or {}).get("exp"))

@@ -22,7 +22,14 @@ log = logging.getLogger(__name__)
 
 AUTH_PAGE = "/auth"
 CHAT_MEMORY_SECONDS = 24 * 3600
-_STATE_WORDS = {"expired": "expired", "rejected": "rejected by Kimi", "disabled": "disabled",
+# The refresh lock frees itself this long after its holder died (Redis only: a file lock dies with its
+# process). It outlasts the longest refresh: the RPC and the legacy GET, each 10 s to connect + 20 s to answer.
+REFRESH_LOCK_SECONDS = 90
+# Said with every refused chain: Kimi rotates the refresh token on each use, so two holders knock each other out.
+SHARED_SESSION_NOTE = ("Logging in to Kimi in a browser with the same session (or using that session's "
+                       "tokens elsewhere) can log this gateway out: import a login of its own.")
+_STATE_WORDS = {"expired": "expired", "reimport": "needing re-import", "rejected": "rejected by Kimi",
+                "disabled": "disabled",
                 "legacy": "legacy-only (refresh token path)", "unreachable": "not renewable right now"}
 
 
@@ -52,7 +59,8 @@ class Lease:
 
 class AccountPool:
     def __init__(self, store: Store, calls: AccountCalls, *, max_streams: int = 4,
-                 cooldown_seconds: int = 60, lease_seconds: int = 900, refresh_wait: float = 30):
+                 cooldown_seconds: int = 60, lease_seconds: int = 900, refresh_wait: float = 30,
+                 renew_ahead: float = accounts.RENEW_AHEAD):
         self.store = store
         self.calls = calls
         self.max_streams = max_streams  # 0: no cap
@@ -60,6 +68,7 @@ class AccountPool:
         # A lease outlives any stream; it only matters when a worker died without releasing it.
         self.lease_seconds = lease_seconds
         self.refresh_wait = refresh_wait
+        self.renew_ahead = renew_ahead  # seconds before an access token's `exp` that it is renewed
 
     # Lending accounts
 
@@ -70,7 +79,7 @@ class AccountPool:
         while True:
             lease = self._reserve(skipped, prefer)
             record = self.store.read("accounts").get(lease.account_id) or {}
-            if accounts.is_legacy(record) or not accounts.needs_refresh(record):
+            if accounts.is_legacy(record) or not self.needs_refresh(record):
                 return lease
             try:
                 lease.token = self.renew(lease.account_id, lease.token)
@@ -92,11 +101,15 @@ class AccountPool:
         """The account that opened this Kimi chat: only it can continue the chat."""
         return self.store.recall("chat:" + chat_id) if chat_id else None
 
+    def needs_refresh(self, record: dict[str, Any]) -> bool:
+        return accounts.needs_refresh(record, ahead=self.renew_ahead)
+
     def renew(self, account_id: str, stale_token: Optional[str]) -> str:
-        """A fresh access token through the refresh call, made once however many greenlets and workers
-        ask at the same moment: whoever comes second finds the token already changed and uses it."""
+        """A fresh access token through the refresh call, made once however many greenlets, workers and
+        (with Redis) machines ask at the same moment: whoever comes second finds the token already
+        changed and uses it."""
         try:
-            with self.store.lock("refresh:" + account_id, timeout=self.refresh_wait):
+            with self.store.lock("refresh:" + account_id, timeout=self.refresh_wait, expires=REFRESH_LOCK_SECONDS):
                 return self._renew_locked(account_id, stale_token)
         except TimeoutError:
             raise UpstreamTimeout("Renewing the Kimi token took too long.", code="refresh_timeout") from None
@@ -108,7 +121,7 @@ class AccountPool:
                                code="account_unusable")
         current = record.get("access_token")
         if current and current != stale_token and accounts.access_claims(record) \
-                and not accounts.needs_refresh(record):
+                and not self.needs_refresh(record):
             return current
         if not accounts.can_renew(record):
             raise AuthRejected("This account has no refresh token to renew its access token.",
@@ -116,12 +129,14 @@ class AccountPool:
         try:
             access, rotated = self.calls.refresh(record["refresh_token"])
         except AuthRejected as err:
-            if not record.get("access_token") and not record.get("refreshed_at"):
+            if accounts.can_lend_legacy(record):
                 # A refresh token that never renewed here may belong to the legacy API (B.1): the two
                 # APIs' refresh tokens look alike, so the Connect refusal sends it down that path.
                 self._mark_legacy(account_id)
                 raise LegacyAccount(err.message, code="legacy_token") from None
-            self.reject(account_id, err.message)
+            # The chain is void (used elsewhere, or revoked): asking again cannot help, saving it again can.
+            self.reject(account_id, f"{err.message} Save the account again on {AUTH_PAGE}. {SHARED_SESSION_NOTE}",
+                        reimport=True)
             raise
 
         def put(records: dict) -> None:
@@ -129,7 +144,9 @@ class AccountPool:
                 accounts.apply_tokens(records[account_id], access, rotated)
                 records[account_id]["refreshed_at"] = time.time()
 
-        self.store.modify("accounts", put)  # at once: the old refresh token may already be void
+        # Stored (durably, for the file store) before the token is used: the old refresh token may be void
+        # already, so a crash after this line must not leave only the old pair behind (D.1).
+        self.store.modify("accounts", put)
         log.info("renewed the Kimi tokens of account %s (%s)", account_id, tokens.describe(access))
         if not tokens.is_access_jwt(tokens.read_claims(access)):
             raise LegacyAccount("Kimi renewed this account with a legacy token.", code="legacy_token")
@@ -164,12 +181,13 @@ class AccountPool:
 
     # What happened to an account
 
-    def reject(self, account_id: str, reason: str, token: Optional[str] = None) -> None:
-        """Mark the account rejected by Kimi (unless the token it lends changed since `token` was used)."""
+    def reject(self, account_id: str, reason: str, token: Optional[str] = None, reimport: bool = False) -> None:
+        """Mark the account rejected by Kimi (unless the token it lends changed since `token` was used);
+        `reimport` when its refresh token was refused, so only saving it again helps."""
         def put(records: dict) -> None:
             record = records.get(account_id)
             if record is not None and (token is None or accounts.lent_token(record) == token):
-                record.update(rejected=reason[:300], rejected_at=time.time())
+                record.update(rejected=reason[:500], rejected_at=time.time(), reimport=reimport)
 
         self.store.modify("accounts", put)
         self.note_error(account_id, reason)
@@ -234,10 +252,10 @@ class AccountPool:
     def _unavailable(self, records: dict, skipped: set[str], now: float) -> KimiError:
         """Why no account can be lent, as the error the caller gets."""
         if not records:
-            return AuthRejected("No Kimi token: send your own kimi-auth token (the `kimi-auth` cookie of "
-                                "www.kimi.com) as the API key. This server has no Kimi account of its own yet; "
-                                f"its owner adds one on the {AUTH_PAGE} page (or sets KIMI_TOKEN).",
-                                code="no_account")
+            return AuthRejected("No Kimi token: this server has no Kimi account of its own yet. Its owner adds "
+                                f"one on the {AUTH_PAGE} page (the `access_token` and `refresh_token` from "
+                                "www.kimi.com's Local Storage), or sets KIMI_TOKEN. You may also send your own "
+                                "Kimi access token as the API key.", code="no_account")
         runtime = self.store.read("runtime")
         states = Counter()
         waits = []
@@ -255,5 +273,10 @@ class AccountPool:
             return RateLimited("Every Kimi account of this server is busy with other streams.",
                                retry_after=2, code="accounts_busy")
         summary = ", ".join(f"{count} {_STATE_WORDS[state]}" for state, count in sorted(states.items()))
+        if states["reimport"]:
+            # Kimi's reason is worth more than the count here (whose chain died, and why); one is enough.
+            reason = next(r["rejected"] for r in records.values() if r.get("reimport") and r.get("rejected"))
+            return AuthRejected(f"No usable Kimi account on this server ({summary}). {reason}",
+                                code="account_needs_reimport")
         return AuthRejected(f"No usable Kimi account on this server ({summary}). Its owner can save a fresh "
-                            f"token on the {AUTH_PAGE} page.", code="no_usable_account")
+                            f"login on the {AUTH_PAGE} page.", code="no_usable_account")

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any, Optional
 
-from gateway import accounts
+from gateway import accounts, pasted
 from gateway.pool import AccountPool
 from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
@@ -35,7 +35,7 @@ class Registry:
              source: str = "page") -> tuple[dict[str, Any], bool]:
         """Save pasted credentials (BadRequest when unusable or expired): a token of an account already
         saved replaces that account's tokens. Returns (view, whether a new account was added)."""
-        credentials = accounts.read_credentials(cookies, refresh_token)
+        credentials = pasted.read_credentials(cookies, refresh_token)
         fresh = accounts.new_account(credentials, label, source)
 
         def put(records: dict) -> tuple[str, bool]:
@@ -84,7 +84,7 @@ class Registry:
         earlier rejection."""
         record = self._get(account_id)
         try:
-            if accounts.needs_refresh(record) or (record.get("rejected") and accounts.can_renew(record)):
+            if self.pool.needs_refresh(record) or (record.get("rejected") and accounts.can_renew(record)):
                 self._change(account_id, lambda r: r.update(rejected=None))
                 self.pool.renew(account_id, record.get("access_token"))
                 live = True

@@ -27,7 +27,7 @@ from kimi.conversations import DEFAULT_TTL
 from kimi.legacy.auth import RotationHook
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable, parse_fallbacks
-from kimi.refresh import AccountCalls
+from kimi.refresh import LEGACY_REFRESH_PATH, PROBE_PATH, AccountCalls
 from kimi.router import UpstreamRouter
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,9 @@ class Services:
 
 def build_services(settings: Mapping[str, Any]) -> Services:
     store = open_store(settings["data_dir"], settings["redis_url"])
-    calls = AccountCalls(refresh_url=settings["kimi_refresh_url"], probe_url=settings["kimi_probe_url"],
-                         connect_timeout=settings["upstream_connect_timeout"])
-    pool = AccountPool(store, calls, max_streams=settings["account_max_streams"],
-                       cooldown_seconds=settings["account_cooldown_seconds"])
+    pool = AccountPool(store, _account_calls(settings), max_streams=settings["account_max_streams"],
+                       cooldown_seconds=settings["account_cooldown_seconds"],
+                       renew_ahead=settings["refresh_ahead_seconds"])
     registry = Registry(pool)
     registry.sync_env(settings["kimi_token"])
     ttl = int(settings["native_continuation_ttl"])
@@ -75,6 +74,16 @@ def build_services(settings: Mapping[str, Any]) -> Services:
         keyring=keyring,
         secret_key=settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0],
         admin_password=_admin_password(store, settings))
+
+
+def _account_calls(settings: Mapping[str, Any]) -> AccountCalls:
+    """The account calls on the configured hosts: pointing KIMI_BASE_URL and KIMI_AUTH_BASE_URL at
+    www.kimi.ai and auth.kimi.ai moves every one of them."""
+    web = settings["kimi_base_url"].rstrip("/")
+    return AccountCalls(refresh_url=settings["kimi_auth_base_url"].rstrip("/") + settings["kimi_refresh_path"],
+                        legacy_refresh_url=settings["kimi_refresh_url"] or web + LEGACY_REFRESH_PATH,
+                        probe_url=settings["kimi_probe_url"] or web + PROBE_PATH,
+                        connect_timeout=settings["upstream_connect_timeout"])
 
 
 def _router(settings: Mapping[str, Any], models: ModelTable, tips: ConversationMemory,

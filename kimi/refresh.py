@@ -1,6 +1,6 @@
-"""Kimi's account calls: renewing a token pair with a refresh token (docs/kimi-protocol.md A.2, B.1) and
-probing whether an access token is live (GetSubscription, A.1). Both URLs come from settings,
-since public sources disagree on them (C.11).
+"""Kimi's account calls: renewing a token pair with a refresh token (docs/kimi-protocol.md A.2, D.1) and
+probing whether an access token is live (GetSubscription, A.1). Every URL comes from settings, since
+Kimi moves them (C.11) and www.kimi.ai / auth.kimi.ai serve the same calls.
 """
 from __future__ import annotations
 
@@ -15,19 +15,32 @@ from kimi.sessions import shared_session
 
 log = logging.getLogger(__name__)
 
+# Paths on the web host (KIMI_BASE_URL) used when their URL settings are left empty (A.1).
+LEGACY_REFRESH_PATH = "/api/auth/token/refresh"
+PROBE_PATH = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"
+
 
 class AccountCalls:
-    def __init__(self, *, refresh_url: str, probe_url: str, connect_timeout: float = 10,
-                 read_timeout: float = 20, session: Optional[requests.Session] = None):
-        self.refresh_url = refresh_url
+    def __init__(self, *, refresh_url: str, probe_url: str, legacy_refresh_url: Optional[str] = None,
+                 connect_timeout: float = 10, read_timeout: float = 20,
+                 session: Optional[requests.Session] = None):
+        self.refresh_url = refresh_url  # AuthService/RefreshToken on the auth host (D.1)
+        self.legacy_refresh_url = legacy_refresh_url  # GET /api/auth/token/refresh, tried only on a 404
         self.probe_url = probe_url
         self.timeout = (connect_timeout, read_timeout)
         self.session = session or shared_session()
 
     def refresh(self, refresh_token: str) -> tuple[str, Optional[str]]:
         """(new access token, rotated refresh token or None); AuthRejected when Kimi refuses the
-        refresh token, UpstreamUnavailable/UpstreamTimeout when it could not be asked."""
-        response = self._call("GET", self.refresh_url, refresh_token)
+        refresh token, UpstreamUnavailable/UpstreamTimeout when it could not be asked.
+
+        The RefreshToken RPC carries the token in its body, not in a header (D.1). Only a host that does
+        not know the RPC (HTTP 404) is asked the legacy GET, so a refused chain is never asked twice."""
+        response = self._call("POST", self.refresh_url, None, json={"refresh_token": refresh_token})
+        if response.status_code == 404 and self.legacy_refresh_url:
+            response.close()
+            log.info("the refresh RPC is unknown on this host (HTTP 404); trying the legacy GET")
+            response = self._call("GET", self.legacy_refresh_url, refresh_token)
         with response:
             if response.status_code in (401, 403):
                 raise errors.AuthRejected(f"Kimi refused the refresh token (HTTP {response.status_code}"
@@ -51,10 +64,12 @@ class AccountCalls:
             raise errors.UpstreamUnavailable(f"Kimi's account check answered HTTP {response.status_code}.",
                                              code="probe_failed")
 
-    def _call(self, method: str, url: str, token: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": USER_AGENT,
+    def _call(self, method: str, url: str, token: Optional[str], **kwargs: Any) -> requests.Response:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT,
                    "Origin": "https://www.kimi.com", "Referer": "https://www.kimi.com/",
                    "X-Msh-Platform": "web", "Connect-Protocol-Version": "1"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             return self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
         except requests.Timeout:
@@ -74,5 +89,11 @@ def _token_pair(response: requests.Response) -> tuple[Optional[str], Optional[st
 
 
 def _excerpt(response: requests.Response) -> str:
-    text = " ".join(response.text.split())[:160]
+    """Kimi's own words for a refusal: a Connect error's `message` (D.1), else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    text = body.get("message") if isinstance(body, dict) and isinstance(body.get("message"), str) else response.text
+    text = " ".join(text.split())[:160]
     return f": {text}" if text else ""

@@ -175,7 +175,7 @@ def test_no_token_at_all_is_401_saying_how_to_send_one(make_app):
     app = make_app(kimi_token="")
     response = app.test_client().post("/v1/chat/completions", data=chat_body())
     assert response.status_code == 401
-    assert "kimi-auth" in response.json["error"]["message"]
+    assert "`access_token` and `refresh_token` from www.kimi.com's Local Storage" in response.json["error"]["message"]
 
 
 def test_body_over_the_limit_is_413_in_openai_shape(make_app, user_token):

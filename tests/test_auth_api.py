@@ -1,5 +1,6 @@
 """The /auth JSON API for scripts and /token/check, through Flask's test client: admin rights by
 bearer password or session (+ CSRF), token-free answers, the throttle on wrong passwords."""
+import json
 import logging
 import re
 
@@ -21,7 +22,7 @@ def test_extract_reads_a_cookie_header_without_admin_and_never_echoes_the_token(
     assert response.status_code == 200
     info = response.json
     assert (info["kind"], info["user_id"], info["region"], info["membership_level"], info["expired"]) == \
-        ("access", "apiuser0000000000001", "overseas", 10, False)
+        ("cookie", "apiuser0000000000001", "overseas", 10, False)
     assert 0.9 < info["hours_left"] <= 1 and info["expires_at"].endswith("Z")
     assert TOKEN not in response.text and TOKEN.split(".")[1] not in response.text
 
@@ -143,3 +144,21 @@ def test_with_redis_url_accounts_keys_and_secrets_live_in_redis(make_app, kimi, 
                                         environ_base={"REMOTE_ADDR": "203.0.113.8"})
     assert response.status_code == 200 and kimi.requests[-1].headers["Authorization"] == f"Bearer {TOKEN}"
     assert not (tmp_path / "unused").exists()
+
+
+def test_save_takes_the_two_localstorage_tokens_by_name(client, kimi_auth):
+    access, refresh = kimi_auth.issue_pair("pairuser000000000001")
+    response = client.post("/auth/save", json={"access_token": access, "refresh_token": refresh}, headers=ADMIN)
+    assert response.status_code == 201
+    account = response.json["account"]
+    assert (account["user_id"], account["state"], account["can_renew"], account["has_access_token"]) == \
+        ("pairuser000000000001", "active", True, True)
+    assert access not in response.text and refresh not in response.text
+
+
+def test_save_and_extract_take_the_console_snippets_json_in_cookies(client, kimi_auth):
+    access, refresh = kimi_auth.issue_pair("jsonuser000000000001")
+    printed = json.dumps({"access_token": access, "refresh_token": refresh})
+    info = client.post("/auth/extract", json={"cookies": printed}).json
+    assert (info["kind"], info["user_id"], info["can_renew"]) == ("pair", "jsonuser000000000001", True)
+    assert client.post("/auth/save", json={"cookies": printed}, headers=ADMIN).status_code == 201

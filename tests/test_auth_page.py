@@ -1,9 +1,12 @@
 """The /auth page driven through its HTML forms as a browser would (Flask test client): login,
 CSRF rejection, saving, the account list and its actions, proxy keys, languages."""
+import json
 import re
 
 import pytest
+from markupsafe import escape
 
+from blueprints.auth import CONSOLE_SNIPPET
 from tests.support.admin_setup import ADMIN_PASSWORD
 from tests.support.jwts import make_jwt
 from blueprints.upstream import services
@@ -179,3 +182,36 @@ def test_the_page_says_plainly_whether_accounts_are_lent_without_a_key(admin):
     admin.submit("/auth/keys", label="website")
     assert re.search(r'id="keyless"[^>]*>([^<]+)<', admin.page).group(1) == \
         "Akun hanya dipinjamkan kepada pemanggil dengan kunci API proxy."
+
+
+def test_the_page_shows_the_2026_steps_and_the_console_snippet_in_both_languages(admin):
+    admin.get()
+    snippet = f'<code id="console-snippet">{escape(CONSOLE_SNIPPET)}</code>'
+    assert "Application → Local Storage → <code>https://www.kimi.com</code>, lalu salin nilai " \
+           "<code>access_token</code> dan <code>refresh_token</code>" in admin.page
+    assert snippet in admin.page and '<button type="button" data-copy="console-snippet">Salin</button>' in admin.page
+    admin.get("/auth?lang=en")
+    assert "Application → Local Storage → <code>https://www.kimi.com</code> and copy the values of " \
+           "<code>access_token</code> and <code>refresh_token</code>" in admin.page
+    assert snippet in admin.page and '<button type="button" data-copy="console-snippet">Copy</button>' in admin.page
+
+
+def test_saving_the_snippets_json_lists_an_account_that_renews_itself(admin, kimi_auth):
+    access, refresh = kimi_auth.issue_pair("snippetuser000000001")
+    printed = json.dumps({"access_token": access, "refresh_token": refresh})
+    assert admin.submit("/auth/accounts", cookies=printed, refresh_token="").status_code == 303
+    state, cells = admin.row(saved_id(admin)).groups()
+    assert state == "active" and "snippetuser000000001" in cells and "<td>ya</td>" in cells
+    assert access not in admin.page and refresh not in admin.page
+
+
+def test_a_chain_kimi_refused_shows_needs_reimport_and_why(admin, kimi_auth):
+    access, refresh = kimi_auth.issue_pair("reimportuser00000001", access_ttl=20)
+    admin.submit("/auth/accounts", cookies=access, refresh_token=refresh)
+    account_id = saved_id(admin)
+    kimi_auth.rotate_elsewhere(refresh)  # the browser refreshed the same chain
+    admin.submit(f"/auth/accounts/{account_id}/check")
+    state, cells = admin.row(account_id).groups()
+    assert state == "reimport" and "perlu diimpor ulang" in cells
+    assert "Kimi refused the refresh token (HTTP 401: invalid claims). Save the account again on /auth." in cells
+    assert "same session" in cells

@@ -2,12 +2,17 @@
 under gunicorn and the fake upstream. The browser is on 127.0.0.1, so with no key typed in, the
 loopback rule serves it with the server's token, as it serves a user on the server's own machine."""
 import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+
+from tests.support.admin_setup import ADMIN_PASSWORD
+
+pytest_plugins = ["tests.support.auth_fixtures"]  # the fake account service and a gateway with an admin password
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -252,5 +257,36 @@ def test_the_auth_page_works_under_its_own_content_security_policy(browser, gate
         expect(page.locator("nav a[aria-current='page']")).to_have_attribute("href", "/auth")
         page.wait_for_load_state("load")
         assert problems == []
+    finally:
+        context.close()
+
+
+def test_the_console_snippet_is_copied_and_the_preview_names_what_it_printed(browser, admin_gateway, kimi_auth):
+    context = browser.new_context(viewport=DESKTOP)  # under the page's own CSP
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=admin_gateway.url)
+    try:
+        page = context.new_page()
+        page.goto(admin_gateway.url + "/auth?lang=en")
+        page.locator("input[name=password]").fill(ADMIN_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.locator(".snippet").get_by_role("button", name="Copy").click()
+        expect(page.locator(".snippet .copy-note")).to_have_text("Copied to the clipboard.")
+        snippet = page.evaluate("navigator.clipboard.readText()")
+        assert snippet == page.locator("#console-snippet").text_content()
+        # Run it where the tokens are: this origin's localStorage stands in for www.kimi.com's.
+        access, refresh = kimi_auth.issue_pair("browseruser000000001")
+        page.evaluate("([a, r]) => { localStorage.setItem('access_token', a);"
+                      " localStorage.setItem('refresh_token', JSON.stringify(r)); }", [access, refresh])
+        printed = []
+        page.on("console", lambda message: printed.append(message.text))
+        page.evaluate(snippet)
+        assert json.loads(printed[-1]) == {"access_token": access, "refresh_token": refresh}
+        page.locator("textarea[name=cookies]").fill(printed[-1])
+        preview = page.locator("#cookie-preview")
+        expect(preview.locator("[data-field=kind]")).to_have_text("2026 token pair (access + refresh)")
+        expect(preview.locator("[data-field=user_id]")).to_have_text("browseruser000000001")
+        expect(preview.locator("[data-field=can_renew]")).to_have_text("yes")
+        page.get_by_role("button", name="Save account").click()
+        expect(page.locator("#accounts tr[data-state=active]")).to_contain_text("browseruser000000001")
     finally:
         context.close()

@@ -11,15 +11,13 @@ from gateway.pool import AccountPool
 from kimi.refresh import AccountCalls
 from gateway.registry import Registry
 from gateway.store import FileStore
-from gateway.store.redis import RedisStore
-from tests.support.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
 from tests.support.jwts import make_jwt
 
 pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
 
 def make_pool(data_dir, fake, **options) -> AccountPool:
-    calls = AccountCalls(refresh_url=fake.url + REFRESH_PATH, probe_url=fake.url + PROBE_PATH)
+    calls = AccountCalls(**fake.call_urls())
     return AccountPool(FileStore(data_dir), calls, **options)
 
 
@@ -133,8 +131,8 @@ def test_concurrent_requests_renew_once(pool, registry, kimi_auth):
     assert len(kimi_auth.refresh_calls) == 1 and set(tokens) == {kimi_auth.issued[0][0]}
 
 
-def _renew_in_process(data_dir, fake_url, account_id, stale, start, results):
-    calls = AccountCalls(refresh_url=fake_url + REFRESH_PATH, probe_url=fake_url + PROBE_PATH)
+def _renew_in_process(data_dir, urls, account_id, stale, start, results):
+    calls = AccountCalls(**urls)
     pool = AccountPool(FileStore(data_dir), calls)
     start.wait(30)
     results.put(pool.renew(account_id, stale))
@@ -147,7 +145,7 @@ def test_workers_in_several_processes_renew_once(tmp_path, pool, registry, kimi_
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
     workers = [context.Process(target=_renew_in_process,
-                               args=(str(tmp_path), kimi_auth.url, account_id, stale, start, results))
+                               args=(str(tmp_path), kimi_auth.call_urls(), account_id, stale, start, results))
                for _ in range(3)]
     for worker in workers:
         worker.start()
@@ -160,14 +158,17 @@ def test_workers_in_several_processes_renew_once(tmp_path, pool, registry, kimi_
     results.join_thread()
 
 
-def test_a_refused_refresh_marks_the_account_rejected_and_another_serves(pool, registry, kimi_auth):
+def test_a_refused_refresh_marks_the_account_for_reimport_and_another_serves(pool, registry, kimi_auth):
     healthy = add(registry, "healthyuser000000001")
     pool.acquire().release()  # used just now, so the never-used account below comes first
     doomed = registry.save(make_jwt(sub="doomeduser0000000001", expires_in=10), "refresh-token-kimi-forgot")[0]["id"]
     assert pool.acquire().account_id == healthy
     assert kimi_auth.refresh_calls == ["refresh-token-kimi-forgot"]
     view = registry.view(doomed)
-    assert view["state"] == "rejected" and "refused the refresh token" in view["reason"]
+    assert view["state"] == "reimport" and view["reason"] == (
+        "Kimi refused the refresh token (HTTP 401: invalid claims). Save the account again on /auth. "
+        "Logging in to Kimi in a browser with the same session (or using that session's tokens elsewhere) "
+        "can log this gateway out: import a login of its own.")
 
 
 def test_a_check_marks_a_dead_token_rejected_and_clears_it_when_live_again(pool, registry, kimi_auth):
@@ -187,22 +188,6 @@ def test_a_refresh_token_the_connect_refresh_refuses_is_lent_to_the_legacy_path(
     lease.release()
     assert pool.store.read("accounts")[view["id"]]["legacy"] is True
     assert pool.acquire().token == refresh  # no second Connect refresh attempt for it
-
-
-@pytest.fixture(params=["file", "redis"])
-def open_pool(request, tmp_path, kimi_auth):
-    """Opens pools on one store (files or Redis), each with a store of its own, as workers do."""
-    where = str(tmp_path) if request.param == "file" else request.getfixturevalue("flushed_redis")
-    stores = []
-
-    def open_one() -> AccountPool:
-        stores.append(FileStore(where) if request.param == "file" else RedisStore(where))
-        calls = AccountCalls(refresh_url=kimi_auth.url + REFRESH_PATH, probe_url=kimi_auth.url + PROBE_PATH)
-        return AccountPool(stores[-1], calls)
-
-    yield open_one
-    for store in stores:
-        store.close()
 
 
 def save_legacy_account(pool) -> tuple[str, str]:

@@ -35,8 +35,9 @@ class Store:
         """The same as hit() without counting."""
         raise NotImplementedError
 
-    def lock(self, name: str, timeout: float = 30) -> contextlib.AbstractContextManager:
-        """A mutex shared by every worker using this store; TimeoutError when not won in time."""
+    def lock(self, name: str, timeout: float = 30, expires: float = 60) -> contextlib.AbstractContextManager:
+        """A mutex shared by every worker using this store; TimeoutError when not won in time. A holder
+        that dies frees it: at once on files, `expires` seconds after taking it on Redis."""
         raise NotImplementedError
 
     def remember(self, name: str, value: str, ttl: int) -> None:

@@ -88,7 +88,8 @@ class FileStore(Store):
         self._values.close()
 
     @contextlib.contextmanager
-    def lock(self, name: str, timeout: float = 30) -> Iterator[None]:
+    def lock(self, name: str, timeout: float = 30, expires: float = 60) -> Iterator[None]:
+        # `expires` is not needed here: the kernel drops a flock when its process dies.
         locks = self.dir / "locks"
         locks.mkdir(exist_ok=True)
         with self._local_lock("lock:" + name):

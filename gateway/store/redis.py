@@ -69,9 +69,9 @@ class RedisStore(Store):
         return raw.decode() if raw is not None else None
 
     @contextlib.contextmanager
-    def lock(self, name: str, timeout: float = 30) -> Iterator[None]:
-        # The lock expires by itself if its holder dies; 60 s outlasts one refresh call.
-        lock = self.redis.lock(self._key("lock", name), timeout=60, sleep=0.02, blocking_timeout=timeout)
+    def lock(self, name: str, timeout: float = 30, expires: float = 60) -> Iterator[None]:
+        # The lock expires by itself if its holder dies (another machine cannot tell otherwise).
+        lock = self.redis.lock(self._key("lock", name), timeout=expires, sleep=0.02, blocking_timeout=timeout)
         if not lock.acquire():
             raise TimeoutError("another worker holds the lock")
         try:

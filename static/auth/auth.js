@@ -1,5 +1,6 @@
-// The /auth page without a framework: a preview of what a pasted token says (asked of
-// POST /auth/extract, which never echoes the token), live expiry countdowns, and confirmations.
+// The /auth page without a framework: a preview of what the pasted tokens are (asked of
+// POST /auth/extract, which never echoes a token), the console snippet's copy button, live expiry
+// countdowns, and confirmations.
 // Words come from the page strings through KimiPage.t (static/common/page.js, loaded before this).
 "use strict";
 
@@ -23,34 +24,63 @@ function tickCountdowns() {
   });
 }
 
-function showPreview(table, info) {
+function showPreview(table, info, problem) {
+  var error = document.getElementById(table.id + "-error");
+  error.hidden = !problem;
+  error.textContent = problem || "";
   table.hidden = !info;
   if (!info) return;
   table.querySelectorAll("[data-field]").forEach(function (cell) {
     var value = info[cell.dataset.field];
     if (typeof value === "boolean") value = KimiPage.t(value ? "auth_yes" : "auth_no");
+    else if (cell.dataset.words && value) value = KimiPage.t(cell.dataset.words + value);
     cell.textContent = value === null || value === undefined ? "—" : String(value);
   });
   table.classList.toggle("expired", Boolean(info.expired));
+}
+
+// Both fields go to the preview together: the kind found depends on what each holds.
+function askPreview(form, table) {
+  var cookies = form.elements.cookies.value, refresh = form.elements.refresh_token.value;
+  if (!cookies.trim() && !refresh.trim()) return showPreview(table, null);
+  fetch("/auth/extract", {method: "POST", headers: {"Content-Type": "application/json"},
+                          body: JSON.stringify({cookies: cookies, refresh_token: refresh}),
+                          credentials: "same-origin"})
+    .then(function (r) { return r.json().then(function (body) { return [r.ok, body]; }); })
+    .then(function (answer) {
+      if (answer[0]) showPreview(table, answer[1]);
+      else showPreview(table, null, errorWords(answer[1].error || {}));
+    })
+    .catch(function () { showPreview(table, null); });
+}
+
+// The page's own words for a refusal when it has them; the server's (English) message otherwise, and
+// for texts that need the expiry the server put in its message.
+function errorWords(error) {
+  var key = "auth_err_" + error.code, words = KimiPage.t(key);
+  return words === key || words.indexOf("{detail}") >= 0 ? error.message : words;
 }
 
 function watchPreview(area) {
   var table = document.getElementById(area.dataset.preview), timer = null;
   area.addEventListener("input", function () {
     clearTimeout(timer);
-    timer = setTimeout(function () {
-      if (!area.value.trim()) return showPreview(table, null);
-      fetch("/auth/extract", {method: "POST", headers: {"Content-Type": "application/json"},
-                              body: JSON.stringify({cookies: area.value}), credentials: "same-origin"})
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (info) { showPreview(table, info); })
-        .catch(function () { showPreview(table, null); });
-    }, 250);
+    timer = setTimeout(function () { askPreview(area.form, table); }, 250);
+  });
+}
+
+function bindCopy(button) {
+  var source = document.getElementById(button.dataset.copy), note = button.parentNode.querySelector(".copy-note");
+  button.addEventListener("click", function () {
+    KimiPage.copyText(source.textContent).then(function (copied) {
+      note.textContent = KimiPage.t(copied ? "copied" : "copy_manually");
+    });
   });
 }
 
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("textarea[data-preview]").forEach(watchPreview);
+  document.querySelectorAll("button[data-copy]").forEach(bindCopy);
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.dataset.confirm)) event.preventDefault();

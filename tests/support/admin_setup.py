@@ -13,7 +13,7 @@ ADMIN_PASSWORD = "admin-pass-for-tests"
 def gateway_env(fake_kimi_server, fake_auth_server, data_dir: Path, **overrides: str) -> dict:
     """The environment of a gateway with an admin password and no server-side token or key."""
     return {**os.environ, "KIMI_BASE_URL": fake_kimi_server.url, "DATA_DIR": str(data_dir),
-            "KIMI_REFRESH_URL": fake_auth_server.url + REFRESH_PATH,
+            "KIMI_AUTH_BASE_URL": fake_auth_server.url, "KIMI_REFRESH_URL": fake_auth_server.url + REFRESH_PATH,
             "KIMI_PROBE_URL": fake_auth_server.url + PROBE_PATH,
             "ADMIN_PASSWORD": ADMIN_PASSWORD, "KIMI_TOKEN": "", "API_KEYS": "", "WEB_CONCURRENCY": "2",
             "UPSTREAM_READ_TIMEOUT": "5", "UPSTREAM_CONNECT_TIMEOUT": "2", "LOG_LEVEL": "INFO", **overrides}
@@ -22,7 +22,7 @@ def gateway_env(fake_kimi_server, fake_auth_server, data_dir: Path, **overrides:
 def app_config(fake_kimi_server, fake_auth_server, data_dir: Path, **overrides) -> dict:
     """create_app() settings for Flask test-client tests, matching gateway_env()."""
     return {"kimi_base_url": fake_kimi_server.url, "data_dir": str(data_dir),
-            "kimi_refresh_url": fake_auth_server.url + REFRESH_PATH,
+            "kimi_auth_base_url": fake_auth_server.url, "kimi_refresh_url": fake_auth_server.url + REFRESH_PATH,
             "kimi_probe_url": fake_auth_server.url + PROBE_PATH, "admin_password": ADMIN_PASSWORD,
             "kimi_token": "", "api_keys": "", "upstream_read_timeout": 5, **overrides}
 

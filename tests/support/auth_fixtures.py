@@ -10,6 +10,10 @@ import time
 import pytest
 import redis
 
+from gateway.pool import AccountPool
+from gateway.store import FileStore
+from gateway.store.redis import RedisStore
+from kimi.refresh import AccountCalls
 from tests.support.admin_setup import gateway_env, wipe_state
 from tests.support.fake_kimi_auth import FakeKimiAuth
 from tests.support.gateways import PatientGateway, free_port
@@ -77,3 +81,18 @@ def admin_gateway(admin_gateway_server, kimi, kimi_auth):
     wipe_state(admin_gateway_server.data_dir)
     yield admin_gateway_server
     wipe_state(admin_gateway_server.data_dir)
+
+
+@pytest.fixture(params=["file", "redis"])
+def open_pool(request, tmp_path, kimi_auth):
+    """Opens pools on one store (files or Redis), each with a store of its own, as workers and restarts do."""
+    where = str(tmp_path) if request.param == "file" else request.getfixturevalue("flushed_redis")
+    stores = []
+
+    def open_one() -> AccountPool:
+        stores.append(FileStore(where) if request.param == "file" else RedisStore(where))
+        return AccountPool(stores[-1], AccountCalls(**kimi_auth.call_urls()))
+
+    yield open_one
+    for store in stores:
+        store.close()
