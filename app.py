@@ -19,6 +19,7 @@ from kimi.legacy.auth import RotationHook
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
 from kimi.router import UpstreamRouter
+from kimi.transport import Endpoints
 
 
 def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
@@ -46,13 +47,13 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
 def _upstream(settings: dict, models: ModelTable, on_rotated: RotationHook) -> UpstreamRouter:
     timeouts = {"connect_timeout": settings["upstream_connect_timeout"],
                 "read_timeout": settings["upstream_read_timeout"]}
-    connect = KimiClient(base_url=settings["kimi_base_url"], chat_path=settings["kimi_chat_path"],
-                         models=models, max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
-                         delete_chat_path=settings["kimi_delete_chat_path"],
+    endpoints = Endpoints.from_settings(settings)
+    connect = KimiClient(endpoints=endpoints, models=models,
+                         max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
                          max_upload_bytes=int(settings["max_upload_mb"] * 1024 * 1024),
                          allow_private_urls=settings["allow_private_urls"],
                          parse_timeout=settings["upload_parse_timeout"], **timeouts)
-    legacy = LegacyClient(base_url=settings["kimi_legacy_base_url"], models=models,
+    legacy = LegacyClient(endpoints=endpoints, models=models,
                           max_upload_bytes=int(settings["max_upload_mb"] * 1024 * 1024),
                           allow_private_urls=settings["allow_private_urls"],
                           parse_timeout=settings["upload_parse_timeout"], on_rotated=on_rotated, **timeouts)

@@ -19,6 +19,7 @@ from gateway.access import Keyring, bearer
 from kimi.errors import AuthRejected, PermissionDenied, RateLimited
 from gateway.pool import AccountPool
 from kimi.refresh import AccountCalls
+from kimi.transport import Endpoints
 from gateway.registry import Registry
 from gateway.store import Store, open_store
 
@@ -36,7 +37,7 @@ class CsrfRejected(PermissionDenied):
 def install(app: Flask, settings: dict) -> None:
     """Open the store and put the pool, registry, key ring and admin secrets on the app."""
     store = open_store(settings["data_dir"], settings["redis_url"])
-    calls = AccountCalls(refresh_url=settings["kimi_refresh_url"], probe_url=settings["kimi_probe_url"],
+    calls = AccountCalls(endpoints=Endpoints.from_settings(settings),
                          connect_timeout=settings["upstream_connect_timeout"])
     pool = AccountPool(store, calls, max_streams=settings["account_max_streams"],
                        cooldown_seconds=settings["account_cooldown_seconds"])

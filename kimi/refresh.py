@@ -1,28 +1,28 @@
 """Kimi's account calls: renewing a token pair with a refresh token (kimi-protocol.md A.2, B.1) and
-probing whether an access token is live (GetSubscription, A.1). Both URLs come from settings,
-since public sources disagree on them (C.11).
+probing whether an access token is live (GetSubscription, A.1). Both URLs come from settings (through
+kimi.transport.Endpoints), since public sources disagree on them (C.11).
 """
 from __future__ import annotations
 
-import logging
 from typing import Any, Optional
 
 import requests
 
-from kimi import errors, tokens
-from kimi.connect.client import USER_AGENT
-from kimi.sessions import shared_session
+from kimi import errors, tokens, transport
+from kimi.transport import Endpoints
 
-log = logging.getLogger(__name__)
+_FAULTS = transport.calling("Kimi's account service")
 
 
 class AccountCalls:
-    def __init__(self, *, refresh_url: str, probe_url: str, connect_timeout: float = 10,
-                 read_timeout: float = 20, session: Optional[requests.Session] = None):
-        self.refresh_url = refresh_url
-        self.probe_url = probe_url
+    def __init__(self, *, endpoints: Endpoints, connect_timeout: float = 10, read_timeout: float = 20,
+                 session: Optional[requests.Session] = None):
+        self.refresh_url = endpoints.refresh_url
+        self.probe_url = endpoints.probe_url
         self.timeout = (connect_timeout, read_timeout)
-        self.session = session or shared_session()
+        self.session = session or transport.shared_session()
+        self._headers = {"Accept": "application/json", **transport.browser_headers(endpoints.web_origin),
+                         "Connect-Protocol-Version": "1"}
 
     def refresh(self, refresh_token: str) -> tuple[str, Optional[str]]:
         """(new access token, rotated refresh token or None); AuthRejected when Kimi refuses the
@@ -52,18 +52,9 @@ class AccountCalls:
                                              code="probe_failed")
 
     def _call(self, method: str, url: str, token: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": USER_AGENT,
-                   "Origin": "https://www.kimi.com", "Referer": "https://www.kimi.com/",
-                   "X-Msh-Platform": "web", "Connect-Protocol-Version": "1"}
-        try:
+        headers = {"Authorization": f"Bearer {token}", **self._headers}
+        with _FAULTS:
             return self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
-        except requests.Timeout:
-            raise errors.UpstreamTimeout("Kimi's account service did not answer in time.",
-                                         code="upstream_timeout") from None
-        except requests.RequestException as exc:
-            log.warning("cannot reach Kimi's account service: %s", type(exc).__name__)
-            raise errors.UpstreamUnavailable("Kimi's account service could not be reached.",
-                                             code="upstream_unreachable") from None
 
 
 def _token_pair(response: requests.Response) -> tuple[Optional[str], Optional[str]]:

@@ -12,6 +12,7 @@ from kimi.refresh import AccountCalls
 from gateway.registry import Registry
 from gateway.store import FileStore
 from gateway.store.redis import RedisStore
+from kimi.transport import Endpoints
 from tests.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
 from tests.jwts import make_jwt
 
@@ -19,7 +20,7 @@ pytest_plugins = ["tests.auth_fixtures"]  # fake account service, redis-server, 
 
 
 def make_pool(data_dir, fake, **options) -> AccountPool:
-    calls = AccountCalls(refresh_url=fake.url + REFRESH_PATH, probe_url=fake.url + PROBE_PATH)
+    calls = AccountCalls(endpoints=Endpoints(refresh_url=fake.url + REFRESH_PATH, probe_url=fake.url + PROBE_PATH))
     return AccountPool(FileStore(data_dir), calls, **options)
 
 
@@ -134,7 +135,7 @@ def test_concurrent_requests_renew_once(pool, registry, kimi_auth):
 
 
 def _renew_in_process(data_dir, fake_url, account_id, stale, start, results):
-    calls = AccountCalls(refresh_url=fake_url + REFRESH_PATH, probe_url=fake_url + PROBE_PATH)
+    calls = AccountCalls(endpoints=Endpoints(refresh_url=fake_url + REFRESH_PATH, probe_url=fake_url + PROBE_PATH))
     pool = AccountPool(FileStore(data_dir), calls)
     start.wait(30)
     results.put(pool.renew(account_id, stale))
@@ -197,7 +198,8 @@ def open_pool(request, tmp_path, kimi_auth):
 
     def open_one() -> AccountPool:
         stores.append(FileStore(where) if request.param == "file" else RedisStore(where))
-        calls = AccountCalls(refresh_url=kimi_auth.url + REFRESH_PATH, probe_url=kimi_auth.url + PROBE_PATH)
+        calls = AccountCalls(endpoints=Endpoints(refresh_url=kimi_auth.url + REFRESH_PATH,
+                                                 probe_url=kimi_auth.url + PROBE_PATH))
         return AccountPool(stores[-1], calls)
 
     yield open_one
