@@ -57,8 +57,7 @@ class AccessTokens:
 
     def __init__(self, transport: Transport, endpoints: Endpoints, *, ttl: float = 300, margin: float = 60,
                  clock: Callable[[], float] = time.time, on_rotated: Optional[RotationHook] = None):
-        self.transport = transport
-        self.endpoints = endpoints
+        self.transport, self.endpoints = transport, endpoints  # the legacy host, and its refresh and user paths
         self.ttl = ttl
         self.margin = margin
         self.clock = clock
