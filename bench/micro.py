@@ -4,8 +4,9 @@
   every wait). 200 loopback socket pairs, one greenlet reading each through a buffered file as the
   gateway reads Kimi, one writer feeding them all every 2 ms. The reason for kimi/stall.py.
 - upstream call: one Chat call to bench/upstream.py (a one-frame answer, read to the end) through
-  `session.post` and through a request prepared by hand and given to `session.send`, as kimi/connect/client.py
-  does. The reason for KimiClient._post's shape.
+  `session.post`, through a request prepared by hand and given to `session.send`, as kimi/connect/client.py
+  does, and through KimiClient._post itself (that, plus its status check and failure mapping). The reason
+  for KimiClient._post's shape.
 
 Run: .venv/bin/python -m bench.micro
 """
@@ -25,8 +26,11 @@ import requests  # noqa: E402
 
 from bench import processes  # noqa: E402
 from bench.run import CHAT_PATH, _prompt  # noqa: E402
-from kimi.connect.client import _access_claims, _headers, _pooled_session  # noqa: E402
+from configs.settings import load_models  # noqa: E402
+from kimi.connect.client import KimiClient, _access_claims, _constant_headers, _headers  # noqa: E402
 from kimi.connect.frames import encode_envelope  # noqa: E402
+from kimi.models import ModelTable  # noqa: E402
+from kimi.transport import Endpoints, pooled_session  # noqa: E402
 from tests.support.jwts import make_jwt  # noqa: E402
 
 PAIRS, ROUNDS = 200, 300
@@ -67,13 +71,15 @@ def cpu_per_call(call) -> float:
     return (time.process_time() - started) / CALLS * 1e6
 
 
-def upstream_calls(upstream: processes.Upstream) -> tuple[float, float]:
+def upstream_calls(upstream: processes.Upstream) -> tuple[float, float, float]:
     url = upstream.url + CHAT_PATH
     token = make_jwt(sub="benchuser00000000001")
-    headers = _headers(token, _access_claims(token))
+    headers = _headers(_constant_headers(upstream.url), token, _access_claims(token))
     body = encode_envelope({"scenario": "SCENARIO_K2D5", "message": {
         "role": "user", "blocks": [{"message_id": "", "text": {"content": _prompt(1, 0)}}]}})
-    session = _pooled_session(upstream.url, 10)
+    session = pooled_session(upstream.url, 10)
+    client = KimiClient(endpoints=Endpoints(base_url=upstream.url, chat_path=CHAT_PATH),
+                        models=ModelTable(load_models()), session=session)
 
     def via_post():
         with session.post(url, data=body, headers=headers, timeout=(10, 120), stream=True) as response:
@@ -85,7 +91,11 @@ def upstream_calls(upstream: processes.Upstream) -> tuple[float, float]:
         with session.send(request, timeout=(10, 120), stream=True) as response:
             response.raw.read()
 
-    return cpu_per_call(via_post), cpu_per_call(via_send)
+    def via_client():
+        with client._post(url, body, headers, (10, 120)) as response:
+            response.raw.read()
+
+    return cpu_per_call(via_post), cpu_per_call(via_send), cpu_per_call(via_client)
 
 
 def main() -> None:
@@ -95,8 +105,9 @@ def main() -> None:
     upstream = processes.Upstream()
     try:
         for _ in range(3):
-            post, send = upstream_calls(upstream)
-            print(f"CPU per upstream call: {post:.0f} µs by session.post, {send:.0f} µs prepared + session.send")
+            post, send, client = upstream_calls(upstream)
+            print(f"CPU per upstream call: {post:.0f} µs by session.post, {send:.0f} µs prepared + session.send, "
+                  f"{client:.0f} µs by KimiClient._post")
     finally:
         upstream.stop()
 

@@ -27,8 +27,9 @@ from kimi.conversations import DEFAULT_TTL
 from kimi.legacy.auth import RotationHook
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable, parse_fallbacks
-from kimi.refresh import LEGACY_REFRESH_PATH, PROBE_PATH, AccountCalls
+from kimi.refresh import AccountCalls
 from kimi.router import UpstreamRouter
+from kimi.transport import Endpoints
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,11 @@ class Services:
 
 def build_services(settings: Mapping[str, Any]) -> Services:
     store = open_store(settings["data_dir"], settings["redis_url"])
-    pool = AccountPool(store, _account_calls(settings), max_streams=settings["account_max_streams"],
+    # Every Kimi URL, from the hosts the settings name: pointing KIMI_BASE_URL and KIMI_AUTH_BASE_URL
+    # at www.kimi.ai and auth.kimi.ai moves every call.
+    endpoints = Endpoints.from_settings(settings)
+    calls = AccountCalls(endpoints=endpoints, connect_timeout=settings["upstream_connect_timeout"])
+    pool = AccountPool(store, calls, max_streams=settings["account_max_streams"],
                        cooldown_seconds=settings["account_cooldown_seconds"],
                        renew_ahead=settings["refresh_ahead_seconds"])
     registry = Registry(pool)
@@ -60,7 +65,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     # Parents of continued chats live in the store, so every worker can continue any chat.
     tips = ConversationMemory(store, ttl_seconds=max(ttl, DEFAULT_TTL))
     # The pool stores the refresh tokens Kimi rotates when a saved legacy account's is used.
-    router = _router(settings, ModelTable(load_models()), tips, on_rotated=pool.keep_rotated_refresh_token)
+    router = _router(settings, endpoints, ModelTable(load_models()), tips, on_rotated=pool.keep_rotated_refresh_token)
     turns = TurnSettings(
         continuations=ContinuationMap(store, tips, ttl) if settings["native_continuation"] else None,
         janitor=ChatJanitor(router.connect.delete_chat, store) if settings["delete_chats"] else None,
@@ -76,31 +81,16 @@ def build_services(settings: Mapping[str, Any]) -> Services:
         admin_password=_admin_password(store, settings))
 
 
-def _account_calls(settings: Mapping[str, Any]) -> AccountCalls:
-    """The account calls on the configured hosts: pointing KIMI_BASE_URL and KIMI_AUTH_BASE_URL at
-    www.kimi.ai and auth.kimi.ai moves every one of them."""
-    web = settings["kimi_base_url"].rstrip("/")
-    return AccountCalls(refresh_url=settings["kimi_auth_base_url"].rstrip("/") + settings["kimi_refresh_path"],
-                        legacy_refresh_url=settings["kimi_refresh_url"] or web + LEGACY_REFRESH_PATH,
-                        probe_url=settings["kimi_probe_url"] or web + PROBE_PATH,
-                        connect_timeout=settings["upstream_connect_timeout"])
-
-
-def _router(settings: Mapping[str, Any], models: ModelTable, tips: ConversationMemory,
+def _router(settings: Mapping[str, Any], endpoints: Endpoints, models: ModelTable, tips: ConversationMemory,
             on_rotated: RotationHook) -> UpstreamRouter:
     timeouts = {"connect_timeout": settings["upstream_connect_timeout"],
                 "read_timeout": settings["upstream_read_timeout"]}
-    connect = KimiClient(base_url=settings["kimi_base_url"], chat_path=settings["kimi_chat_path"],
-                         models=models, conversations=tips,
-                         max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
-                         delete_chat_path=settings["kimi_delete_chat_path"],
-                         max_upload_bytes=int(settings["max_upload_mb"] * 1024 * 1024),
-                         allow_private_urls=settings["allow_private_urls"],
-                         parse_timeout=settings["upload_parse_timeout"], **timeouts)
-    legacy = LegacyClient(base_url=settings["kimi_legacy_base_url"], models=models,
-                          max_upload_bytes=int(settings["max_upload_mb"] * 1024 * 1024),
-                          allow_private_urls=settings["allow_private_urls"],
-                          parse_timeout=settings["upload_parse_timeout"], on_rotated=on_rotated, **timeouts)
+    attachments = {"max_upload_bytes": int(settings["max_upload_mb"] * 1024 * 1024),
+                   "allow_private_urls": settings["allow_private_urls"],
+                   "parse_timeout": settings["upload_parse_timeout"]}
+    connect = KimiClient(endpoints=endpoints, models=models, conversations=tips,
+                         max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024), **attachments, **timeouts)
+    legacy = LegacyClient(endpoints=endpoints, models=models, on_rotated=on_rotated, **attachments, **timeouts)
     return UpstreamRouter(connect, legacy)
 
 

@@ -23,7 +23,7 @@ import urllib3.connection
 
 from kimi.errors import BadRequest
 from kimi.events import Attachment
-from kimi.sessions import shared_session
+from kimi.transport import shared_session
 
 log = logging.getLogger(__name__)
 

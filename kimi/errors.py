@@ -143,6 +143,40 @@ def from_upstream_error(error: UpstreamError) -> KimiError:
     return kind(f"Kimi: {text}", code=error.code or "upstream_error")
 
 
+# Error types that mean Kimi refused the content (B.5: chat.forbidden); mid-answer the legacy stream
+# ends the answer with a visible note rather than an error, so the text already streamed stays usable.
+CONTENT_POLICY_TYPES = frozenset({"chat.forbidden"})
+
+
+def from_error_type(error_type: str, message: str = "") -> KimiError:
+    """The KimiError an `error_type` of Kimi's REST API stands for (B.5, either host); unknown types are
+    upstream faults."""
+    if error_type in CONTENT_POLICY_TYPES:
+        kind, text, extra = PermissionDenied, "Kimi refused this request under its content policy.", {}
+    else:
+        kind, text, extra = _ERROR_TYPES.get(error_type, (UpstreamUnavailable, "", {}))
+    if not text:
+        text = f"Kimi reported an error: {message or error_type or 'unknown'}."
+    elif message:
+        text += f" (Kimi: {message})"
+    return kind(text, code=error_type or "upstream_error", **extra)
+
+
+# error_type -> (kind, our message, extra arguments)
+_ERROR_TYPES: dict[str, tuple[type[KimiError], str, dict]] = {
+    "auth.token.invalid": (AuthRejected, "Kimi says the token is no longer valid; log in to "
+                           "Kimi again and copy a fresh refresh_token.", {}),
+    # Another answer is still streaming into this chat: it ends by itself, so "try again shortly"
+    # (429 + Retry-After) is truthful and lets SDKs retry on their own.
+    "chat.user_stream_pushing": (RateLimited, "Kimi is still answering an earlier message in this "
+                                 "chat; retry when that answer has finished.", {"retry_after": 5}),
+    "openai.completion.token_length_too_long": (BadRequest, "The conversation is too long for Kimi; "
+                                                "start a new conversation or send less history.", {}),
+    "openai.completion.stream": (UpstreamUnavailable, "Kimi's servers are busy and stopped "
+                                 "answering; try again in a moment.", {}),
+}
+
+
 def from_http_status(status: int, body_text: str = "") -> KimiError:
     """The KimiError for a non-200 HTTP answer from Kimi (body shown only as a short excerpt)."""
     excerpt = " ".join(body_text.split())[:200]

@@ -1,6 +1,6 @@
 """Kimi's account calls: renewing a token pair with a refresh token (docs/kimi-protocol.md A.2, D.1) and
-probing whether an access token is live (GetSubscription, A.1). Every URL comes from settings, since
-Kimi moves them (C.11) and www.kimi.ai / auth.kimi.ai serve the same calls.
+probing whether an access token is live (GetSubscription, A.1). Every URL comes from settings through
+kimi.transport.Endpoints, since Kimi moves them (C.11) and www.kimi.ai / auth.kimi.ai serve the same calls.
 """
 from __future__ import annotations
 
@@ -9,26 +9,24 @@ from typing import Any, Optional
 
 import requests
 
-from kimi import errors, tokens
-from kimi.connect.client import USER_AGENT
-from kimi.sessions import shared_session
+from kimi import errors, tokens, transport
+from kimi.transport import Endpoints
 
 log = logging.getLogger(__name__)
 
-# Paths on the web host (KIMI_BASE_URL) used when their URL settings are left empty (A.1).
-LEGACY_REFRESH_PATH = "/api/auth/token/refresh"
-PROBE_PATH = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"
+_FAULTS = transport.calling("Kimi's account service")
 
 
 class AccountCalls:
-    def __init__(self, *, refresh_url: str, probe_url: str, legacy_refresh_url: Optional[str] = None,
-                 connect_timeout: float = 10, read_timeout: float = 20,
+    def __init__(self, *, endpoints: Endpoints, connect_timeout: float = 10, read_timeout: float = 20,
                  session: Optional[requests.Session] = None):
-        self.refresh_url = refresh_url  # AuthService/RefreshToken on the auth host (D.1)
-        self.legacy_refresh_url = legacy_refresh_url  # GET /api/auth/token/refresh, tried only on a 404
-        self.probe_url = probe_url
+        self.refresh_url = endpoints.refresh_url  # AuthService/RefreshToken on the auth host (D.1)
+        self.legacy_refresh_url = endpoints.legacy_refresh_url  # GET /api/auth/token/refresh, tried only on a 404
+        self.probe_url = endpoints.probe_url
         self.timeout = (connect_timeout, read_timeout)
-        self.session = session or shared_session()
+        self.session = session or transport.shared_session()
+        self._headers = {"Accept": "application/json", **transport.browser_headers(endpoints.web_origin),
+                         "Connect-Protocol-Version": "1"}
 
     def refresh(self, refresh_token: str) -> tuple[str, Optional[str]]:
         """(new access token, rotated refresh token or None); AuthRejected when Kimi refuses the
@@ -65,20 +63,9 @@ class AccountCalls:
                                              code="probe_failed")
 
     def _call(self, method: str, url: str, token: Optional[str], **kwargs: Any) -> requests.Response:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT,
-                   "Origin": "https://www.kimi.com", "Referer": "https://www.kimi.com/",
-                   "X-Msh-Platform": "web", "Connect-Protocol-Version": "1"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        try:
+        headers = {"Authorization": f"Bearer {token}", **self._headers} if token else self._headers
+        with _FAULTS:
             return self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
-        except requests.Timeout:
-            raise errors.UpstreamTimeout("Kimi's account service did not answer in time.",
-                                         code="upstream_timeout") from None
-        except requests.RequestException as exc:
-            log.warning("cannot reach Kimi's account service: %s", type(exc).__name__)
-            raise errors.UpstreamUnavailable("Kimi's account service could not be reached.",
-                                             code="upstream_unreachable") from None
 
 
 def _token_pair(response: requests.Response) -> tuple[Optional[str], Optional[str]]:

@@ -8,6 +8,7 @@ from kimi.connect.client import KimiClient, build_chat_body
 from kimi.events import ChatRequest, ChatStarted, Finished, Message, TextDelta
 from kimi.connect.frames import FrameDecoder
 from kimi.models import ModelTable
+from kimi.transport import Endpoints
 from configs.settings import load_models
 from tests.support.fixture_streams import build_body
 from tests.support.jwts import make_jwt
@@ -19,7 +20,7 @@ MODELS = ModelTable(load_models())
 
 
 def client():
-    return KimiClient(base_url=BASE, chat_path="/apiv2/kimi.gateway.chat.v1.ChatService/Chat", models=MODELS)
+    return KimiClient(endpoints=Endpoints(base_url=BASE), models=MODELS)
 
 
 def chat(model="kimi-k2.5-instant", **kwargs):
@@ -139,8 +140,7 @@ def test_events_read_before_an_error_are_delivered_before_it_raises():
 @pytest.fixture
 def real_client(kimi):
     """A client of the fake upstream over a real socket: the chunked body is read off the connection."""
-    kimi_client = KimiClient(base_url=kimi.url, chat_path="/apiv2/kimi.gateway.chat.v1.ChatService/Chat",
-                             models=MODELS)
+    kimi_client = KimiClient(endpoints=Endpoints(base_url=kimi.url), models=MODELS)
     yield kimi_client
     kimi_client.session.close()
 

@@ -13,6 +13,7 @@ from configs.settings import load_models
 from kimi.connect.client import KimiClient
 from kimi.events import Attachment, ChatRequest, Message
 from kimi.models import ModelTable
+from kimi.transport import Endpoints
 
 pytest_plugins = ["tests.support.turn_gateways"]
 
@@ -130,8 +131,7 @@ def test_an_attachment_over_the_limit_is_refused(turn_kimi, openai_features):
 
 
 def test_a_document_is_uploaded_as_a_file(kimi, user_token):
-    client = KimiClient(base_url=kimi.url, chat_path="/apiv2/kimi.gateway.chat.v1.ChatService/Chat",
-                        models=ModelTable(load_models()))
+    client = KimiClient(endpoints=Endpoints(base_url=kimi.url), models=ModelTable(load_models()))
     notes = Attachment("data:text/plain;base64," + base64.b64encode(b"Revenue rose.").decode(), "file", "notes.txt")
     with client.session:
         client.open_chat(ChatRequest("kimi-k2.5-instant", [Message("user", "Summarise.", (notes,))]), user_token).close()

@@ -10,7 +10,8 @@ import pytest
 from kimi import errors
 from kimi.events import ChatRequest, Message
 from kimi.legacy.auth import AccessTokens
-from kimi.legacy.transport import Transport
+from kimi.rest import Transport
+from kimi.transport import Endpoints
 
 pytest_plugins = ["tests.support.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
 
@@ -19,7 +20,7 @@ REFRESH = "rt-original-token-0001"
 
 @pytest.fixture
 def access_tokens(legacy):
-    return AccessTokens(Transport(base_url=legacy.url, connect_timeout=2, read_timeout=5))
+    return AccessTokens(Transport(base_url=legacy.url, connect_timeout=2, read_timeout=5), Endpoints())
 
 
 def test_first_use_refreshes_and_fetches_the_user_then_the_cache_answers(legacy, access_tokens):
@@ -74,7 +75,7 @@ def test_a_refused_refresh_token_is_not_cached(legacy, access_tokens):
 
 def test_a_stale_access_token_is_renewed_with_the_rotated_refresh_token(legacy):
     now = [1_000_000_000.0]
-    access_tokens = AccessTokens(Transport(base_url=legacy.url), clock=lambda: now[0])
+    access_tokens = AccessTokens(Transport(base_url=legacy.url), Endpoints(), clock=lambda: now[0])
     first = access_tokens.get(REFRESH)
     legacy.rejected_refresh.add(REFRESH)  # only the rotated token still works from here on
     now[0] = 10_000_000_000.0  # far past the access token's exp
@@ -110,7 +111,7 @@ class Owner:
 
 
 def clocked_tokens(legacy, owner, now):
-    return AccessTokens(Transport(base_url=legacy.url), clock=lambda: now[0], on_rotated=owner)
+    return AccessTokens(Transport(base_url=legacy.url), Endpoints(), clock=lambda: now[0], on_rotated=owner)
 
 
 def expire_issued_access_tokens(legacy, now):
@@ -121,20 +122,20 @@ def expire_issued_access_tokens(legacy, now):
 
 def test_a_rotation_is_reported_with_the_token_asked_with(legacy):
     owner = Owner(takes_it=True)
-    AccessTokens(Transport(base_url=legacy.url), on_rotated=owner).get(REFRESH)
+    AccessTokens(Transport(base_url=legacy.url), Endpoints(), on_rotated=owner).get(REFRESH)
     assert owner.rotations == [(REFRESH, legacy.issued_refresh[0])]
 
 
 def test_no_rotation_no_report(legacy):
     legacy.rotate_refresh = False
     owner = Owner(takes_it=True)
-    AccessTokens(Transport(base_url=legacy.url), on_rotated=owner).get(REFRESH)
+    AccessTokens(Transport(base_url=legacy.url), Endpoints(), on_rotated=owner).get(REFRESH)
     assert owner.rotations == [] and legacy.refresh_calls == 1
 
 
 def test_a_handed_over_token_is_served_from_the_cache_under_the_new_token(legacy):
     owner = Owner(takes_it=True)
-    access_tokens = AccessTokens(Transport(base_url=legacy.url), on_rotated=owner)
+    access_tokens = AccessTokens(Transport(base_url=legacy.url), Endpoints(), on_rotated=owner)
     first = access_tokens.get(REFRESH)
     assert access_tokens.get(legacy.issued_refresh[0]) == first
     assert access_tokens.get(REFRESH) == first  # a request lent the old token just before the rotation

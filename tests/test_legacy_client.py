@@ -9,6 +9,7 @@ from kimi.legacy.client import K1_KIMIPLUS_ID, LegacyClient
 from kimi.legacy.parse import QuotaUsedUp
 from kimi.models import ModelTable
 from kimi.usage import estimate_tokens
+from kimi.transport import Endpoints
 
 pytest_plugins = ["tests.support.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
 
@@ -104,7 +105,7 @@ def test_an_answer_cut_at_the_length_limit_is_continued_into_one_answer(legacy, 
 
 
 def test_continuation_stops_at_its_limit_with_finish_reason_length(legacy):
-    client = LegacyClient(base_url=legacy.url, models=MODELS, max_continuations=1)
+    client = LegacyClient(endpoints=Endpoints(legacy_base_url=legacy.url), models=MODELS, max_continuations=1)
     legacy.length_cut(["One. ", "Two. ", "Three."])
     _, events = run(client, chat())
     assert text_of(events) == "One. Two. " and events[-1] == Finished("length")

@@ -12,6 +12,7 @@ from kimi.events import ChatRequest, Finished, Message, TextDelta
 from kimi.legacy.client import LegacyClient
 from kimi.legacy.parse import POLICY_NOTE
 from kimi.models import ModelTable
+from kimi.transport import Endpoints
 
 pytest_plugins = ["tests.support.legacy_fixtures"]  # legacy (this module's own fake upstream), legacy_client
 
@@ -111,7 +112,7 @@ def test_a_clean_close_after_done_counts_as_the_end(legacy, legacy_client):
 
 
 def test_silence_mid_answer_is_a_timeout(legacy):
-    client = LegacyClient(base_url=legacy.url, models=MODELS, read_timeout=0.5)
+    client = LegacyClient(endpoints=Endpoints(legacy_base_url=legacy.url), models=MODELS, read_timeout=0.5)
     legacy.hold("Thinking hard")
     stream = client.open_chat(chat(), REFRESH)
     with pytest.raises(errors.UpstreamTimeout, match="stopped sending"):
@@ -121,7 +122,7 @@ def test_silence_mid_answer_is_a_timeout(legacy):
 
 def test_an_open_answer_is_watched_for_silence_instead_of_timing_each_read(legacy):
     # A socket timeout costs a gevent timer per read; the client's stall watch keeps the deadline instead.
-    client = LegacyClient(base_url=legacy.url, models=MODELS, read_timeout=5)
+    client = LegacyClient(endpoints=Endpoints(legacy_base_url=legacy.url), models=MODELS, read_timeout=5)
     legacy.events([{"event": "cmpl", "text": "Short."}, {"event": "done"}])
     stream = client.open_chat(chat(), REFRESH)
     assert [watched.sock.gettimeout() for watched in client.stalls._watched] == [None]
@@ -132,7 +133,7 @@ def test_an_open_answer_is_watched_for_silence_instead_of_timing_each_read(legac
 def test_time_the_consumer_spends_elsewhere_is_not_silence(legacy):
     # As for Connect answers (tests/test_stall.py): a worker busy writing to a slow client is not
     # waiting for Kimi, so a pause of several deadlines between reads cuts nothing.
-    client = LegacyClient(base_url=legacy.url, models=MODELS, read_timeout=0.3)
+    client = LegacyClient(endpoints=Endpoints(legacy_base_url=legacy.url), models=MODELS, read_timeout=0.3)
     legacy.events([{"event": "cmpl", "text": word} for word in ("One ", "two ", "three.")] + [{"event": "done"}],
                   delay=0.05)
     stream = client.open_chat(chat(), REFRESH)
@@ -147,7 +148,8 @@ def test_an_unreachable_kimi_is_upstream_unavailable():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound but not listening: connections are refused
-        client = LegacyClient(base_url=f"http://127.0.0.1:{port}", models=MODELS, connect_timeout=2)
+        client = LegacyClient(endpoints=Endpoints(legacy_base_url=f"http://127.0.0.1:{port}"), models=MODELS,
+                              connect_timeout=2)
         with pytest.raises(errors.UpstreamUnavailable, match="could not be reached"):
             client.open_chat(chat(), REFRESH)
 

@@ -7,7 +7,8 @@ import pytest
 
 from kimi import errors
 from kimi.events import Citations, Finished, MessageStarted, Source, TextDelta, ThinkingDelta, UpstreamError
-from kimi.legacy.parse import LegacyParser, QuotaUsedUp, from_error_type
+from kimi.errors import from_error_type
+from kimi.legacy.parse import LegacyParser, QuotaUsedUp
 from tests.support.fake_kimi_legacy import load_sse
 
 

@@ -1,11 +1,11 @@
-"""The legacy SSE decoder (kimi/legacy/sse.py): fixture bodies cut at every byte, multi-byte
+"""The legacy SSE decoder (kimi/sse.py): fixture bodies cut at every byte, multi-byte
 characters split across chunks, and the odd shapes a text/event-stream may take."""
 import json
 
 import pytest
 
 from kimi.errors import ProtocolError
-from kimi.legacy.sse import SSEDecoder
+from kimi.sse import SSEDecoder
 from tests.support.fake_kimi_legacy import FIXTURES
 
 LEGACY_FIXTURES = sorted(path.name for path in FIXTURES.glob("legacy_sse_*.txt"))

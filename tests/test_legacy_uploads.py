@@ -14,6 +14,7 @@ from kimi.events import Attachment, ChatRequest, Message, TextDelta
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
 from kimi.attachments import Fetcher, Payload, PublicOnlyAdapter, RefusedAddress, is_refused_address
+from kimi.transport import Endpoints
 
 pytest_plugins = ["tests.support.legacy_fixtures"]  # legacy (this module's own fake upstream)
 
@@ -169,7 +170,7 @@ def test_address_classes(address, refused):
 
 
 def client_for(legacy, **options):
-    return LegacyClient(base_url=legacy.url, models=MODELS, read_timeout=5, **options)
+    return LegacyClient(endpoints=Endpoints(legacy_base_url=legacy.url), models=MODELS, read_timeout=5, **options)
 
 
 def ask(client, *attachments, history=()):

@@ -11,13 +11,14 @@ from gateway.pool import AccountPool
 from kimi.refresh import AccountCalls
 from gateway.registry import Registry
 from gateway.store import FileStore
+from kimi.transport import Endpoints
 from tests.support.jwts import make_jwt
 
 pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
 
 def make_pool(data_dir, fake, **options) -> AccountPool:
-    calls = AccountCalls(**fake.call_urls())
+    calls = AccountCalls(endpoints=Endpoints(**fake.call_urls()))
     return AccountPool(FileStore(data_dir), calls, **options)
 
 
@@ -132,7 +133,7 @@ def test_concurrent_requests_renew_once(pool, registry, kimi_auth):
 
 
 def _renew_in_process(data_dir, urls, account_id, stale, start, results):
-    calls = AccountCalls(**urls)
+    calls = AccountCalls(endpoints=Endpoints(**urls))
     pool = AccountPool(FileStore(data_dir), calls)
     start.wait(30)
     results.put(pool.renew(account_id, stale))

@@ -7,13 +7,14 @@ from gateway.registry import Registry
 from kimi import tokens
 from kimi.errors import AuthRejected
 from kimi.refresh import AccountCalls
+from kimi.transport import Endpoints
 
 pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, open_pool
 
 
 @pytest.fixture
 def calls(kimi_auth):
-    return AccountCalls(**kimi_auth.call_urls())
+    return AccountCalls(endpoints=Endpoints(**kimi_auth.call_urls()))
 
 
 def save_chain(pool, kimi_auth, sub="chainuser00000000001", access_ttl=None) -> tuple[str, str, str]:

@@ -12,6 +12,7 @@ from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
 from kimi.refresh import AccountCalls
 from kimi.attachments import Fetcher
+from kimi.transport import Endpoints
 
 
 class _CookieSetter(BaseHTTPRequestHandler):
@@ -57,9 +58,10 @@ def test_a_plain_session_would_send_the_cookie_back(cookie_server):
 def test_no_shared_session_sends_back_a_cookie_it_was_given(cookie_server, component):
     models = ModelTable(load_models())
     session = {
-        "connect client": lambda: KimiClient(base_url=cookie_server, chat_path="/chat", models=models).session,
-        "legacy client": lambda: LegacyClient(base_url=cookie_server, models=models).transport.session,
-        "account calls": lambda: AccountCalls(refresh_url=cookie_server, probe_url="").session,
+        "connect client": lambda: KimiClient(endpoints=Endpoints(base_url=cookie_server), models=models).session,
+        "legacy client": lambda: LegacyClient(endpoints=Endpoints(legacy_base_url=cookie_server),
+                                               models=models).transport.session,
+        "account calls": lambda: AccountCalls(endpoints=Endpoints(refresh_url=cookie_server, probe_url="")).session,
         "attachment fetcher": lambda: Fetcher(allow_private=True).session,
     }[component]()
     assert _cookies_sent_on_second_call(session, cookie_server) is None

@@ -13,6 +13,7 @@ from kimi.connect.client import KimiClient
 from kimi.events import ChatRequest, Message, TextDelta
 from kimi.models import ModelTable
 from kimi.stall import StallWatch
+from kimi.transport import Endpoints
 from configs.settings import load_models
 from tests.support.jwts import make_jwt
 
@@ -91,8 +92,8 @@ def test_the_watcher_thread_wakes_a_blocked_reader(pair):
 
 
 def _client(kimi, read_timeout):
-    return KimiClient(base_url=kimi.url, chat_path="/apiv2/kimi.gateway.chat.v1.ChatService/Chat",
-                      models=ModelTable(load_models()), read_timeout=read_timeout)
+    return KimiClient(endpoints=Endpoints(base_url=kimi.url), models=ModelTable(load_models()),
+                      read_timeout=read_timeout)
 
 
 def _chat():

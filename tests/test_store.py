@@ -18,6 +18,7 @@ from gateway.registry import Registry
 from gateway.store import FileStore, Store
 from gateway.store.file import PRUNE_EVERY, VALUES_DATABASE
 from gateway.store.redis import RedisStore
+from kimi.transport import Endpoints
 from tests.support import ROOT
 from tests.support.jwts import make_jwt
 
@@ -167,7 +168,8 @@ def test_a_lock_held_elsewhere_times_out_and_is_free_after_release(store, backen
 
 def _save_many(kind: str, where: str, writer: int, start) -> None:
     opened = open_backend(kind, where)
-    registry = Registry(AccountPool(opened, AccountCalls(refresh_url="http://127.0.0.1:9", probe_url="")))
+    calls = AccountCalls(endpoints=Endpoints(refresh_url="http://127.0.0.1:9", probe_url=""))
+    registry = Registry(AccountPool(opened, calls))
     start.wait(30)
     for n in range(WRITES_EACH):
         registry.save(make_jwt(sub=f"writer{writer}account{n:06d}"), None, label=f"{writer}-{n}")

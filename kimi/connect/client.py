@@ -1,62 +1,59 @@
 """The HTTP client for Kimi's Connect RPC API: sends one chat turn (with its uploaded attachments) and
-returns a ChatStream of neutral events, and deletes chats. Every `requests`/socket failure of a call
-becomes a KimiError here; those of reading a stream, in kimi/connect/stream.py.
+returns a ChatStream of neutral events, and deletes chats. A call's `requests`/socket failures become
+KimiErrors through kimi/transport.py here; those of reading a stream, in kimi/connect/stream.py.
 """
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from typing import Any, Optional
 
 import requests
 
-from kimi import errors, prompt, tokens
-from kimi.connect.uploads import ConnectUploader
+from kimi import errors, prompt, rest, tokens
+from kimi.connect import uploads
 from kimi.conversations import ChatTips, LocalTips
 from kimi.events import ChatRequest
 from kimi.connect.frames import FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable
-from kimi.sessions import shared_session
 from kimi.stall import StallWatch
-from kimi.connect.stream import CONNECTION_FAULTS, TIMEOUTS, ChatStream
-from kimi.attachments import DEFAULT_MAX_BYTES
+from kimi.connect.stream import ChatStream
+from kimi.attachments import DEFAULT_MAX_BYTES, Fetcher
+from kimi.transport import Endpoints, browser_headers, calling, pooled_session, read_excerpt
+from kimi.uploads import Uploader, fetch_newest
 from kimi.usage import estimate_tokens
 
 __all__ = ["ChatStream", "KimiClient", "build_chat_body"]  # ChatStream lives in kimi/connect/stream.py; callers import it here
 
-log = logging.getLogger(__name__)
-
-USER_AGENT = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-              "(KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36")
-DELETE_CHAT_PATH = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
+_SEND_FAULTS = calling("Kimi")
 UNARY_READ_TIMEOUT = 10  # DeleteChat and friends answer at once; a stuck one must not hold a greenlet long
 
 
 class KimiClient:
     """One per app: holds the connection pool, the model table, the conversation memory and the uploader."""
 
-    def __init__(self, *, base_url: str, chat_path: str, models: ModelTable,
+    def __init__(self, *, endpoints: Endpoints, models: ModelTable,
                  connect_timeout: float = 10, read_timeout: float = 120,
                  max_frame_bytes: int = 16 * 1024 * 1024,
                  conversations: Optional[ChatTips] = None,
-                 delete_chat_path: str = DELETE_CHAT_PATH, max_upload_bytes: int = DEFAULT_MAX_BYTES,
+                 max_upload_bytes: int = DEFAULT_MAX_BYTES,
                  allow_private_urls: bool = False, parse_timeout: float = 60,
                  session: Optional[requests.Session] = None, pool_size: int = 1000):
-        self.base_url = base_url.rstrip("/")
-        self.chat_url = self.base_url + chat_path
-        self.delete_url = self.base_url + delete_chat_path
+        self.chat_url = endpoints.chat_url
+        self.delete_url = endpoints.delete_chat_url
         self.models = models
         self.connect_timeout = connect_timeout
         self.timeout = (connect_timeout, read_timeout)
         self.stalls = StallWatch(read_timeout)  # the read deadline of answers once their head is in
         self.max_frame_bytes = max_frame_bytes
         self.conversations = conversations or LocalTips()
-        self.session = session or _pooled_session(self.base_url, pool_size)
-        self.uploader = ConnectUploader(base_url=self.base_url, session=self.session,
-                                        connect_timeout=connect_timeout, read_timeout=read_timeout,
-                                        max_bytes=max_upload_bytes, allow_private=allow_private_urls,
-                                        parse_timeout=parse_timeout)
+        self.session = session or pooled_session(endpoints.base_url, pool_size)
+        self.fetcher = Fetcher(max_bytes=max_upload_bytes, connect_timeout=connect_timeout,
+                               read_timeout=read_timeout, allow_private=allow_private_urls)
+        self.uploader = Uploader(rest.Transport(base_url=endpoints.base_url, connect_timeout=connect_timeout,
+                                                read_timeout=read_timeout, session=self.session),
+                                 endpoints, parse_timeout=parse_timeout)
+        self.headers = _constant_headers(endpoints.base_url)
 
     def open_chat(self, chat: ChatRequest, token: str, claims: Optional[dict[str, Any]] = None) -> ChatStream:
         """Send the turn and read up to the first content; raises KimiError while the caller can
@@ -65,13 +62,15 @@ class KimiClient:
         `claims`: the token's, when the caller has read them already (tokens.Credential)."""
         claims = _access_claims(token, claims)
         model = self.models.resolve(chat.model)
-        payloads = self.uploader.fetch_newest(chat)
+        payloads = fetch_newest(self.fetcher, chat)
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
                                    tools=chat.tools, tool_choice=chat.tool_choice)
         parent_id = self.conversations.last_message_id(chat.conversation_id) if chat.conversation_id else None
-        file_ids = self.uploader.upload_all(payloads, token, str(claims.get("sub") or "")) if payloads else []
+        user_id = str(claims.get("sub") or "")
+        file_ids = uploads.upload_all(self.uploader, payloads, token, user_id) if payloads else []
         body = build_chat_body(text, model, chat, parent_id, file_ids)
-        response = self._post(self.chat_url, encode_envelope(body), _headers(token, claims), self.timeout)
+        response = self._post(self.chat_url, encode_envelope(body), _headers(self.headers, token, claims),
+                              self.timeout)
         stream = ChatStream(response, FrameDecoder(self.max_frame_bytes), self.conversations,
                             prompt_tokens=estimate_tokens(text), model_id=model.id, stalls=self.stalls)
         try:
@@ -83,8 +82,8 @@ class KimiClient:
 
     def delete_chat(self, chat_id: str, token: str) -> None:
         """DeleteChat, a unary Connect call (A.1); KimiError when Kimi refuses or cannot be reached."""
-        headers = {**_headers(token, tokens.read_claims(token) or {}), "Content-Type": "application/json",
-                   "Accept": "application/json"}
+        headers = {**_headers(self.headers, token, tokens.read_claims(token) or {}),
+                   "Content-Type": "application/json", "Accept": "application/json"}
         data = json.dumps({"chat_id": chat_id}).encode()
         self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)).close()
 
@@ -93,31 +92,12 @@ class KimiClient:
         # headers are complete) through requests' generic helpers: 50-90 µs of CPU per call (`python -m bench.micro`).
         request = requests.PreparedRequest()
         request.prepare(method="POST", url=url, headers=headers, data=data)
-        try:
+        with _SEND_FAULTS:
             response = self.session.send(request, timeout=timeout, stream=True)
-        except TIMEOUTS:
-            raise errors.UpstreamTimeout("Kimi did not answer in time.", code="upstream_timeout") from None
-        except CONNECTION_FAULTS as exc:
-            log.warning("cannot reach Kimi: %s", type(exc).__name__)
-            raise errors.UpstreamUnavailable("Kimi could not be reached.", code="upstream_unreachable") from None
         if response.status_code != 200:
             with response:
-                raise errors.from_http_status(response.status_code, _read_excerpt(response))
+                raise errors.from_http_status(response.status_code, read_excerpt(response, 2048))
         return response
-
-
-def _pooled_session(base_url: str, pool_size: int) -> requests.Session:
-    """A session that keeps up to `pool_size` connections to Kimi open for reuse: one gevent worker
-    holds hundreds of streams, and requests' default pool of 10 would drop (and log) the rest."""
-    session = shared_session()
-    # Proxy settings (HTTPS_PROXY, NO_PROXY) are read once here instead of on every request, which
-    # with trust_env also re-reads ~/.netrc: a measurable share of each request's CPU (bench/).
-    session.proxies = requests.utils.get_environ_proxies(base_url)
-    session.trust_env = False
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
 
 
 def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: Optional[str],
@@ -162,34 +142,28 @@ def _access_claims(token: str, claims: Optional[dict[str, Any]] = None) -> dict[
     return claims
 
 
-def _headers(token: str, claims: dict[str, Any]) -> dict[str, str]:
-    """The headers Kimi's web client sends (A.3), ids taken from the token's own claims."""
-    headers = {
+def _constant_headers(base_url: str) -> dict[str, str]:
+    """The headers Kimi's web client sends on every call (A.3) that depend on no caller: built once."""
+    return {
         "Content-Type": "application/connect+json",
         "Connect-Protocol-Version": "1",
         "Accept": "application/connect+json",
         # Identity keeps each frame readable the moment it arrives (A.14).
         "Accept-Encoding": "identity",
-        "Authorization": f"Bearer {token}",
-        "Cookie": f"kimi-auth={token}",
-        "Origin": "https://www.kimi.com",
-        "Referer": "https://www.kimi.com/",
-        "User-Agent": USER_AGENT,
-        "X-Msh-Platform": "web",
+        **browser_headers(base_url),
         "X-Msh-Version": "1.0.0",
         "X-Language": "en-US",
         "R-Timezone": "UTC",
-        "X-Request-Id": uuid.uuid4().hex,
     }
+
+
+def _headers(constant: dict[str, str], token: str, claims: dict[str, Any]) -> dict[str, str]:
+    """The headers of one call: `constant` plus the caller's token, ids taken from its own claims."""
+    headers = {**constant, "Authorization": f"Bearer {token}", "Cookie": f"kimi-auth={token}",
+               "X-Request-Id": uuid.uuid4().hex}
     for header, claim in (("X-Msh-Device-Id", "device_id"), ("X-Msh-Session-Id", "ssid"),
                           ("X-Traffic-Id", "sub")):
         if claims.get(claim):
             headers[header] = str(claims[claim])
     return headers
 
-
-def _read_excerpt(response: requests.Response, limit: int = 2048) -> str:
-    try:
-        return response.raw.read(limit, decode_content=True).decode("utf-8", "replace")
-    except (*TIMEOUTS, *CONNECTION_FAULTS):
-        return ""

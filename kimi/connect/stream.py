@@ -1,15 +1,13 @@
 """ChatStream: one open Connect Chat response as a closable iterator of neutral events, fed as frames
-arrive (docs/kimi-protocol.md A.4-A.10). Read failures become KimiErrors here; opening is kimi/connect/client.py's.
+arrive (docs/kimi-protocol.md A.4-A.10). Read failures become KimiErrors here (kimi/transport.py names them);
+opening is kimi/connect/client.py's.
 """
 from __future__ import annotations
 
-import http.client
-import socket
 from collections import deque
 from typing import Iterator, Optional
 
 import requests
-import urllib3.exceptions
 
 from kimi import errors
 from kimi.connect.chunked import ChunkedDecoder
@@ -19,10 +17,9 @@ from kimi.events import (CONTENT_EVENTS, ChatStarted, Event, Finished, MessageSt
 from kimi.connect.frames import Frame, FrameDecoder
 from kimi.connect.parse import StreamParser
 from kimi.stall import StallWatch, watching
+from kimi.transport import reading_answer
 
 READ_SIZE = 64 * 1024
-TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
-CONNECTION_FAULTS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
 
 class ChatStream:
@@ -125,15 +122,10 @@ class ChatStream:
         else:
             read, chunked = raw.read1, None
         decoder = self._decoder
-        with watching(self._stalls, self._response) as watched:
+        with watching(self._stalls, self._response) as watched, reading_answer(watched):
             while True:
                 watched.reads += 1  # odd while waiting for Kimi: only that time counts as silence
-                try:
-                    data = read(READ_SIZE)
-                except TIMEOUTS:
-                    raise errors.silent_mid_answer() from None
-                except CONNECTION_FAULTS:
-                    raise (errors.silent_mid_answer() if watched.stalled else errors.cut_mid_answer()) from None
+                data = read(READ_SIZE)
                 watched.reads += 1
                 is_last = not data
                 if is_last and watched.stalled:

@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from kimi import errors, tokens
-from kimi.legacy.transport import Transport
+from kimi.rest import Transport
+from kimi.transport import Endpoints
 
 log = logging.getLogger(__name__)
-
-REFRESH_PATH = "/api/auth/token/refresh"
-USER_PATH = "/api/user"
 
 
 @dataclass(frozen=True)
@@ -57,9 +55,9 @@ class AccessTokens:
     """Access tokens per refresh token. `ttl` applies when the access token carries no `exp`
     (KFA caches 300 s); `margin` is how long before `exp` a token is renewed."""
 
-    def __init__(self, transport: Transport, *, ttl: float = 300, margin: float = 60,
+    def __init__(self, transport: Transport, endpoints: Endpoints, *, ttl: float = 300, margin: float = 60,
                  clock: Callable[[], float] = time.time, on_rotated: Optional[RotationHook] = None):
-        self.transport = transport
+        self.transport, self.endpoints = transport, endpoints  # the legacy host, and its refresh and user paths
         self.ttl = ttl
         self.margin = margin
         self.clock = clock
@@ -139,14 +137,14 @@ class AccessTokens:
     def _exchange(self, refresh_token: str) -> _Entry:
         headers = self.transport.headers(refresh_token)
         try:
-            body = self.transport.call_json("GET", REFRESH_PATH, headers)
+            body = self.transport.call_json("GET", self.endpoints.legacy_refresh_path, headers)
         except errors.AuthRejected:
             raise errors.AuthRejected("Kimi refused the refresh token; log in to Kimi again and copy a fresh "
                                       "refresh_token.", code="refresh_rejected") from None
         access_token, new_refresh = tokens.token_pair(body)
         if not access_token:
             raise errors.AuthRejected("Kimi's refresh call returned no access token.", code="refresh_rejected")
-        user = self.transport.call_json("GET", USER_PATH, self.transport.headers(access_token))
+        user = self.transport.call_json("GET", self.endpoints.user_path, self.transport.headers(access_token))
         user_id = user.get("id") if isinstance(user, dict) else None
         if not user_id:  # KFA fails here too: every later call needs X-Traffic-Id
             raise errors.ProtocolError("Kimi's user info carries no user id.", code="bad_user")

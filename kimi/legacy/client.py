@@ -15,14 +15,16 @@ import requests
 from kimi import errors
 from kimi.events import ChatRequest
 from kimi.legacy.auth import Access, AccessTokens, RotationHook
-from kimi.legacy.files import FileUploader, refs_entry
+from kimi.legacy.files import refs_entry, upload_file
 from kimi.legacy.parse import LegacyParser, QuotaUsedUp
 from kimi.legacy.prompt import build_prompt
 from kimi.legacy.stream import LegacyChatStream
-from kimi.legacy.transport import Transport, raise_for_error_type, read_excerpt
+from kimi.rest import Transport, raise_for_error_type, read_excerpt
 from kimi.models import ModelTable
 from kimi.stall import StallWatch
-from kimi.attachments import DEFAULT_MAX_BYTES, Fetcher, Payload
+from kimi.attachments import DEFAULT_MAX_BYTES, Fetcher
+from kimi.transport import Endpoints
+from kimi.uploads import Uploader, fetch_newest
 from kimi.usage import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -49,19 +51,20 @@ class LegacyModel:
 class LegacyClient:
     """One per app: holds the session, the access-token cache and the model table."""
 
-    def __init__(self, *, base_url: str, models: ModelTable, connect_timeout: float = 10,
+    def __init__(self, *, endpoints: Endpoints, models: ModelTable, connect_timeout: float = 10,
                  read_timeout: float = 120, max_upload_bytes: int = DEFAULT_MAX_BYTES,
                  allow_private_urls: bool = False, parse_timeout: float = 60,
                  max_continuations: int = 5, session: Optional[requests.Session] = None,
                  on_rotated: Optional[RotationHook] = None):
-        self.transport = Transport(base_url=base_url, connect_timeout=connect_timeout,
+        self.endpoints = endpoints
+        self.transport = Transport(base_url=endpoints.legacy_base_url, connect_timeout=connect_timeout,
                                    read_timeout=read_timeout, session=session)
         self.models = models
         # on_rotated: see kimi.legacy.auth; the app lets the account pool store rotated refresh tokens.
-        self.tokens = AccessTokens(self.transport, on_rotated=on_rotated)
+        self.tokens = AccessTokens(self.transport, endpoints, on_rotated=on_rotated)
         self.fetcher = Fetcher(max_bytes=max_upload_bytes, connect_timeout=connect_timeout,
                                read_timeout=read_timeout, allow_private=allow_private_urls)
-        self.uploader = FileUploader(self.transport, parse_timeout=parse_timeout)
+        self.uploader = Uploader(self.transport, endpoints, parse_timeout=parse_timeout)
         self.max_continuations = max_continuations
         self.stalls = StallWatch(read_timeout)  # the read deadline of answers once their head is in
 
@@ -71,7 +74,7 @@ class LegacyClient:
         `keep_chat` is set or the caller continued its own chat (`conversation_id`)."""
         model = self.read_model(chat)
         given_id = _conversation_id(chat)
-        payloads = self._fetch_attachments(chat)  # bad attachments fail before anything is sent to Kimi
+        payloads = fetch_newest(self.fetcher, chat)  # bad attachments fail before anything is sent to Kimi
         access = self._access(refresh_token)
         created: Optional[str] = None
         try:
@@ -80,7 +83,7 @@ class LegacyClient:
             chat_id = given_id or self._create_chat(access, model)
             created = None if given_id else chat_id
             # Documents are registered against the chat (B.6 step 3), so uploads follow its creation.
-            files = [self.uploader.upload(payload, kind, access, chat_id) for payload, kind in payloads]
+            files = [upload_file(self.uploader, payload, kind, access, chat_id) for payload, kind in payloads]
             text = build_prompt(chat.messages, is_continuation=bool(given_id),
                                 tools=chat.tools, tool_choice=chat.tool_choice)
             response = self._post_completion(access, chat_id, _completion_body(text, model, files))
@@ -134,7 +137,7 @@ class LegacyClient:
             self._delete_chat(access, created)
 
     def _check_research_quota(self, access: Access) -> None:
-        usage = self.transport.call_json("GET", "/api/chat/research/usage",
+        usage = self.transport.call_json("GET", self.endpoints.research_usage_path,
                                          self.transport.headers(access.token, access.user_id))
         if isinstance(usage, dict) and isinstance(usage.get("data"), dict):
             usage = usage["data"]
@@ -149,7 +152,7 @@ class LegacyClient:
         body = {"enter_method": "new_chat", "is_example": False, "kimiplus_id": model.kimiplus_id,
                 "name": NEW_CHAT_NAME}
         headers = self.transport.headers(access.token, access.user_id)
-        created = self.transport.call_json("POST", "/api/chat", headers, json=body)
+        created = self.transport.call_json("POST", self.endpoints.legacy_chat_path, headers, json=body)
         chat_id = created.get("id") if isinstance(created, dict) else None
         if not isinstance(chat_id, str) or not chat_id:
             raise errors.ProtocolError("Kimi created a chat without an id.", code="bad_chat")
@@ -159,23 +162,16 @@ class LegacyClient:
         """Best effort (B.2): a failure is logged, never raised; the reply has already been given."""
         headers = self.transport.headers(access.token, access.user_id)
         try:
-            self.transport.send("DELETE", f"/api/chat/{chat_id}", headers,
+            self.transport.send("DELETE", self.endpoints.legacy_chat(chat_id), headers,
                                 timeout=(self.transport.connect_timeout, DELETE_TIMEOUT)).close()
         except errors.KimiError as err:
             log.warning("could not delete temporary legacy chat %s: %s", chat_id, err.code or type(err).__name__)
 
-    def _fetch_attachments(self, chat: ChatRequest) -> list[tuple[Payload, str]]:
-        """(bytes, Kimi's upload kind) of the newest user message's attachments (B.6: earlier ones
-        were already answered)."""
-        last = next((m for m in reversed(chat.messages) if m.role == "user"), None)
-        return [(self.fetcher.fetch(attachment), "image" if attachment.kind == "image" else "file")
-                for attachment in (last.attachments if last else ())]
-
     def _post_completion(self, access: Access, chat_id: str, body: dict[str, Any]) -> requests.Response:
-        headers = self.transport.headers(access.token, access.user_id, referer_path=f"/chat/{chat_id}")
+        headers = self.transport.headers(access.token, access.user_id,
+                                         referer_path=self.endpoints.chat_page(chat_id))
         headers["Accept"] = "text/event-stream"
-        response = self.transport.send("POST", f"/api/chat/{chat_id}/completion/stream", headers,
-                                       json=body)
+        response = self.transport.send("POST", self.endpoints.completion_path(chat_id), headers, json=body)
         if response.headers.get("Content-Type", "").startswith("application/json"):
             # B.5: a failure can come as a JSON body with HTTP 200 instead of a stream.
             with response:

@@ -1,5 +1,5 @@
-"""Legacy SSE events (docs/kimi-protocol.md B.4, B.5) as the neutral events of kimi.events, plus the
-table that turns a legacy `error_type` into a KimiError. No I/O.
+"""Legacy SSE events (docs/kimi-protocol.md B.4, B.5) as the neutral events of kimi.events (the `error_type`
+table they lead to is kimi.errors.from_error_type's). No I/O.
 """
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ from kimi.events import Citations, Event, Finished, MessageStarted, Source, Text
 
 # Kinds we know and deliberately drop: search planning and reference cards (B.4).
 _IGNORED = frozenset({"debug", "ref_docs"})
-# Error types that mean Kimi refused the content (B.5: chat.forbidden); mid-answer they end the
-# answer with a visible note rather than an error, so the text already streamed stays usable.
-CONTENT_POLICY_TYPES = frozenset({"chat.forbidden"})
 POLICY_NOTE = "\n\n[Kimi stopped this answer: its content policy does not allow it to continue.]"
 
 
@@ -116,33 +113,6 @@ def parse_error(error: object) -> UpstreamError:
     return UpstreamError(code=code if isinstance(code, str) else "",
                          message=message if isinstance(message, str) else "")
 
-
-def from_error_type(error_type: str, message: str = "") -> errors.KimiError:
-    """The KimiError a legacy error type stands for (B.5); unknown types are upstream faults."""
-    if error_type in CONTENT_POLICY_TYPES:
-        kind, text, extra = errors.PermissionDenied, "Kimi refused this request under its content policy.", {}
-    else:
-        kind, text, extra = _ERROR_TYPES.get(error_type, (errors.UpstreamUnavailable, "", {}))
-    if not text:
-        text = f"Kimi reported an error: {message or error_type or 'unknown'}."
-    elif message:
-        text += f" (Kimi: {message})"
-    return kind(text, code=error_type or "upstream_error", **extra)
-
-
-# error_type -> (kind, our message, extra arguments)
-_ERROR_TYPES: dict[str, tuple[type[errors.KimiError], str, dict]] = {
-    "auth.token.invalid": (errors.AuthRejected, "Kimi says the token is no longer valid; log in to "
-                           "Kimi again and copy a fresh refresh_token.", {}),
-    # Another answer is still streaming into this chat: it ends by itself, so "try again shortly"
-    # (429 + Retry-After) is truthful and lets SDKs retry on their own.
-    "chat.user_stream_pushing": (errors.RateLimited, "Kimi is still answering an earlier message in this "
-                                 "chat; retry when that answer has finished.", {"retry_after": 5}),
-    "openai.completion.token_length_too_long": (errors.BadRequest, "The conversation is too long for Kimi; "
-                                                "start a new conversation or send less history.", {}),
-    "openai.completion.stream": (errors.UpstreamUnavailable, "Kimi's servers are busy and stopped "
-                                 "answering; try again in a moment.", {}),
-}
 
 _Handler = Callable[[LegacyParser, dict, list], None]
 _HANDLERS: dict[Optional[str], _Handler] = {

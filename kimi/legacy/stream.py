@@ -11,9 +11,11 @@ import requests
 
 from kimi import errors
 from kimi.events import CONTENT_EVENTS, ChatStarted, Event, Finished, MessageStarted, TextDelta, UpstreamError
-from kimi.legacy.parse import CONTENT_POLICY_TYPES, POLICY_NOTE, LegacyParser, from_error_type
-from kimi.legacy.sse import SSEDecoder
-from kimi.legacy.transport import CONNECTION_FAULTS, TIMEOUTS, read_chunks
+from kimi.errors import CONTENT_POLICY_TYPES, from_error_type
+from kimi.legacy.parse import POLICY_NOTE, LegacyParser
+from kimi.rest import read_chunks
+from kimi.sse import SSEDecoder
+from kimi.transport import reading_answer
 from kimi.stall import StallWatch, watching
 
 MAX_CONTINUATIONS = 5  # one answer of up to six segments; past that the caller gets "length"
@@ -140,16 +142,9 @@ class LegacyChatStream:
 
     def _events(self, response: requests.Response) -> Iterator[Event]:
         decoder = SSEDecoder()
-        with watching(self._stalls, response) as watched:
-            try:
-                for chunk in read_chunks(response, watched=watched):
-                    for data in decoder.feed(chunk):
-                        yield from self._parser.feed(data)
-            except TIMEOUTS:
-                raise errors.silent_mid_answer() from None
-            except CONNECTION_FAULTS:
-                if watched.stalled:  # the watch shut the connection down: Kimi went silent
-                    raise errors.silent_mid_answer() from None
-                raise errors.cut_mid_answer() from None
+        with watching(self._stalls, response) as watched, reading_answer(watched):
+            for chunk in read_chunks(response, watched=watched):
+                for data in decoder.feed(chunk):
+                    yield from self._parser.feed(data)
         for data in decoder.finish():
             yield from self._parser.feed(data)

@@ -14,6 +14,7 @@ from gateway.pool import AccountPool
 from gateway.store import FileStore
 from gateway.store.redis import RedisStore
 from kimi.refresh import AccountCalls
+from kimi.transport import Endpoints
 from tests.support.admin_setup import gateway_env, wipe_state
 from tests.support.fake_kimi_auth import FakeKimiAuth
 from tests.support.gateways import PatientGateway, free_port
@@ -91,7 +92,7 @@ def open_pool(request, tmp_path, kimi_auth):
 
     def open_one() -> AccountPool:
         stores.append(FileStore(where) if request.param == "file" else RedisStore(where))
-        return AccountPool(stores[-1], AccountCalls(**kimi_auth.call_urls()))
+        return AccountPool(stores[-1], AccountCalls(endpoints=Endpoints(**kimi_auth.call_urls())))
 
     yield open_one
     for store in stores:

@@ -7,6 +7,7 @@ import pytest
 from configs.settings import load_models
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
+from kimi.transport import Endpoints
 from tests.support.fake_kimi_legacy import FakeKimiLegacy
 
 _MODELS = ModelTable(load_models())
@@ -28,4 +29,4 @@ def legacy(module_legacy_server):
 
 @pytest.fixture
 def legacy_client(legacy):
-    return LegacyClient(base_url=legacy.url, models=_MODELS, read_timeout=5)
+    return LegacyClient(endpoints=Endpoints(legacy_base_url=legacy.url), models=_MODELS, read_timeout=5)

@@ -17,6 +17,7 @@ from kimi.connect.client import KimiClient  # noqa: E402
 from kimi.errors import KimiError  # noqa: E402
 from kimi.events import ChatRequest, Message  # noqa: E402
 from kimi.models import ModelTable  # noqa: E402
+from kimi.transport import Endpoints  # noqa: E402
 from tests.support.fake_kimi import FakeKimi  # noqa: E402
 from tests.support.jwts import make_jwt  # noqa: E402
 
@@ -27,8 +28,7 @@ def main() -> None:
     authority.issue_cert("127.0.0.1").configure_cert(server_context)
     with FakeKimi().start(tls=server_context) as kimi, authority.cert_pem.tempfile() as ca_file:
         kimi.stall(after_frames=6, seconds=20)
-        client = KimiClient(base_url=kimi.url, chat_path="/apiv2/kimi.gateway.chat.v1.ChatService/Chat",
-                            models=ModelTable(load_models()), read_timeout=0.3)
+        client = KimiClient(endpoints=Endpoints(base_url=kimi.url), models=ModelTable(load_models()), read_timeout=0.3)
         client.session.verify = ca_file
         chat = ChatRequest(model="kimi-latest", messages=[Message("user", "Hello")], stream=True)
         stream = client.open_chat(chat, make_jwt(sub="tlsstalltlsstalltlss"))

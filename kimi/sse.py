@@ -1,6 +1,7 @@
-"""Incremental decoder for the legacy completion stream (docs/kimi-protocol.md B.4): bytes in, the `data`
-of each complete SSE event out. UTF-8 is decoded incrementally, so a character split across
-network chunks is never mangled (KFA's U+FFFD workarounds are not needed).
+"""Incremental decoder for Kimi's REST event streams (the legacy completion, docs/kimi-protocol.md B.4, and
+a file's parse progress, B.6): bytes in, the `data` of each complete SSE event out. UTF-8 is decoded
+incrementally, so a character split across network chunks is never mangled (KFA's U+FFFD workarounds
+are not needed).
 """
 from __future__ import annotations
 

@@ -1,0 +1,182 @@
+"""HTTP to Kimi, written once: the shared sessions, the browser headers, the endpoints every call is aimed
+at (built from settings), and the one mapping of `requests`/urllib3/socket failures to KimiErrors, used
+around each send and around each body's reads. Nothing here imports flask or the layers above kimi/.
+
+A requests.Session stores every Set-Cookie it sees and sends it back on later calls to that host. One
+session serves every caller here, so a cookie Kimi (or a site an attachment is fetched from) set for one
+caller would ride along on the next caller's request: Kimi could then answer on the wrong account.
+Credentials always travel as explicit headers instead.
+"""
+from __future__ import annotations
+
+import http.client
+import http.cookiejar
+import logging
+import socket
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import requests
+import urllib3.exceptions
+
+from kimi import errors
+from kimi.stall import Watched
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+              "(KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36")
+TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
+# Checked after TIMEOUTS: a requests.Timeout is a RequestException, a socket.timeout an OSError.
+CONNECTION_FAULTS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+_LEGACY_REFRESH_PATH = "/api/auth/token/refresh"
+_PROBE_PATH = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"  # on the web host (A.1)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Every Kimi URL and path the code calls. The hosts, the Connect paths and the account URLs are
+    settings (configs/defaults.yaml); the REST paths are the protocol's own, the same on both hosts
+    (docs/kimi-protocol.md A.13, B.1-B.6). The defaults are the settings' defaults."""
+
+    base_url: str = "https://www.kimi.com"  # the web host: Connect RPC and its uploads
+    chat_path: str = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
+    delete_chat_path: str = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
+    legacy_base_url: str = "https://kimi.moonshot.cn"
+    # The account calls (D.1): the refresh RPC on the auth host; the old GET on the web host, tried
+    # only where the RPC is unknown (404); the live-token probe on the web host.
+    refresh_url: str = "https://auth.kimi.com/api/account.gateway.v1.AuthService/RefreshToken"
+    legacy_refresh_url: str = "https://www.kimi.com" + _LEGACY_REFRESH_PATH
+    probe_url: str = "https://www.kimi.com" + _PROBE_PATH
+    pre_sign_path: str = "/api/pre-sign-url"
+    file_path: str = "/api/file"
+    parse_progress_path: str = "/api/file/parse_process"
+    legacy_chat_path: str = "/api/chat"  # POST creates a chat; /<chat_id> deletes it (B.2)
+    research_usage_path: str = "/api/chat/research/usage"
+    legacy_refresh_path: str = _LEGACY_REFRESH_PATH  # on the legacy host (B.1)
+    user_path: str = "/api/user"
+    chat_page_path: str = "/chat"  # the web page of a chat (+ /<chat_id>): the Referer of its completions
+
+    def __post_init__(self) -> None:
+        for name in ("base_url", "legacy_base_url"):
+            object.__setattr__(self, name, getattr(self, name).rstrip("/"))
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Endpoints:
+        """The endpoints the settings name (kimi_base_url, kimi_chat_path, ...); the rest keep their defaults."""
+        web = settings["kimi_base_url"].rstrip("/")
+        return cls(base_url=web, chat_path=settings["kimi_chat_path"],
+                   delete_chat_path=settings["kimi_delete_chat_path"],
+                   legacy_base_url=settings["kimi_legacy_base_url"],
+                   refresh_url=settings["kimi_auth_base_url"].rstrip("/") + settings["kimi_refresh_path"],
+                   # Empty settings: the call on the web host, wherever KIMI_BASE_URL points.
+                   legacy_refresh_url=settings["kimi_refresh_url"] or web + _LEGACY_REFRESH_PATH,
+                   probe_url=settings["kimi_probe_url"] or web + _PROBE_PATH)
+
+    @property
+    def web_origin(self) -> str:
+        """The Origin of the web page whose calls we make: Connect's and the account calls'."""
+        return origin_of(self.base_url)
+
+    @property
+    def chat_url(self) -> str:
+        return self.base_url + self.chat_path
+
+    @property
+    def delete_chat_url(self) -> str:
+        return self.base_url + self.delete_chat_path
+
+    def legacy_chat(self, chat_id: str) -> str:
+        return f"{self.legacy_chat_path}/{chat_id}"
+
+    def completion_path(self, chat_id: str) -> str:
+        return f"{self.legacy_chat_path}/{chat_id}/completion/stream"
+
+    def chat_page(self, chat_id: str) -> str:
+        return f"{self.chat_page_path}/{chat_id}"
+
+
+def origin_of(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def shared_session() -> requests.Session:
+    """A session whose cookie jar refuses every cookie (what it was sent is never sent again)."""
+    session = requests.Session()
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
+def pooled_session(base_url: str, pool_size: int) -> requests.Session:
+    """A shared session that keeps up to `pool_size` connections to Kimi open for reuse: one gevent worker
+    holds hundreds of streams, and requests' default pool of 10 would drop (and log) the rest."""
+    session = shared_session()
+    # Proxy settings (HTTPS_PROXY, NO_PROXY) are read once here instead of on every request, which
+    # with trust_env also re-reads ~/.netrc: a measurable share of each request's CPU (bench/).
+    session.proxies = requests.utils.get_environ_proxies(base_url)
+    session.trust_env = False
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def browser_headers(url: str, referer_path: str = "/") -> dict[str, str]:
+    """What every call from Kimi's web page carries (A.3, B.1): its User-Agent and platform, and `url`'s
+    host as Origin and Referer. Each client builds its constant headers from this once."""
+    origin = origin_of(url)
+    return {"Origin": origin, "Referer": origin + referer_path, "User-Agent": USER_AGENT, "X-Msh-Platform": "web"}
+
+
+class Faults:
+    """A `with` block around a send or a body's reads: inside it, a timeout raises `timeout()` and a
+    broken or refused connection `unreachable()` (logged as "`logged`: <exception name>" when given);
+    every other exception passes. Built once per kind of call where its errors are fixed."""
+
+    __slots__ = ("timeout", "unreachable", "logged")
+
+    def __init__(self, timeout: Callable[[], errors.KimiError], unreachable: Callable[[], errors.KimiError],
+                 logged: str = ""):
+        self.timeout = timeout
+        self.unreachable = unreachable
+        self.logged = logged
+
+    def __enter__(self) -> Faults:
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
+        if kind is None:
+            return
+        if issubclass(kind, TIMEOUTS):
+            raise self.timeout() from None
+        if issubclass(kind, CONNECTION_FAULTS):
+            if self.logged:
+                log.warning("%s: %s", self.logged, kind.__name__)
+            raise self.unreachable() from None
+
+
+def calling(service: str, logged_as: str = "") -> Faults:
+    """The faults of a call to `service` ("Kimi", "Kimi's account service"): upstream_timeout when it
+    does not answer in time, upstream_unreachable when it cannot be reached."""
+    return Faults(lambda: errors.UpstreamTimeout(f"{service} did not answer in time.", code="upstream_timeout"),
+                  lambda: errors.UpstreamUnavailable(f"{service} could not be reached.", code="upstream_unreachable"),
+                  logged=f"cannot reach {logged_as or service}")
+
+
+def reading_answer(watched: Watched) -> Faults:
+    """The faults of reading an answer (both paths): silence past the read deadline, or a connection that
+    broke; one the stall watch cut (kimi/stall.py) counts as silence."""
+    return Faults(errors.silent_mid_answer,
+                  lambda: errors.silent_mid_answer() if watched.stalled else errors.cut_mid_answer())
+
+
+def read_excerpt(response: requests.Response, limit: int) -> str:
+    """Up to `limit` bytes of an error answer's body as text; "" when even that cannot be read."""
+    try:
+        return response.raw.read(limit, decode_content=True).decode("utf-8", "replace")
+    except (*TIMEOUTS, *CONNECTION_FAULTS):
+        return ""
