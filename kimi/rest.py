@@ -5,17 +5,16 @@ as KimiErrors. HTTP itself (sessions, failures) is kimi/transport.py's.
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any, Optional
 
 import requests
 
-from kimi import errors, transport
+from kimi import errors, tokens, transport
 from kimi.stall import Watched
 
 # B.1: random 19-digit numbers, generated once per process like a browser tab keeps them.
-DEVICE_ID = str(secrets.randbelow(9 * 10 ** 18) + 10 ** 18)
-SESSION_ID = str(secrets.randbelow(9 * 10 ** 18) + 10 ** 18)
+DEVICE_ID = tokens.new_device_id()
+SESSION_ID = tokens.new_device_id()
 EXCERPT_BYTES = 4096  # enough of an error body for its `error_type` JSON
 
 

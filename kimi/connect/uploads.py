@@ -10,10 +10,11 @@ from kimi.attachments import Payload
 from kimi.uploads import Uploader
 
 
-def upload_all(uploader: Uploader, payloads: list[tuple[Payload, str]], token: str, user_id: str) -> list[str]:
-    """The Kimi file id of each payload, in order."""
-    headers = uploader.transport.headers(token, user_id)
-    headers["Cookie"] = f"kimi-auth={token}"  # A.13: the web client sends the cookie too
+def upload_all(uploader: Uploader, payloads: list[tuple[Payload, str]], token: str,
+               identity: dict[str, str]) -> list[str]:
+    """The Kimi file id of each payload, in order. `identity`: the caller's Bearer token and ids, as the
+    Chat call carries them; no cookie (kimi-protocol-2026.md B.5)."""
+    headers = {**uploader.transport.headers(token), **identity}
     return [upload(uploader, payload, kind, headers)["id"] for payload, kind in payloads]
 
 
