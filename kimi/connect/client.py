@@ -38,6 +38,7 @@ class KimiClient:
                  conversations: Optional[ChatTips] = None,
                  max_upload_bytes: int = DEFAULT_MAX_BYTES,
                  allow_private_urls: bool = False, parse_timeout: float = 60,
+                 prompt_as_file_bytes: int = uploads.PROMPT_AS_FILE_BYTES,
                  session: Optional[requests.Session] = None, pool_size: int = 1000):
         self.chat_url = endpoints.chat_url
         self.delete_url = endpoints.delete_chat_url
@@ -53,6 +54,7 @@ class KimiClient:
         self.uploader = Uploader(rest.Transport(base_url=endpoints.base_url, connect_timeout=connect_timeout,
                                                 read_timeout=read_timeout, session=self.session),
                                  endpoints, parse_timeout=parse_timeout)
+        self.prompt_as_file_bytes = prompt_as_file_bytes  # 0: every prompt goes inline
         self.headers = _constant_headers(endpoints.base_url)
 
     def open_chat(self, chat: ChatRequest, token: str, claims: Optional[dict[str, Any]] = None,
@@ -66,9 +68,10 @@ class KimiClient:
         payloads = fetch_newest(self.fetcher, chat)
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
                                    tools=chat.tools, tool_choice=chat.tool_choice)
+        inline, payloads = uploads.move_long_prompt(text, payloads, self.prompt_as_file_bytes)
         parent_id = self.conversations.last_message_id(chat.conversation_id) if chat.conversation_id else None
         file_ids = uploads.upload_all(self.uploader, payloads, token, identity) if payloads else []
-        body = build_chat_body(text, model, chat, parent_id, file_ids)
+        body = build_chat_body(inline, model, chat, parent_id, file_ids)
         response = self._post(self.chat_url, encode_envelope(body), _headers(self.headers, identity), self.timeout)
         stream = ChatStream(response, FrameDecoder(self.max_frame_bytes), self.conversations,
                             prompt_tokens=estimate_tokens(text), model_id=model.id, stalls=self.stalls)
