@@ -89,7 +89,8 @@ def _router(settings: Mapping[str, Any], endpoints: Endpoints, models: ModelTabl
                    "allow_private_urls": settings["allow_private_urls"],
                    "parse_timeout": settings["upload_parse_timeout"]}
     connect = KimiClient(endpoints=endpoints, models=models, conversations=tips,
-                         max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024), **attachments, **timeouts)
+                         max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
+                         prompt_as_file_bytes=int(settings["prompt_as_file_kb"] * 1024), **attachments, **timeouts)
     legacy = LegacyClient(endpoints=endpoints, models=models, on_rotated=on_rotated, **attachments, **timeouts)
     return UpstreamRouter(connect, legacy)
 

@@ -25,5 +25,5 @@ class UpstreamRouter:
         path = "connect" if credential.is_connect else "legacy"
         log.info("chat for %s goes by the %s path", credential.name, path)
         if credential.is_connect:
-            return self.connect.open_chat(chat, credential.token, credential.claims)
+            return self.connect.open_chat(chat, credential.token, credential.claims, credential.device_id)
         return self.legacy.open_chat(chat, credential.token, keep_chat=chat.keep_conversation)

@@ -51,6 +51,10 @@ class Endpoints:
     refresh_url: str = "https://auth.kimi.com/api/account.gateway.v1.AuthService/RefreshToken"
     legacy_refresh_url: str = "https://www.kimi.com" + _LEGACY_REFRESH_PATH
     probe_url: str = "https://www.kimi.com" + _PROBE_PATH
+    # 2026 uploads on the web host (kimi-protocol-2026.md B.5): a multipart POST, then the parse progress.
+    file_upload_path: str = "/apiv2-files/file/upload"
+    file_progress_path: str = "/apiv2-files/kimi.gateway.file.v1.FileService/GetFileParseProgress"
+    # The older upload (A.13): pre-sign, PUT, register; used where the 2026 path is unknown (404).
     pre_sign_path: str = "/api/pre-sign-url"
     file_path: str = "/api/file"
     parse_progress_path: str = "/api/file/parse_process"

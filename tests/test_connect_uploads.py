@@ -1,5 +1,6 @@
-"""Images and files on the Connect path (docs/kimi-protocol.md A.13): fetched with kimi/attachments.py's limits,
-uploaded (pre-sign, PUT, register) and attached after the text block, in every format."""
+"""Images and files on the Connect path: fetched with kimi/attachments.py's limits, uploaded the 2026 way
+(kimi-protocol-2026.md B.5: multipart, then parse progress) or, where that is unknown, by the older steps
+(docs/kimi-protocol.md A.13: pre-sign, PUT, register), and attached after the text block, in every format."""
 import base64
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,8 @@ pytest_plugins = ["tests.support.turn_gateways"]
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 40
 PNG_B64 = base64.b64encode(PNG).decode()
 PNG_URI = "data:image/png;base64," + PNG_B64
+UPLOAD = "/apiv2-files/file/upload"
+PROGRESS = "/apiv2-files/kimi.gateway.file.v1.FileService/GetFileParseProgress"
 
 
 def steps(kimi):
@@ -47,18 +50,29 @@ def openai_features(features_gateway, user_token):
         yield client
 
 
-def test_an_openai_image_is_uploaded_and_attached_after_the_text(turn_kimi, openai_features):
+def test_an_openai_image_is_uploaded_the_2026_way_and_attached_after_the_text(turn_kimi, openai_features):
+    openai_features.chat.completions.create(model="moonshot-v1-8k-vision-preview", messages=image_question(PNG_URI))
+    (file_id,) = turn_kimi.files
+    assert steps(turn_kimi)[:2] == [(UPLOAD, None), (PROGRESS, {"file_ids": [file_id]})]
+    assert turn_kimi.files[file_id]["name"] == "image.png"  # the multipart part `file`, under its own name
+    assert list(turn_kimi.uploads.values()) == [(PNG, "image/png")]
+    assert chat_blocks(turn_kimi) == [{"message_id": "", "text": {"content": "What is this?"}}, {"file": {"id": file_id}}]
+    # This gateway deletes each chat right after its reply: the DeleteChat call may already be recorded.
+    assert chat_request(turn_kimi)["scenario"] == "SCENARIO_K2D5"
+
+
+def test_where_the_2026_upload_is_unknown_the_older_steps_serve(turn_kimi, openai_features):
+    turn_kimi.new_uploads_missing = True
     openai_features.chat.completions.create(model="moonshot-v1-8k-vision-preview", messages=image_question(PNG_URI))
     (file_id,), (object_name,) = turn_kimi.files, turn_kimi.uploads
-    assert steps(turn_kimi)[:3] == [
+    assert steps(turn_kimi)[:4] == [
+        (UPLOAD, None),
         ("/api/pre-sign-url", {"action": "image", "name": "image.png", "size": len(PNG)}),
         ("PUT", None),
         ("/api/file", {"type": "image", "name": "image.png", "size": len(PNG), "file_id": "fid-" + object_name[4:],
                        "object_name": object_name})]
     assert list(turn_kimi.uploads.values()) == [(PNG, "image/png")]
-    assert chat_blocks(turn_kimi) == [{"message_id": "", "text": {"content": "What is this?"}}, {"file": {"id": file_id}}]
-    # This gateway deletes each chat right after its reply: the DeleteChat call may already be recorded.
-    assert chat_request(turn_kimi)["scenario"] == "SCENARIO_K2D5"
+    assert chat_blocks(turn_kimi)[1:] == [{"file": {"id": file_id}}]
 
 
 def test_an_anthropic_base64_image_is_uploaded(turn_kimi, features_gateway, user_token):
@@ -111,8 +125,8 @@ def image_site():
 
 def test_an_image_url_is_fetched_then_uploaded_under_its_own_name(turn_kimi, openai_features, image_site):
     openai_features.chat.completions.create(model="kimi-k2.5-instant", messages=image_question(image_site + "/cat.png"))
-    assert steps(turn_kimi)[0] == ("/api/pre-sign-url", {"action": "image", "name": "cat.png", "size": len(PNG)})
-    assert list(turn_kimi.uploads.values()) == [(PNG, "image/png")]
+    (file,) = turn_kimi.files.values()
+    assert file["name"] == "cat.png" and list(turn_kimi.uploads.values()) == [(PNG, "image/png")]
 
 
 def test_a_private_address_is_refused_before_anything_reaches_kimi(kimi, openai_client):
@@ -130,11 +144,12 @@ def test_an_attachment_over_the_limit_is_refused(turn_kimi, openai_features):
     assert turn_kimi.requests == []
 
 
-def test_a_document_is_uploaded_as_a_file(kimi, user_token):
+def test_a_document_goes_by_the_older_steps_as_a_file_where_the_2026_upload_is_unknown(kimi, user_token):
+    kimi.new_uploads_missing = True
     client = KimiClient(endpoints=Endpoints(base_url=kimi.url), models=ModelTable(load_models()))
     notes = Attachment("data:text/plain;base64," + base64.b64encode(b"Revenue rose.").decode(), "file", "notes.txt")
     with client.session:
         client.open_chat(ChatRequest("kimi-k2.5-instant", [Message("user", "Summarise.", (notes,))]), user_token).close()
-    assert [(r.path, r.body) for r in kimi.requests][:1] == [
+    assert [(r.path, r.body) for r in kimi.requests][1:2] == [
         ("/api/pre-sign-url", {"action": "file", "name": "notes.txt", "size": 13})]
-    assert kimi.requests[2].body["type"] == "file" and list(kimi.uploads.values()) == [(b"Revenue rose.", "text/plain")]
+    assert kimi.requests[3].body["type"] == "file" and list(kimi.uploads.values()) == [(b"Revenue rose.", "text/plain")]

@@ -38,6 +38,7 @@ class KimiClient:
                  conversations: Optional[ChatTips] = None,
                  max_upload_bytes: int = DEFAULT_MAX_BYTES,
                  allow_private_urls: bool = False, parse_timeout: float = 60,
+                 prompt_as_file_bytes: int = uploads.PROMPT_AS_FILE_BYTES,
                  session: Optional[requests.Session] = None, pool_size: int = 1000):
         self.chat_url = endpoints.chat_url
         self.delete_url = endpoints.delete_chat_url
@@ -53,24 +54,25 @@ class KimiClient:
         self.uploader = Uploader(rest.Transport(base_url=endpoints.base_url, connect_timeout=connect_timeout,
                                                 read_timeout=read_timeout, session=self.session),
                                  endpoints, parse_timeout=parse_timeout)
+        self.prompt_as_file_bytes = prompt_as_file_bytes  # 0: every prompt goes inline
         self.headers = _constant_headers(endpoints.base_url)
 
-    def open_chat(self, chat: ChatRequest, token: str, claims: Optional[dict[str, Any]] = None) -> ChatStream:
+    def open_chat(self, chat: ChatRequest, token: str, claims: Optional[dict[str, Any]] = None,
+                  device_id: Optional[str] = None) -> ChatStream:
         """Send the turn and read up to the first content; raises KimiError while the caller can
         still answer with a proper HTTP status (Kimi reports auth and overload inside HTTP 200).
         Attachments are fetched before anything reaches Kimi, so a bad one costs no upload.
-        `claims`: the token's, when the caller has read them already (tokens.Credential)."""
-        claims = _access_claims(token, claims)
+        `claims`, `device_id`: the token's, when the caller knows them already (tokens.Credential)."""
+        identity = _identity(token, _access_claims(token, claims), device_id)
         model = self.models.resolve(chat.model)
         payloads = fetch_newest(self.fetcher, chat)
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
                                    tools=chat.tools, tool_choice=chat.tool_choice)
+        inline, payloads = uploads.move_long_prompt(text, payloads, self.prompt_as_file_bytes)
         parent_id = self.conversations.last_message_id(chat.conversation_id) if chat.conversation_id else None
-        user_id = str(claims.get("sub") or "")
-        file_ids = uploads.upload_all(self.uploader, payloads, token, user_id) if payloads else []
-        body = build_chat_body(text, model, chat, parent_id, file_ids)
-        response = self._post(self.chat_url, encode_envelope(body), _headers(self.headers, token, claims),
-                              self.timeout)
+        file_ids = uploads.upload_all(self.uploader, payloads, token, identity) if payloads else []
+        body = build_chat_body(inline, model, chat, parent_id, file_ids)
+        response = self._post(self.chat_url, encode_envelope(body), _headers(self.headers, identity), self.timeout)
         stream = ChatStream(response, FrameDecoder(self.max_frame_bytes), self.conversations,
                             prompt_tokens=estimate_tokens(text), model_id=model.id, stalls=self.stalls)
         try:
@@ -82,7 +84,7 @@ class KimiClient:
 
     def delete_chat(self, chat_id: str, token: str) -> None:
         """DeleteChat, a unary Connect call (A.1); KimiError when Kimi refuses or cannot be reached."""
-        headers = {**_headers(self.headers, token, tokens.read_claims(token) or {}),
+        headers = {**_headers(self.headers, _identity(token, tokens.read_claims(token) or {})),
                    "Content-Type": "application/json", "Accept": "application/json"}
         data = json.dumps({"chat_id": chat_id}).encode()
         self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)).close()
@@ -129,16 +131,22 @@ def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: O
     return body
 
 
+# Where a caller gets a token that works, in the words of the /auth page and the README (B.1.3).
+_HOW_TO_GET_A_TOKEN = ("On www.kimi.com open DevTools → Application → Local Storage → https://www.kimi.com and "
+                       "copy `access_token` (a JWT starting with eyJ; an older login's `kimi-auth` cookie works "
+                       "too). It lives 15 minutes: for longer use, save the `access_token` and `refresh_token` "
+                       "pair on the server's /auth page, which renews itself, and call it with a proxy key.")
+
+
 def _access_claims(token: str, claims: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     claims = tokens.read_claims(token) if claims is None else claims
     if not tokens.is_access_jwt(claims):
         raise errors.AuthRejected(
-            "This is not a kimi-auth access token. Copy the `kimi-auth` cookie from www.kimi.com "
-            "(a JWT starting with eyJ) and send it as `Authorization: Bearer <token>`.",
+            "This is not a Kimi access token. Send it as `Authorization: Bearer <token>`. " + _HOW_TO_GET_A_TOKEN,
             code="invalid_token")
     if tokens.is_expired(claims):
-        raise errors.AuthRejected("The Kimi token has expired. Log in to www.kimi.com again and "
-                                  "copy a fresh kimi-auth token.", code="token_expired")
+        raise errors.AuthRejected("The Kimi access token has expired. " + _HOW_TO_GET_A_TOKEN,
+                                  code="token_expired")
     return claims
 
 
@@ -151,19 +159,26 @@ def _constant_headers(base_url: str) -> dict[str, str]:
         # Identity keeps each frame readable the moment it arrives (A.14).
         "Accept-Encoding": "identity",
         **browser_headers(base_url),
-        "X-Msh-Version": "1.0.0",
+        "X-Msh-Version": "2.2.0",  # what the 2026-09 captures send (kimi-protocol-2026.md B.1.4)
         "X-Language": "en-US",
         "R-Timezone": "UTC",
     }
 
 
-def _headers(constant: dict[str, str], token: str, claims: dict[str, Any]) -> dict[str, str]:
-    """The headers of one call: `constant` plus the caller's token, ids taken from its own claims."""
-    headers = {**constant, "Authorization": f"Bearer {token}", "Cookie": f"kimi-auth={token}",
-               "X-Request-Id": uuid.uuid4().hex}
-    for header, claim in (("X-Msh-Device-Id", "device_id"), ("X-Msh-Session-Id", "ssid"),
-                          ("X-Traffic-Id", "sub")):
+def _headers(constant: dict[str, str], identity: dict[str, str]) -> dict[str, str]:
+    """The headers of one call: `constant`, the caller's `identity` and a fresh request id."""
+    return {**constant, **identity, "X-Request-Id": uuid.uuid4().hex}
+
+
+def _identity(token: str, claims: dict[str, Any], device_id: Optional[str] = None) -> dict[str, str]:
+    """Who calls, as the 2026 web page says it (kimi-protocol-2026.md B.1.4): the Bearer token only (new
+    logins have no kimi-auth cookie, B.8), the ids the token's claims hold, and its device id (the claim,
+    else `device_id`, else derived from its user: tokens.device_id_of), the same on every call."""
+    headers = {"Authorization": f"Bearer {token}"}
+    device_id = device_id or tokens.device_id_of(claims)
+    if device_id:
+        headers["X-Msh-Device-Id"] = device_id
+    for header, claim in (("X-Msh-Session-Id", "ssid"), ("X-Traffic-Id", "sub")):
         if claims.get(claim):
             headers[header] = str(claims[claim])
     return headers
-

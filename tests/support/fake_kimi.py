@@ -240,6 +240,10 @@ class FakeKimi(FakeServer):
                            self.uploads, self.files):
                 record.clear()
             self.delete_gate, self.delete_status = None, 200  # DeleteChat waits on the gate; answers the status
+            # The 2026 uploads (fake_kimi_uploads.py): served unless missing; each parse-progress answer
+            # takes the next scripted status, then `progress_after` (SUCCESS unless a test stalls it).
+            self.new_uploads_missing = False
+            self.progress_statuses, self.progress_after = deque(), "PROCESS_STATUS_SUCCESS"
             self.max_open_streams = self.open_streams
 
     # Scripting: each Chat request takes the next behaviour; an empty queue means echo.
@@ -278,7 +282,18 @@ class FakeKimi(FakeServer):
     def raw(self, bytes_body, status=200, content_type="application/connect+json"):
         return self._push("raw", body=bytes_body, status=status, content_type=content_type)
 
+    def parse_progress(self, *statuses, then="PROCESS_STATUS_SUCCESS"):
+        """The statuses GetFileParseProgress answers, one per call, and `then` after them."""
+        with self._lock:
+            self.progress_statuses.extend(statuses)
+            self.progress_after = then
+        return self
+
     # Called from handler threads.
+
+    def _next_progress(self):
+        with self._lock:
+            return self.progress_statuses.popleft() if self.progress_statuses else self.progress_after
 
     def _next_behaviour(self):
         with self._lock:
