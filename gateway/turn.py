@@ -17,6 +17,7 @@ from gateway.lending import note_stream_error, open_pooled
 from gateway.metrics import count_unknown_kinds, count_upstream_error
 from gateway.pool import AccountPool, Lease
 from gateway.reply import Reply
+from kimi import tokens
 from kimi.errors import KimiError, NotFound, Overloaded
 from kimi.events import AnswerStream, ChatRequest, Finished
 from kimi.router import UpstreamRouter
@@ -202,10 +203,16 @@ class Turn:
         except Exception as exc:
             log.warning("could not plan the deletion of chat %s: %s", chat_id, type(exc).__name__)
 
-    def _token_source(self) -> Callable[[], Optional[str]]:
+    def _token_source(self) -> Callable[[], Optional[tokens.Credential]]:
         if self.own:
-            token = self.own.token
-            return lambda: token
-        # A pool account's token may be renewed before the deletion: read the current one then.
+            own = self.own
+            return lambda: own
+        # A pool account's token may be renewed before the deletion: read the current one then, with the
+        # device id its chats were sent with.
         store, account_id = self.pool.store, self.account
-        return lambda: (store.read("accounts").get(account_id) or {}).get("access_token")
+
+        def current() -> Optional[tokens.Credential]:
+            record = store.read("accounts").get(account_id) or {}
+            token = record.get("access_token")
+            return tokens.Credential(token, tokens.read_claims(token), record.get("device_id")) if token else None
+        return current

@@ -7,10 +7,12 @@ import pytest
 
 from blueprints.upstream import services
 from tests.support.jwts import make_jwt
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.app("served")  # the fake upstream, the server's token, no key
 
 CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
+DELETE = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
 NO_DEVICE = make_jwt(sub="nodeviceuser00000001", device_id=None)
 BODY = {"model": "kimi-k2.5-instant", "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -77,3 +79,12 @@ def test_an_account_saved_before_device_ids_were_kept_gets_one_once(kimi, make_a
 def test_a_device_id_in_the_saved_accounts_token_wins(kimi, client, server_token):
     ask(client)
     assert device_ids(kimi) == ["7430000000000000002"]
+
+
+def test_deleting_a_saved_accounts_chat_carries_the_device_id_its_chat_was_sent_with(kimi, make_app):
+    app = make_app("served", kimi_token=NO_DEVICE, delete_chats=True, native_continuation=False)  # delete at once
+    ask(app.test_client())
+    assert wait_until(lambda: any(r.path == DELETE for r in kimi.requests))
+    (record,) = services(app).pool.store.read("accounts").values()
+    assert [r.headers["X-Msh-Device-Id"] for r in kimi.requests if r.path in (CHAT, DELETE)] == \
+        [record["device_id"]] * 2

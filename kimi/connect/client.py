@@ -82,9 +82,10 @@ class KimiClient:
             raise
         return stream
 
-    def delete_chat(self, chat_id: str, token: str) -> None:
-        """DeleteChat, a unary Connect call (A.1); KimiError when Kimi refuses or cannot be reached."""
-        headers = {**_headers(self.headers, _identity(token, tokens.read_claims(token) or {})),
+    def delete_chat(self, chat_id: str, credential: tokens.Credential) -> None:
+        """DeleteChat, a unary Connect call (A.1), with the identity the chat was sent with; KimiError when
+        Kimi refuses or cannot be reached."""
+        headers = {**_headers(self.headers, _identity(credential.token, credential.claims or {}, credential.device_id)),
                    "Content-Type": "application/json", "Accept": "application/json"}
         data = json.dumps({"chat_id": chat_id}).encode()
         self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)).close()
