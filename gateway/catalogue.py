@@ -37,8 +37,8 @@ class ModelCatalogue:
     def catalogue(self, credential: tokens.Credential) -> Optional[Catalogue]:
         """The account's catalogue as kept now (None until the first call answers); a missing or
         stale one is fetched in the background."""
-        if not self.ttl or not credential.is_connect:
-            return None
+        if not self.ttl or not credential.is_connect or tokens.is_expired(credential.claims):
+            return None  # Kimi would refuse the call: not worth one
         user = _user(credential)
         with self._lock:
             due, kept = self._kept.get(user, (0.0, None))

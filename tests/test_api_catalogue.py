@@ -19,12 +19,16 @@ OVERLOAD = "error_free_user_overloaded.jsonl"
 USER = [{"role": "user", "content": "Summarise Hamlet."}]
 
 
+POOL_TOKEN = make_jwt(sub="cataloguepool00000001", membership={"level": "LEVEL_BASIC"})
+
+
 @pytest.fixture(scope="module")
-def catalogue_gateway(fake_kimi_server, fake_legacy_server, server_token, tmp_path_factory):
-    """K3 falls back to K2.6 Instant; nothing is deleted or continued (no background calls of its own)."""
+def catalogue_gateway(fake_kimi_server, fake_legacy_server, tmp_path_factory):
+    """One paid account saved; K3 falls back to K2.6 Instant; nothing is deleted or continued (no
+    background calls of its own)."""
     tmp = tmp_path_factory.mktemp("catalogue-gateway")
     env = {**os.environ, "KIMI_BASE_URL": fake_kimi_server.url, "KIMI_LEGACY_BASE_URL": fake_legacy_server.url,
-           "DATA_DIR": str(tmp / "data"), "KIMI_TOKEN": server_token, "API_KEYS": "", "WEB_CONCURRENCY": "1",
+           "DATA_DIR": str(tmp / "data"), "KIMI_TOKEN": POOL_TOKEN, "API_KEYS": "", "WEB_CONCURRENCY": "1",
            "DELETE_CHATS": "false", "NATIVE_CONTINUATION": "false", "OVERLOAD_FALLBACK": "kimi-k3>kimi-k2.6"}
     server = Gateway(env, tmp)
     yield server
@@ -64,6 +68,20 @@ def test_a_paid_account_sees_the_swarm(catalogue_gateway, kimi):
     token = account("LEVEL_BASIC")
     kimi.catalogue_for(token)
     assert "kimi-k3-swarm" in catalogue_in(catalogue_gateway, token)
+
+
+def test_a_list_without_a_kimi_token_shows_the_saved_accounts_catalogue(catalogue_gateway, kimi):
+    kimi.catalogue_for(POOL_TOKEN)
+    assert "kimi-k3-swarm" in catalogue_in(catalogue_gateway, "no-key-on-loopback")
+
+
+def test_an_expired_token_costs_no_catalogue_call(catalogue_gateway, kimi):
+    expired = make_jwt(sub="catalogueexpired00001", expires_in=-60)
+    fresh = account("LEVEL_FREE")
+    kimi.catalogue_for(expired).catalogue_for(fresh)
+    listed_ids(catalogue_gateway, expired)
+    catalogue_in(catalogue_gateway, fresh)  # a later call has come and gone
+    assert kimi.catalogue_requests == [fresh]
 
 
 def test_many_lists_within_the_ttl_cost_one_catalogue_call(catalogue_gateway, kimi, free_token):
