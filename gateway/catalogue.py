@@ -76,7 +76,9 @@ class ModelCatalogue:
             kept = read_catalogue(self.client.fetch(credential.token), membership_of(credential.claims))
             due = time.monotonic() + self.ttl
         except KimiError as err:
-            log.warning("could not read the model catalogue of a Kimi account: %s", err.code or type(err).__name__)
+            # INFO: the model table serves meanwhile, and a refused token is reported where it is lent.
+            log.info("could not read the model catalogue of a Kimi account (%s); the model table serves",
+                     err.code or type(err).__name__)
             kept, due = None, time.monotonic() + RETRY_SECONDS
         except Exception:  # a bug must not end the worker's background greenlet silently
             log.exception("reading a model catalogue failed")
