@@ -11,11 +11,14 @@ from flask import Flask, current_app, request
 from blueprints.formats.common import MAX_JSON_DEPTH, nests_deeper_than
 from blueprints.proxy import came_through_proxy
 from gateway.access import choose_access
+from gateway.catalogue import pool_credentials
 from gateway.reply import Reply
 from gateway.services import Services
 from gateway.turn import Turn
 from kimi.errors import BadRequest
+from kimi import tokens
 from kimi.events import ChatRequest
+from kimi.models import ModelSpec
 
 _SERVICES = "kimi_gateway"
 
@@ -71,13 +74,35 @@ def _with_conversation_headers(chat: ChatRequest) -> ChatRequest:
 def conversation_headers(events: Reply) -> dict[str, str]:
     """Every reply names its Kimi chat, so any client can continue it; how the turn reached Kimi
     (`native`: into an existing chat, `folded`: history folded into a new chat, `new`); and on the
-    Connect path the model table entry that served it (another one after an overload fallback)."""
-    headers = {"X-Conversation-Id": events.chat_id or ""}
-    if events.continuation:
-        headers["X-Kimi-Continuation"] = events.continuation
-    if events.model_id:
-        headers["X-Kimi-Scenario"] = events.model_id
-    return headers
+    Connect path the model that served it; after an overload fallback, X-Kimi-Fallback-From names the
+    model asked for."""
+    named = {"X-Kimi-Continuation": events.continuation, "X-Kimi-Scenario": events.model_id,
+             "X-Kimi-Fallback-From": events.fallback_from}
+    return {"X-Conversation-Id": events.chat_id or "", **{name: value for name, value in named.items() if value}}
+
+
+def listed_models(credential: Optional[str]) -> list[ModelSpec]:
+    """The models a model list shows this caller: the table's and, for the caller's own Kimi token,
+    its account's catalogue; for anyone else, the saved accounts' catalogues together. Never waits on Kimi."""
+    gateway = services()
+    return gateway.turns.catalogue.listed(_catalogue_credentials(gateway, credential))
+
+
+def find_model(credential: Optional[str], model_id: str) -> Optional[ModelSpec]:
+    """The listed model of that id, or None."""
+    return next((spec for spec in listed_models(credential) if spec.id == model_id), None)
+
+
+def _catalogue_credentials(gateway: Services, credential: Optional[str]) -> list[tokens.Credential]:
+    own = [tokens.credential(token.strip()) for token in (credential or "").split(",") if token.strip()]
+    own = [presented for presented in own if presented.is_connect]
+    return own or pool_credentials(gateway.store.read("accounts"))
+
+
+def answered_as(chat: ChatRequest, events: Reply) -> ChatRequest:
+    """The request as its reply names it: after an overload fallback, with the model that answered in
+    `model` (a copy), so no format relabels a fallback's answer as the model asked for."""
+    return replace(chat, model=events.model_id) if events.fallback_from else chat
 
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from configs.settings import load_models
 from gateway.access import Keyring
+from gateway.catalogue import ModelCatalogue
 from gateway.continuation import ContinuationMap
 from gateway.conversations import ConversationMemory
 from gateway.filters import thinking_output
@@ -22,6 +23,7 @@ from gateway.pool import AccountPool
 from gateway.registry import Registry
 from gateway.store import Store, open_store
 from gateway.turn import TurnSettings
+from kimi.catalogue import CatalogueClient
 from kimi.connect.client import KimiClient
 from kimi.conversations import DEFAULT_TTL
 from kimi.legacy.auth import RotationHook
@@ -66,11 +68,13 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     tips = ConversationMemory(store, ttl_seconds=max(ttl, DEFAULT_TTL))
     # The pool stores the refresh tokens Kimi rotates when a saved legacy account's is used.
     router = _router(settings, endpoints, ModelTable(load_models()), tips, on_rotated=pool.keep_rotated_refresh_token)
+    catalogue = ModelCatalogue(CatalogueClient(endpoints, router.connect.session, settings["upstream_connect_timeout"]),
+                               router.models, ttl=settings["model_catalogue_ttl"])
     turns = TurnSettings(
         continuations=ContinuationMap(store, tips, ttl) if settings["native_continuation"] else None,
         janitor=ChatJanitor(router.connect.delete_chat, store) if settings["delete_chats"] else None,
         fallbacks=parse_fallbacks(settings["overload_fallback"], router.models),
-        thinking=thinking_output(settings["thinking_output"]))
+        thinking=thinking_output(settings["thinking_output"]), catalogue=catalogue)
     keyring = Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"],
                       keyless_loopback=settings["lend_without_key"])
     _say_who_is_served(keyring)

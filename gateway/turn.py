@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from gateway.access import Access, token_ref
+from gateway.catalogue import ModelCatalogue
 from gateway.continuation import ContinuationMap, Entry, history_mode
 from gateway.filters import Transform, limit_answer, record_answer, stop_at_sequences
 from gateway.hygiene import ChatJanitor
@@ -36,6 +37,7 @@ class TurnSettings:
     janitor: Optional[ChatJanitor]  # None: DELETE_CHATS off
     fallbacks: dict[str, tuple[str, ...]]
     thinking: Optional[Transform]
+    catalogue: Optional[ModelCatalogue] = None  # None: the model table alone
 
 
 class Turn:
@@ -82,21 +84,26 @@ class Turn:
         """The reply, after overload fallback and native continuation have had their say (KimiError
         before any byte is sent)."""
         try:
-            self.stream = self._open_chain()
+            self.stream, position = self._open_chain()
         except KimiError as err:
             count_upstream_error(err)
             raise
-        return Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
-                     on_close=self._after_close)
+        reply = Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
+                      on_close=self._after_close)
+        if position:  # never a silent downgrade: the reply names the model that answered instead
+            reply.fallback_from = self.chat.model
+        return reply
 
-    def _open_chain(self) -> AnswerStream:
+    def _open_chain(self) -> tuple[AnswerStream, int]:
+        """The stream, and its model's position in the chain (0: the model asked for)."""
         chain = self._model_chain()
         for position, model_id in enumerate(chain):
             is_last = position == len(chain) - 1
-            # A fallback model brings its own thinking default: thinking is what was overloaded.
-            attempt = self.chat if position == 0 else replace(self.chat, model=model_id, thinking=None)
+            # A fallback model brings its own thinking and effort defaults: thinking is what was overloaded.
+            attempt = self.chat if position == 0 else replace(self.chat, model=model_id, thinking=None,
+                                                              reasoning_effort=None)
             try:
-                return self._open_model(attempt, cool_down=is_last)
+                return self._open_model(attempt, cool_down=is_last), position
             except Overloaded as err:
                 if is_last:
                     raise
@@ -124,13 +131,19 @@ class Turn:
     def _open_once(self, attempt: ChatRequest, cool_down: bool) -> AnswerStream:
         if self.own:
             self.account = token_ref(self.own.token)
-            return self.router.open_chat(self._upstream_chat(attempt, self.account), self.own)
+            return self._open_on(self._upstream_chat(attempt, self.account), self.own)
         prefer = self.entry.account if self.entry else self.pool.account_for_chat(self.chat.conversation_id)
-        stream, self.lease = open_pooled(self.router.open_chat,
+        stream, self.lease = open_pooled(self._open_on,
                                          lambda lease: self._upstream_chat(attempt, lease.account_id),
                                          self.pool, prefer, cool_down)
         self.account = self.lease.account_id
         return stream
+
+    def _open_on(self, chat: ChatRequest, credential: tokens.Credential) -> AnswerStream:
+        """The chat opened with this account's catalogue entry for its model, when one is kept."""
+        catalogue = self.settings.catalogue
+        model = catalogue.spec_for(credential, chat.model) if catalogue else None
+        return self.router.open_chat(chat, credential, model)
 
     def _upstream_chat(self, attempt: ChatRequest, account: str) -> ChatRequest:
         """What Kimi is sent on this account: only the new turns, into the remembered chat, when the

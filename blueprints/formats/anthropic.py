@@ -13,7 +13,7 @@ import orjson
 from blueprints.formats import citations, sse
 from blueprints.formats.anthropic_request import count_tokens, parse_request
 from blueprints.formats.common import Answer, Transcript, arguments_object, fold_events, short_id, stream_error
-from kimi.errors import KimiError, Overloaded
+from kimi.errors import BusyForFreeUsers, KimiError, Overloaded
 from kimi.events import ChatRequest, ToolCall
 from kimi.usage import TokenCounter
 
@@ -112,8 +112,9 @@ def error_body(err: KimiError) -> dict[str, Any]:
 
 
 def error_status(err: KimiError) -> int:
-    """The HTTP status Anthropic would answer with: Kimi's free-tier overload is its 529."""
-    return OVERLOADED_STATUS if isinstance(err, Overloaded) else err.status
+    """The HTTP status Anthropic would answer with: Kimi's overload is its 529; the refusal of free
+    accounts stays 429 (rate_limit_error), as in every other API (README, "Never a silent downgrade")."""
+    return OVERLOADED_STATUS if isinstance(err, Overloaded) and not isinstance(err, BusyForFreeUsers) else err.status
 
 
 def model_list(specs, created: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from kimi.connect import uploads
 from kimi.conversations import ChatTips, LocalTips
 from kimi.events import ChatRequest
 from kimi.connect.frames import FrameDecoder, encode_envelope
-from kimi.models import ModelSpec, ModelTable
+from kimi.models import ModelSpec, ModelTable, choose_effort
 from kimi.stall import StallWatch
 from kimi.connect.stream import ChatStream
 from kimi.attachments import DEFAULT_MAX_BYTES, Fetcher
@@ -58,13 +58,14 @@ class KimiClient:
         self.headers = _constant_headers(endpoints.base_url)
 
     def open_chat(self, chat: ChatRequest, token: str, claims: Optional[dict[str, Any]] = None,
-                  device_id: Optional[str] = None) -> ChatStream:
+                  device_id: Optional[str] = None, model: Optional[ModelSpec] = None) -> ChatStream:
         """Send the turn and read up to the first content; raises KimiError while the caller can
         still answer with a proper HTTP status (Kimi reports auth and overload inside HTTP 200).
         Attachments are fetched before anything reaches Kimi, so a bad one costs no upload.
-        `claims`, `device_id`: the token's, when the caller knows them already (tokens.Credential)."""
+        `claims`, `device_id`: the token's, when the caller knows them already (tokens.Credential);
+        `model`: the account's catalogue entry for chat.model, when it has one (else the model table's)."""
         identity = _identity(token, _access_claims(token, claims), device_id)
-        model = self.models.resolve(chat.model)
+        model = model or self.models.resolve(chat.model)
         payloads = fetch_newest(self.fetcher, chat)
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
                                    tools=chat.tools, tool_choice=chat.tool_choice)
@@ -106,16 +107,11 @@ class KimiClient:
 def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: Optional[str],
                     file_ids: Optional[list[str]] = None) -> dict[str, Any]:
     """The Chat request payload (docs/kimi-protocol.md A.5); new chats omit chat_id/parent_id (C.3)."""
-    thinking = model.thinking if chat.thinking is None else chat.thinking
     search = model.search if chat.search is None else chat.search
     blocks: list[dict[str, Any]] = [{"message_id": "", "text": {"content": text}}]
     blocks.extend({"file": {"id": file_id}} for file_id in file_ids or ())  # after the text block (A.5)
     message: dict[str, Any] = {"role": "user", "blocks": blocks, "scenario": model.scenario}
-    options: dict[str, Any] = {"thinking": bool(thinking)}
-    if model.reasoning_effort:
-        options["reasoning_effort"] = model.reasoning_effort
-    if model.context_length:
-        options["context_length"] = model.context_length
+    options = _options(model, chat)
     body: dict[str, Any] = {"scenario": model.scenario, "message": message, "options": options}
     tools = [{"type": "TOOL_TYPE_SEARCH", "search": {"force": True} if search == "force" else {}}] if search else []
     tools.extend({"type": tool_type} for tool_type in model.extra_tools)
@@ -137,6 +133,30 @@ _HOW_TO_GET_A_TOKEN = ("On www.kimi.com open DevTools → Application → Local 
                        "copy `access_token` (a JWT starting with eyJ; an older login's `kimi-auth` cookie works "
                        "too). It lives 15 minutes: for longer use, save the `access_token` and `refresh_token` "
                        "pair on the server's /auth page, which renews itself, and call it with a proxy key.")
+
+
+def _options(model: ModelSpec, chat: ChatRequest) -> dict[str, Any]:
+    """Chat `options` (B.3.2). A catalogue entry (one with efforts) always sends `thinking: true`, as the
+    web client does, and says "no reasoning" with REASONING_EFFORT_NONE; other entries send their flag."""
+    if model.efforts:
+        effort = choose_effort(_effort_level(model, chat), model)
+        options: dict[str, Any] = {"thinking": True, "reasoning_effort": effort}
+    else:
+        options = {"thinking": bool(model.thinking if chat.thinking is None else chat.thinking)}
+        if model.reasoning_effort:
+            options["reasoning_effort"] = model.reasoning_effort
+    given = {"context_length": model.context_length, "model": model.kimi_model}
+    options.update((key, value) for key, value in given.items() if value)
+    return options
+
+
+def _effort_level(model: ModelSpec, chat: ChatRequest) -> Optional[str]:
+    """The neutral effort asked for: the request's own, else what its thinking switch implies."""
+    if chat.reasoning_effort or chat.thinking is None:
+        return chat.reasoning_effort
+    if not chat.thinking:
+        return "none"
+    return "high" if model.reasoning_effort == "REASONING_EFFORT_NONE" else None
 
 
 def _access_claims(token: str, claims: Optional[dict[str, Any]] = None) -> dict[str, Any]:
