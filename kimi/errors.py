@@ -6,7 +6,8 @@ KimiError
  ├── PaymentRequired       402  Kimi's paywall: the feature needs a paid membership
  ├── PermissionDenied      403  Kimi forbids this account the action
  ├── NotFound              404
- ├── PayloadTooLarge       413
+ ├── RequestTimeout        408  the caller's request body did not arrive in time
+ ├── PayloadTooLarge       413  the request body, or its attachments, exceed a limit
  ├── RateLimited           429  a limit that lifts with time (carries Retry-After)
  │    └── Overloaded       429  Kimi is busy for free users (Anthropic callers see 529)
  ├── Unimplemented         501  a method of an API that Kimi's web chat cannot serve (embeddings)
@@ -74,6 +75,11 @@ class NotFound(KimiError):
     status = 404
     is_retryable = False
     default_message = "Not found."
+
+
+class RequestTimeout(KimiError):
+    status = 408
+    default_message = "The request body did not arrive in time."
 
 
 class PayloadTooLarge(KimiError):
