@@ -81,7 +81,8 @@ def open_events(chat: ChatRequest, credential: Optional[str]) -> Reply:
     gateway = services()
     access = choose_access(credential, request.remote_addr, gateway.keyring,
                            forwarded=came_through_proxy(request.environ))
-    return Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool).open()
+    hold = gateway.keyring.hold_stream(access)  # 429 when the key holds KEY_MAX_STREAMS already
+    return Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool, hold).open()
 
 
 def _with_conversation_headers(chat: ChatRequest) -> ChatRequest:

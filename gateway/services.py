@@ -72,7 +72,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
         fallbacks=parse_fallbacks(settings["overload_fallback"], router.models),
         thinking=thinking_output(settings["thinking_output"]))
     keyring = Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"],
-                      keyless_loopback=settings["lend_without_key"])
+                      keyless_loopback=settings["lend_without_key"], max_streams=settings["key_max_streams"])
     _say_who_is_served(keyring)
     return Services(
         settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-from gateway.access import Access, token_ref
+from gateway.access import Access, StreamHold, token_ref
 from gateway.continuation import ContinuationMap, Entry, history_mode
 from gateway.filters import Transform, limit_answer, record_answer, stop_at_sequences
 from gateway.hygiene import ChatJanitor
@@ -42,8 +42,9 @@ class Turn:
     native, folded or new) and on which account, and what the reply's end leaves to do."""
 
     def __init__(self, chat: ChatRequest, access: Access, settings: TurnSettings, router: UpstreamRouter,
-                 pool: AccountPool):
+                 pool: AccountPool, hold: Optional[StreamHold] = None):
         self.chat, self.access, self.settings, self.router, self.pool = chat, access, settings, router, pool
+        self.hold = hold  # the proxy key's stream, given back with the account's
         self.own = access.own  # the caller's own credential; None: an account lent by the pool
         # The pool's accounts are taken for Connect accounts here, as they always were.
         self.is_connect = self.own is None or self.own.is_connect
@@ -85,6 +86,9 @@ class Turn:
         except KimiError as err:
             count_upstream_error(err)
             raise
+        finally:
+            if self.stream is None:  # nothing opened: the key's stream is free again at once
+                self._release_hold()
         return Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
                      on_close=self._after_close)
 
@@ -183,8 +187,13 @@ class Turn:
             if self.lease is not None:
                 self.lease.release(stream.chat_id)
         finally:
+            self._release_hold()
             count_unknown_kinds(stream.unknown_kinds)
             self._plan_deletion(stream.chat_id)
+
+    def _release_hold(self) -> None:
+        if self.hold is not None:
+            self.hold.release()
 
     def _plan_deletion(self, chat_id: Optional[str]) -> None:
         janitor = self.settings.janitor

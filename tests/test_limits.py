@@ -90,3 +90,39 @@ def test_ping_answers_while_bodies_trickle(bounded_gateway):
     finally:
         for sock in socks:
             sock.close()
+
+
+def _chat(url: str, key: str, stream: bool = False) -> requests.Response:
+    return requests.post(url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, stream=stream,
+                         json={"model": "kimi-latest", "stream": stream, "messages": [{"role": "user", "content": "x"}]},
+                         timeout=10)
+
+
+def test_a_key_holding_its_stream_limit_gets_429_naming_it(kimi, bounded_gateway):
+    url = bounded_gateway.url
+    kimi.long_answer(n_frames=400, delay=0.05)
+    with _chat(url, KEY_A, stream=True) as held:
+        assert next(held.iter_lines()).startswith(b"data: ")
+        refused = _chat(url, KEY_A)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "key_streams_limited"
+        assert "at most 1 requests open at once" in refused.json()["error"]["message"]
+    assert wait_until(lambda: _chat(url, KEY_A).status_code == 200)
+
+
+def test_a_client_that_stops_reading_loses_its_stream_and_frees_the_account(kimi, bounded_gateway):
+    url = bounded_gateway.url
+    kimi.long_answer(n_frames=200_000, delay=0)
+    body = orjson.dumps({"model": "kimi-latest", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        sock.connect(("127.0.0.1", bounded_gateway.port))
+        sock.sendall(_head("/v1/chat/completions", len(body)) + body)
+        assert wait_until(lambda: kimi.open_streams == 1)
+        # Never read again: the account's one slot must come back without this client's help.
+        assert requests.get(url + "/ping", timeout=5).text == "pong"
+        assert wait_until(lambda: kimi.open_streams == 0, timeout=30)
+        answer = _chat(url, KEY_B)
+    assert answer.status_code == 200
+    assert answer.json()["choices"][0]["message"]["content"] == "x"
+    assert "Traceback" not in bounded_gateway.log_text()  # a cut write is a departed client, not a crash
