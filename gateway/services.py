@@ -87,7 +87,9 @@ def _router(settings: Mapping[str, Any], endpoints: Endpoints, models: ModelTabl
                 "read_timeout": settings["upstream_read_timeout"]}
     attachments = {"max_upload_bytes": int(settings["max_upload_mb"] * 1024 * 1024),
                    "allow_private_urls": settings["allow_private_urls"],
-                   "parse_timeout": settings["upload_parse_timeout"]}
+                   "parse_timeout": settings["upload_parse_timeout"],
+                   "max_attachments": settings["max_attachments"],
+                   "max_attachments_bytes": int(settings["max_attachments_mb"] * 1024 * 1024)}
     connect = KimiClient(endpoints=endpoints, models=models, conversations=tips,
                          max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024), **attachments, **timeouts)
     legacy = LegacyClient(endpoints=endpoints, models=models, on_rotated=on_rotated, **attachments, **timeouts)

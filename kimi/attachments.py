@@ -15,19 +15,21 @@ import socket
 import time
 import urllib.parse
 from dataclasses import dataclass
+from typing import Optional, Union
 
 import requests
 import requests.adapters
 import urllib3
 import urllib3.connection
 
-from kimi.errors import BadRequest
+from kimi.errors import BadRequest, PayloadTooLarge
 from kimi.events import Attachment
 from kimi.transport import shared_session
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # the limit kimi-free-api used (docs/kimi-protocol.md B.6)
+DEFAULT_MAX_COUNT = 8
 MAX_REDIRECTS = 5
 READ_SIZE = 64 * 1024
 
@@ -43,8 +45,11 @@ class Fetcher:
     """Turns attachments into Payloads. `allow_private` lifts the address check (tests, LAN setups)."""
 
     def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES, connect_timeout: float = 10,
-                 read_timeout: float = 30, total_timeout: float = 120, allow_private: bool = False):
+                 read_timeout: float = 30, total_timeout: float = 120, allow_private: bool = False,
+                 max_count: int = DEFAULT_MAX_COUNT, max_total_bytes: int = DEFAULT_MAX_BYTES):
         self.max_bytes = max_bytes
+        self.max_count = max_count  # attachments per request
+        self.max_total_bytes = max_total_bytes  # all of one request's attachments together
         self.timeout = (connect_timeout, read_timeout)
         self.total_timeout = total_timeout
         self.allow_private = allow_private
@@ -56,18 +61,32 @@ class Fetcher:
             self.session.mount("http://", PublicOnlyAdapter())
             self.session.mount("https://", PublicOnlyAdapter())
 
-    def fetch(self, attachment: Attachment) -> Payload:
-        """The attachment's bytes; BadRequest (400) when it is malformed, unreachable, refused or too large."""
+    def fetch_all(self, attachments: tuple[Attachment, ...]) -> list[Payload]:
+        """One request's attachments, fetched one after another within the request's budget: PayloadTooLarge
+        (413) for more than `max_count` of them, or more than `max_total_bytes` together."""
+        if len(attachments) > self.max_count:
+            raise PayloadTooLarge(f"A request may carry at most {self.max_count} attachments (MAX_ATTACHMENTS).",
+                                  code="too_many_attachments")
+        payloads, left = [], self.max_total_bytes
+        for attachment in attachments:
+            payloads.append(self.fetch(attachment, budget=left))
+            left -= len(payloads[-1].data)
+        return payloads
+
+    def fetch(self, attachment: Attachment, budget: Optional[int] = None) -> Payload:
+        """The attachment's bytes; BadRequest (400) when it is malformed, unreachable, refused or too large,
+        PayloadTooLarge (413) when it outgrows what is left of the request's `budget`."""
+        limit = self.max_bytes if budget is None or budget >= self.max_bytes else _Budget(budget)
         url = attachment.url.strip()
         if url[:5].lower() == "data:":
-            data, mime = self._decode_data_uri(url)
+            data, mime = self._decode_data_uri(url, limit)
             return Payload(data, mime, _file_name(attachment, "", mime))
         if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
             raise BadRequest("An attachment must be an http(s) URL or a base64 data: URI.", code="bad_attachment")
-        data, mime, final_url = self._download(url)
+        data, mime, final_url = self._download(url, limit)
         return Payload(data, mime, _file_name(attachment, final_url, mime))
 
-    def _decode_data_uri(self, uri: str) -> tuple[bytes, str]:
+    def _decode_data_uri(self, uri: str, limit: int) -> tuple[bytes, str]:
         header, comma, body = uri[5:].partition(",")
         if not comma:
             raise BadRequest("The data: URI has no comma before its data.", code="bad_attachment")
@@ -76,17 +95,17 @@ class Fetcher:
         if "base64" not in (p.strip().lower() for p in params[1:]):
             data = urllib.parse.unquote_to_bytes(body)
         else:
-            if len(body) // 4 * 3 > self.max_bytes:  # refuse before decoding a huge string
-                raise self._too_large()
+            if len(body) // 4 * 3 > limit:  # refuse before decoding a huge string
+                raise _too_large(limit)
             try:
                 data = base64.b64decode("".join(body.split()), validate=True)
             except (binascii.Error, ValueError):
                 raise BadRequest("The data: URI is not valid base64.", code="bad_attachment") from None
-        if len(data) > self.max_bytes:
-            raise self._too_large()
+        if len(data) > limit:
+            raise _too_large(limit)
         return data, mime
 
-    def _download(self, url: str) -> tuple[bytes, str, str]:
+    def _download(self, url: str, limit: int) -> tuple[bytes, str, str]:
         # Redirects are followed by hand so every hop's address is checked before connecting.
         deadline = time.monotonic() + self.total_timeout
         for _ in range(MAX_REDIRECTS + 1):
@@ -104,21 +123,21 @@ class Fetcher:
                     continue
                 if response.status_code != 200:
                     raise _unreachable(url, f"HTTP {response.status_code}")
-                data = self._read_body(response, url, deadline)
+                data = self._read_body(response, url, deadline, limit)
                 mime = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
                 return data, mime or _guess_mime(url), url
         raise _unreachable(url, f"more than {MAX_REDIRECTS} redirects")
 
-    def _read_body(self, response: requests.Response, url: str, deadline: float) -> bytes:
+    def _read_body(self, response: requests.Response, url: str, deadline: float, limit: int) -> bytes:
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            raise self._too_large()
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
         body = bytearray()
         try:
             for chunk in response.iter_content(READ_SIZE):
                 body += chunk
-                if len(body) > self.max_bytes:
-                    raise self._too_large()
+                if len(body) > limit:
+                    raise _too_large(limit)
                 if time.monotonic() > deadline:  # a slow drip must not hold the request forever
                     raise _unreachable(url, "download took too long")
         except requests.RequestException as exc:
@@ -140,10 +159,18 @@ class Fetcher:
         if any(is_refused_address(info[4][0]) for info in infos):
             raise _refused(url)
 
-    def _too_large(self) -> BadRequest:
-        limit = self.max_bytes
-        size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
-        return BadRequest(f"The attachment is larger than the {size} limit.", code="attachment_too_large")
+
+
+class _Budget(int):
+    """What is left of one request's attachment bytes, when it is tighter than the limit per attachment."""
+
+
+def _too_large(limit: int) -> Union[BadRequest, PayloadTooLarge]:
+    if isinstance(limit, _Budget):
+        return PayloadTooLarge("The request's attachments together are larger than its limit (MAX_ATTACHMENTS_MB).",
+                               code="attachments_too_large")
+    size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
+    return BadRequest(f"The attachment is larger than the {size} limit.", code="attachment_too_large")
 
 
 def is_refused_address(address: str) -> bool:

@@ -11,6 +11,7 @@ import requests
 
 from configs.settings import load_models
 from kimi.connect.client import KimiClient
+from kimi.errors import PayloadTooLarge
 from kimi.events import Attachment, ChatRequest, Message
 from kimi.models import ModelTable
 from kimi.transport import Endpoints
@@ -138,3 +139,25 @@ def test_a_document_is_uploaded_as_a_file(kimi, user_token):
     assert [(r.path, r.body) for r in kimi.requests][:1] == [
         ("/api/pre-sign-url", {"action": "file", "name": "notes.txt", "size": 13})]
     assert kimi.requests[2].body["type"] == "file" and list(kimi.uploads.values()) == [(b"Revenue rose.", "text/plain")]
+
+
+def test_more_attachments_than_the_cap_get_413_before_anything_is_fetched(kimi, gateway, user_token):
+    content = [{"type": "text", "text": "Compare."}] + [{"type": "image_url", "image_url": {"url": PNG_URI}}] * 9
+    response = requests.post(gateway.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {user_token}"},
+                             json={"model": "kimi-latest", "messages": [{"role": "user", "content": content}]},
+                             timeout=10)
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "message": "A request may carry at most 8 attachments (MAX_ATTACHMENTS).", "type": "invalid_request_error",
+        "param": None, "code": "too_many_attachments"}
+    assert kimi.requests == []
+
+
+def test_attachments_over_the_requests_total_are_refused_before_any_upload(kimi, user_token):
+    client = KimiClient(endpoints=Endpoints(base_url=kimi.url), models=ModelTable(load_models()),
+                        max_attachments_bytes=len(PNG) + 10)
+    images = tuple(Attachment(PNG_URI, "image") for _ in range(2))
+    with client.session, pytest.raises(PayloadTooLarge) as caught:
+        client.open_chat(ChatRequest("kimi-k2.5-instant", [Message("user", "Compare.", images)]), user_token)
+    assert caught.value.status == 413 and caught.value.code == "attachments_too_large"
+    assert kimi.requests == []

@@ -18,7 +18,7 @@ from kimi.connect.frames import FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable
 from kimi.stall import StallWatch
 from kimi.connect.stream import ChatStream
-from kimi.attachments import DEFAULT_MAX_BYTES, Fetcher
+from kimi.attachments import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT, Fetcher
 from kimi.transport import Endpoints, browser_headers, calling, pooled_session, read_excerpt
 from kimi.uploads import Uploader, fetch_newest
 from kimi.usage import estimate_tokens
@@ -38,6 +38,7 @@ class KimiClient:
                  conversations: Optional[ChatTips] = None,
                  max_upload_bytes: int = DEFAULT_MAX_BYTES,
                  allow_private_urls: bool = False, parse_timeout: float = 60,
+                 max_attachments: int = DEFAULT_MAX_COUNT, max_attachments_bytes: int = DEFAULT_MAX_BYTES,
                  session: Optional[requests.Session] = None, pool_size: int = 1000):
         self.chat_url = endpoints.chat_url
         self.delete_url = endpoints.delete_chat_url
@@ -49,7 +50,8 @@ class KimiClient:
         self.conversations = conversations or LocalTips()
         self.session = session or pooled_session(endpoints.base_url, pool_size)
         self.fetcher = Fetcher(max_bytes=max_upload_bytes, connect_timeout=connect_timeout,
-                               read_timeout=read_timeout, allow_private=allow_private_urls)
+                               read_timeout=read_timeout, allow_private=allow_private_urls,
+                               max_count=max_attachments, max_total_bytes=max_attachments_bytes)
         self.uploader = Uploader(rest.Transport(base_url=endpoints.base_url, connect_timeout=connect_timeout,
                                                 read_timeout=read_timeout, session=self.session),
                                  endpoints, parse_timeout=parse_timeout)
