@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from configs.settings import load_models
 from gateway.access import Keyring
 from gateway.continuation import ContinuationMap
-from gateway.conversations import ConversationMemory
+from gateway.conversations import ChatOwners, ConversationMemory
 from gateway.filters import thinking_output
 from gateway.hygiene import ChatJanitor
 from gateway.pool import AccountPool
@@ -70,7 +70,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
         continuations=ContinuationMap(store, tips, ttl) if settings["native_continuation"] else None,
         janitor=ChatJanitor(router.connect.delete_chat, store) if settings["delete_chats"] else None,
         fallbacks=parse_fallbacks(settings["overload_fallback"], router.models),
-        thinking=thinking_output(settings["thinking_output"]))
+        thinking=thinking_output(settings["thinking_output"]), owners=ChatOwners(store))
     keyring = Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"],
                       keyless_loopback=settings["lend_without_key"], max_streams=settings["key_max_streams"])
     _say_who_is_served(keyring)

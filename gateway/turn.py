@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 from gateway.access import Access, StreamHold, token_ref
 from gateway.continuation import ContinuationMap, Entry, history_mode
+from gateway.conversations import ChatOwners
 from gateway.filters import Transform, limit_answer, record_answer, stop_at_sequences
 from gateway.hygiene import ChatJanitor
 from gateway.lending import note_stream_error, open_pooled
@@ -35,6 +36,7 @@ class TurnSettings:
     janitor: Optional[ChatJanitor]  # None: DELETE_CHATS off
     fallbacks: dict[str, tuple[str, ...]]
     thinking: Optional[Transform]
+    owners: ChatOwners
 
 
 class Turn:
@@ -54,6 +56,7 @@ class Turn:
         self.lease: Optional[Lease] = None
         self.remembered_until: Optional[float] = None
         self.stream: Optional[AnswerStream] = None  # the opened stream, once open() has returned
+        self._claimed: Optional[str] = None  # the chat id recorded as this caller's
         if self.may_continue:
             self._find_entry()
 
@@ -82,7 +85,11 @@ class Turn:
         """The reply, after overload fallback and native continuation have had their say (KimiError
         before any byte is sent)."""
         try:
+            if self.chat.conversation_id:  # body, X-Conversation-Id or previous_response_id alike
+                self.settings.owners.check(self.chat.conversation_id, self.access.caller,
+                                           is_own_account=self.own is not None)
             self.stream = self._open_chain()
+            self._claim(self.stream.chat_id)
         except KimiError as err:
             count_upstream_error(err)
             raise
@@ -188,8 +195,18 @@ class Turn:
                 self.lease.release(stream.chat_id)
         finally:
             self._release_hold()
+            self._claim(stream.chat_id)  # a chat id that came only after the answer's head
             count_unknown_kinds(stream.unknown_kinds)
             self._plan_deletion(stream.chat_id)
+
+    def _claim(self, chat_id: Optional[str]) -> None:
+        if not chat_id or chat_id == self._claimed:
+            return
+        self._claimed = chat_id
+        try:
+            self.settings.owners.claim(chat_id, self.access.caller)
+        except Exception as exc:  # the store is down: the answer still goes out; continuing it will be refused
+            log.warning("could not record who opened chat %s: %s", chat_id, type(exc).__name__)
 
     def _release_hold(self) -> None:
         if self.hold is not None:
