@@ -16,7 +16,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from gateway.accounts import short_prefix
 from gateway.store import Store
@@ -29,6 +29,8 @@ KEY_REQUIRED_MESSAGE = ("This server lends its Kimi accounts only to callers wit
                         "Storage).")
 KEY_ALPHABET_PREFIX = "sk-"
 RATE_WINDOW = 60
+# How long Kimi's acceptance of a caller's own token is believed without asking again.
+ACCEPTED_TOKEN_SECONDS = 600
 # A held stream frees itself this long after its holder died without giving it back (a worker killed
 # mid-stream); like the pool's lease, it outlives any stream.
 STREAM_HOLD_SECONDS = 900
@@ -182,6 +184,26 @@ class StreamHold:
             return
         self.is_held = False
         self.store.modify("key_streams", lambda held: held.get(self.key_id, {}).pop(self.hold_id, None))
+
+
+class AcceptedTokens:
+    """Which callers' own tokens Kimi accepted lately. A token's signature cannot be checked here, so a
+    self-made JWT with a future `exp` passes choose_access(); before such a token gets heavy work done
+    (attachments fetched, kept and uploaded), Kimi's cheap account check (`probe`) must have accepted it
+    within ACCEPTED_TOKEN_SECONDS."""
+
+    def __init__(self, store: Store, probe: Callable[[str], bool], seconds: int = ACCEPTED_TOKEN_SECONDS):
+        self.store, self.probe, self.seconds = store, probe, seconds
+
+    def require(self, token: str) -> None:
+        """Returns when Kimi accepts the token; AuthRejected (401) when it does not, KimiError when it
+        cannot be asked."""
+        name = "accepted:" + token_ref(token)
+        if self.store.recall(name):
+            return
+        if not self.probe(token):
+            raise AuthRejected("Kimi rejected this token.", code="invalid_token")
+        self.store.remember(name, "1", self.seconds)
 
 
 def hash_key(key: str) -> str:

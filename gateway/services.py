@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from configs.settings import load_models
-from gateway.access import Keyring
+from gateway.access import AcceptedTokens, Keyring
 from gateway.continuation import ContinuationMap
 from gateway.conversations import ChatOwners, ConversationMemory
 from gateway.filters import thinking_output
@@ -70,7 +70,8 @@ def build_services(settings: Mapping[str, Any]) -> Services:
         continuations=ContinuationMap(store, tips, ttl) if settings["native_continuation"] else None,
         janitor=ChatJanitor(router.connect.delete_chat, store) if settings["delete_chats"] else None,
         fallbacks=parse_fallbacks(settings["overload_fallback"], router.models),
-        thinking=thinking_output(settings["thinking_output"]), owners=ChatOwners(store))
+        thinking=thinking_output(settings["thinking_output"]), owners=ChatOwners(store),
+        accepted=AcceptedTokens(store, calls.probe))
     keyring = Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"],
                       keyless_loopback=settings["lend_without_key"], max_streams=settings["key_max_streams"])
     _say_who_is_served(keyring)

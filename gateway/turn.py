@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-from gateway.access import Access, StreamHold, token_ref
+from gateway.access import AcceptedTokens, Access, StreamHold, token_ref
 from gateway.continuation import ContinuationMap, Entry, history_mode
 from gateway.conversations import ChatOwners
 from gateway.filters import Transform, limit_answer, record_answer, stop_at_sequences
@@ -37,6 +37,7 @@ class TurnSettings:
     fallbacks: dict[str, tuple[str, ...]]
     thinking: Optional[Transform]
     owners: ChatOwners
+    accepted: AcceptedTokens
 
 
 class Turn:
@@ -134,6 +135,8 @@ class Turn:
     def _open_once(self, attempt: ChatRequest, cool_down: bool) -> AnswerStream:
         if self.own:
             self.account = token_ref(self.own.token)
+            if self.own.is_connect and _has_new_attachments(attempt):
+                self.settings.accepted.require(self.own.token)
             return self.router.open_chat(self._upstream_chat(attempt, self.account), self.own)
         prefer = self.entry.account if self.entry else self.pool.account_for_chat(self.chat.conversation_id)
         stream, self.lease = open_pooled(self.router.open_chat,
@@ -235,3 +238,9 @@ class Turn:
         # A pool account's token may be renewed before the deletion: read the current one then.
         store, account_id = self.pool.store, self.account
         return lambda: (store.read("accounts").get(account_id) or {}).get("access_token")
+
+
+def _has_new_attachments(chat: ChatRequest) -> bool:
+    """Whether the newest user message carries attachments (the ones a turn fetches and uploads)."""
+    last = next((m for m in reversed(chat.messages) if m.role == "user"), None)
+    return bool(last and last.attachments)

@@ -15,6 +15,7 @@ from kimi.errors import PayloadTooLarge
 from kimi.events import Attachment, ChatRequest, Message
 from kimi.models import ModelTable
 from kimi.transport import Endpoints
+from tests.support.jwts import make_jwt
 
 pytest_plugins = ["tests.support.turn_gateways"]
 
@@ -87,14 +88,25 @@ def test_only_the_newest_user_turns_attachments_are_uploaded(turn_kimi, openai_f
     assert turn_kimi.uploads == {} and len(chat_blocks(turn_kimi)) == 1
 
 
+class _Site(str):
+    def __new__(cls, url, hits):
+        site = super().__new__(cls, url)
+        site.hits = hits
+        return site
+
+
 @pytest.fixture
 def image_site():
-    """A web server on loopback holding /cat.png (the features gateway allows private URLs)."""
+    """A web server on loopback holding /cat.png (the features gateway allows private URLs); `.hits`
+    lists the paths it was asked for."""
+    hits = []
+
     class Files(BaseHTTPRequestHandler):
         def log_message(self, format, *args):
             pass
 
         def do_GET(self):
+            hits.append(self.path)
             self.send_response(200 if self.path == "/cat.png" else 404)
             self.send_header("Content-Type", "image/png")
             self.send_header("Content-Length", str(len(PNG)))
@@ -104,7 +116,7 @@ def image_site():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Files)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield _Site(f"http://127.0.0.1:{server.server_address[1]}", hits)
     server.shutdown()
     server.server_close()
     thread.join()
@@ -161,3 +173,24 @@ def test_attachments_over_the_requests_total_are_refused_before_any_upload(kimi,
         client.open_chat(ChatRequest("kimi-k2.5-instant", [Message("user", "Compare.", images)]), user_token)
     assert caught.value.status == 413 and caught.value.code == "attachments_too_large"
     assert kimi.requests == []
+
+
+def _own_client(gateway, token):
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=token, max_retries=0)
+
+
+def test_an_own_token_kimi_rejects_gets_no_attachment_fetched(turn_kimi, features_gateway, image_site):
+    token = make_jwt(sub="selfmadeuser00000001")
+    turn_kimi.rejected_tokens.add(token)
+    with _own_client(features_gateway, token) as client, pytest.raises(openai.AuthenticationError) as caught:
+        client.chat.completions.create(model="kimi-k2.5-instant", messages=image_question(image_site + "/cat.png"))
+    assert caught.value.body["code"] == "invalid_token"
+    assert image_site.hits == [] and turn_kimi.probes == [token] and turn_kimi.uploads == {}
+
+
+def test_kimis_acceptance_of_an_own_token_is_asked_once_then_remembered(turn_kimi, features_gateway, image_site):
+    token = make_jwt(sub="probeduser0000000001")
+    with _own_client(features_gateway, token) as client:
+        for _ in range(2):
+            client.chat.completions.create(model="kimi-k2.5-instant", messages=image_question(image_site + "/cat.png"))
+    assert turn_kimi.probes == [token] and image_site.hits == ["/cat.png", "/cat.png"]

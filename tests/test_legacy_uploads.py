@@ -222,10 +222,10 @@ def test_only_the_newest_user_message_attachments_are_sent(legacy):
     (Attachment("http://169.254.169.254/latest/meta-data/"), "refused: private address"),
     (Attachment(PNG_URI), "larger than the 16 bytes limit"),
 ])
-def test_refused_attachments_fail_before_kimi_is_called(legacy, attachment, words):
+def test_refused_attachments_fail_after_the_token_is_proven_and_before_any_chat_or_upload(legacy, attachment, words):
     with pytest.raises(errors.BadRequest, match=words):
         ask(client_for(legacy, max_upload_bytes=16), attachment)
-    assert legacy.requests == []
+    assert [r.path for r in legacy.requests] == ["/api/auth/token/refresh", "/api/user"]  # the token exchange only
 
 
 def test_a_file_kimi_cannot_read_is_a_bad_request_and_the_chat_is_deleted(legacy):

@@ -76,8 +76,10 @@ class LegacyClient:
         `keep_chat` is set or the caller continued its own chat (`conversation_id`)."""
         model = self.read_model(chat)
         given_id = _conversation_id(chat)
-        payloads = fetch_newest(self.fetcher, chat)  # bad attachments fail before anything is sent to Kimi
+        # The token first: a caller's own refresh token is proven by Kimi before its attachments are fetched.
+        # Bad attachments still fail before the chat is created or anything uploaded.
         access = self._access(refresh_token)
+        payloads = fetch_newest(self.fetcher, chat)
         created: Optional[str] = None
         try:
             if model.use_research:
