@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import ipaddress
 import logging
 import mimetypes
 import posixpath
 import socket
+import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import BinaryIO, Iterable, Optional, Union
 
 import requests
 import requests.adapters
@@ -32,13 +34,24 @@ DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # the limit kimi-free-api used (docs/kimi
 DEFAULT_MAX_COUNT = 8
 MAX_REDIRECTS = 5
 READ_SIZE = 64 * 1024
+SPOOL_BYTES = 1024 * 1024  # a fetched attachment larger than this waits for its upload on disk
 
 
 @dataclass(frozen=True)
 class Payload:
-    data: bytes
+    """An attachment ready to upload: its bytes in `file` (read from the start; close() when done)."""
+
+    file: BinaryIO
+    size: int
     mime: str
     name: str
+
+    def read(self) -> bytes:
+        self.file.seek(0)
+        return self.file.read()
+
+    def close(self) -> None:
+        self.file.close()
 
 
 class Fetcher:
@@ -68,9 +81,13 @@ class Fetcher:
             raise PayloadTooLarge(f"A request may carry at most {self.max_count} attachments (MAX_ATTACHMENTS).",
                                   code="too_many_attachments")
         payloads, left = [], self.max_total_bytes
-        for attachment in attachments:
-            payloads.append(self.fetch(attachment, budget=left))
-            left -= len(payloads[-1].data)
+        try:
+            for attachment in attachments:
+                payloads.append(self.fetch(attachment, budget=left))
+                left -= payloads[-1].size
+        except BaseException:
+            close_all(payloads)  # the ones fetched before the failing one
+            raise
         return payloads
 
     def fetch(self, attachment: Attachment, budget: Optional[int] = None) -> Payload:
@@ -80,11 +97,12 @@ class Fetcher:
         url = attachment.url.strip()
         if url[:5].lower() == "data:":
             data, mime = self._decode_data_uri(url, limit)
-            return Payload(data, mime, _file_name(attachment, "", mime))
+            # Decoded from the request body, which is in memory already and at most MAX_BODY_MB.
+            return Payload(io.BytesIO(data), len(data), mime, _file_name(attachment, "", mime))
         if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
             raise BadRequest("An attachment must be an http(s) URL or a base64 data: URI.", code="bad_attachment")
-        data, mime, final_url = self._download(url, limit)
-        return Payload(data, mime, _file_name(attachment, final_url, mime))
+        file, size, mime, final_url = self._download(url, limit)
+        return Payload(file, size, mime, _file_name(attachment, final_url, mime))
 
     def _decode_data_uri(self, uri: str, limit: int) -> tuple[bytes, str]:
         header, comma, body = uri[5:].partition(",")
@@ -105,7 +123,7 @@ class Fetcher:
             raise _too_large(limit)
         return data, mime
 
-    def _download(self, url: str, limit: int) -> tuple[bytes, str, str]:
+    def _download(self, url: str, limit: int) -> tuple[BinaryIO, int, str, str]:
         # Redirects are followed by hand so every hop's address is checked before connecting.
         deadline = time.monotonic() + self.total_timeout
         for _ in range(MAX_REDIRECTS + 1):
@@ -123,26 +141,34 @@ class Fetcher:
                     continue
                 if response.status_code != 200:
                     raise _unreachable(url, f"HTTP {response.status_code}")
-                data = self._read_body(response, url, deadline, limit)
+                file, size = self._read_body(response, url, deadline, limit)
                 mime = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                return data, mime or _guess_mime(url), url
+                return file, size, mime or _guess_mime(url), url
         raise _unreachable(url, f"more than {MAX_REDIRECTS} redirects")
 
-    def _read_body(self, response: requests.Response, url: str, deadline: float, limit: int) -> bytes:
+    def _read_body(self, response: requests.Response, url: str, deadline: float, limit: int) -> tuple[BinaryIO, int]:
+        """The body in a temporary file, which stays in memory up to SPOOL_BYTES and goes to disk beyond:
+        a large attachment is never held whole in memory, nor twice."""
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise _too_large(limit)
-        body = bytearray()
+        body, size = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES), 0
         try:
             for chunk in response.iter_content(READ_SIZE):
-                body += chunk
-                if len(body) > limit:
+                size += len(chunk)
+                if size > limit:
                     raise _too_large(limit)
+                body.write(chunk)
                 if time.monotonic() > deadline:  # a slow drip must not hold the request forever
                     raise _unreachable(url, "download took too long")
         except requests.RequestException as exc:
+            body.close()
             raise _unreachable(url, type(exc).__name__) from None
-        return bytes(body)
+        except BaseException:
+            body.close()
+            raise
+        body.seek(0)
+        return body, size
 
     def _check_host(self, url: str) -> None:
         if self.allow_private:
@@ -171,6 +197,12 @@ def _too_large(limit: int) -> Union[BadRequest, PayloadTooLarge]:
                                code="attachments_too_large")
     size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
     return BadRequest(f"The attachment is larger than the {size} limit.", code="attachment_too_large")
+
+
+def close_all(payloads: Iterable[Payload]) -> None:
+    """Close every payload's file (a spilled one is deleted from disk)."""
+    for payload in payloads:
+        payload.close()
 
 
 def is_refused_address(address: str) -> bool:

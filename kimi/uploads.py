@@ -33,6 +33,20 @@ def fetch_newest(fetcher: Fetcher, chat: ChatRequest) -> list[tuple[Payload, str
             for payload, attachment in zip(fetcher.fetch_all(attachments), attachments)]
 
 
+class _Body:
+    """A payload's file as a request body, read in blocks as it is sent. Its length is told here: requests
+    would otherwise ask the file for its descriptor, which moves a spooled file to disk."""
+
+    def __init__(self, payload: Payload):
+        self._file, self._size = payload.file, payload.size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+
 class Uploader:
     """Uploads over one host's REST transport; `parse_timeout` bounds the wait for Kimi to read a file."""
 
@@ -58,8 +72,9 @@ class Uploader:
         return file
 
     def _put(self, url: str, payload: Payload) -> None:
+        payload.file.seek(0)
         with _PUT_FAULTS:
-            response = self.transport.session.put(url, data=payload.data, headers={"Content-Type": payload.mime},
+            response = self.transport.session.put(url, data=_Body(payload), headers={"Content-Type": payload.mime},
                                                   timeout=self.transport.timeout)
         with response:
             if not 200 <= response.status_code < 300:

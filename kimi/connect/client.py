@@ -18,7 +18,7 @@ from kimi.connect.frames import FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable
 from kimi.stall import StallWatch
 from kimi.connect.stream import ChatStream
-from kimi.attachments import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT, Fetcher
+from kimi.attachments import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT, Fetcher, close_all
 from kimi.transport import Endpoints, browser_headers, calling, pooled_session, read_excerpt
 from kimi.uploads import Uploader, fetch_newest
 from kimi.usage import estimate_tokens
@@ -64,12 +64,15 @@ class KimiClient:
         `claims`: the token's, when the caller has read them already (tokens.Credential)."""
         claims = _access_claims(token, claims)
         model = self.models.resolve(chat.model)
-        payloads = fetch_newest(self.fetcher, chat)
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
                                    tools=chat.tools, tool_choice=chat.tool_choice)
         parent_id = self.conversations.last_message_id(chat.conversation_id) if chat.conversation_id else None
         user_id = str(claims.get("sub") or "")
-        file_ids = uploads.upload_all(self.uploader, payloads, token, user_id) if payloads else []
+        payloads = fetch_newest(self.fetcher, chat)
+        try:
+            file_ids = uploads.upload_all(self.uploader, payloads, token, user_id) if payloads else []
+        finally:
+            close_all(payload for payload, _ in payloads)
         body = build_chat_body(text, model, chat, parent_id, file_ids)
         response = self._post(self.chat_url, encode_envelope(body), _headers(self.headers, token, claims),
                               self.timeout)

@@ -20,7 +20,7 @@ def upload_all(uploader: Uploader, payloads: list[tuple[Payload, str]], token: s
 def upload(uploader: Uploader, payload: Payload, kind: str, headers: dict[str, str]) -> dict[str, Any]:
     """Kimi's file object, with the A.13 bodies (they carry the size and object name); documents are
     read by Kimi before use (A.13, last line), images are not."""
-    size = len(payload.data)
+    size = payload.size
 
     def register(signed: dict[str, Any]) -> dict[str, Any]:
         return {"type": kind, "name": payload.name, "size": size, "file_id": signed.get("file_id", ""),

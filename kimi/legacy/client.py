@@ -22,7 +22,7 @@ from kimi.legacy.stream import LegacyChatStream
 from kimi.rest import Transport, raise_for_error_type, read_excerpt
 from kimi.models import ModelTable
 from kimi.stall import StallWatch
-from kimi.attachments import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT, Fetcher
+from kimi.attachments import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT, Fetcher, close_all
 from kimi.transport import Endpoints
 from kimi.uploads import Uploader, fetch_newest
 from kimi.usage import estimate_tokens
@@ -88,10 +88,12 @@ class LegacyClient:
             created = None if given_id else chat_id
             # Documents are registered against the chat (B.6 step 3), so uploads follow its creation.
             files = [upload_file(self.uploader, payload, kind, access, chat_id) for payload, kind in payloads]
+            close_all(payload for payload, _ in payloads)
             text = build_prompt(chat.messages, is_continuation=bool(given_id),
                                 tools=chat.tools, tool_choice=chat.tool_choice)
             response = self._post_completion(access, chat_id, _completion_body(text, model, files))
         except BaseException as exc:
+            close_all(payload for payload, _ in payloads)
             self._after_failure(exc, refresh_token, access, created)
             raise
         kept = keep_chat or created is None
