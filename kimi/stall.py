@@ -56,7 +56,8 @@ def watching(stalls: Optional["StallWatch"], response: Any) -> Iterator[Watched]
 class StallWatch:
     """Cuts the connections of streams that read nothing for `timeout` seconds (within one `tick` more)."""
 
-    def __init__(self, timeout: float, tick: Optional[float] = None, cut: Callable[[socket.socket], None] = None):
+    def __init__(self, timeout: float, tick: Optional[float] = None,
+                 cut: Optional[Callable[[socket.socket], None]] = None):
         self.timeout = timeout
         self._cut = cut or _shut_down
         self.tick = tick if tick is not None else min(1.0, max(0.05, timeout / 4))
