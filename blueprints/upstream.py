@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional
 
+import gevent
 import orjson
 from flask import Flask, current_app, request
+from gevent import monkey
 
 from blueprints.formats.common import MAX_JSON_DEPTH, nests_deeper_than
 from blueprints.proxy import came_through_proxy
@@ -15,16 +17,20 @@ from gateway.catalogue import pool_credentials
 from gateway.reply import Reply
 from gateway.services import Services
 from gateway.turn import Turn
-from kimi.errors import BadRequest
 from kimi import tokens
+from kimi.errors import BadRequest, RequestTimeout
 from kimi.events import ChatRequest
 from kimi.models import ModelSpec
 
 _SERVICES = "kimi_gateway"
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def install(app: Flask, services: Services) -> None:
     app.extensions[_SERVICES] = services
+    app.before_request(_read_form_in_time)
 
 
 def services(app: Optional[Flask] = None) -> Services:
@@ -33,8 +39,9 @@ def services(app: Optional[Flask] = None) -> Services:
 
 
 def json_body() -> Any:
-    """The parsed request body; BadRequest when it is not JSON or nests deeper than MAX_JSON_DEPTH."""
-    raw = request.get_data(cache=False)
+    """The parsed request body; BadRequest when it is not JSON or nests deeper than MAX_JSON_DEPTH,
+    RequestTimeout (408) when it does not arrive within BODY_READ_TIMEOUT."""
+    raw = read_body_in_time(cache=False)
     if not raw:
         raise BadRequest("The request body is empty; send a JSON object.")
     try:
@@ -44,6 +51,25 @@ def json_body() -> Any:
     if nests_deeper_than(body, MAX_JSON_DEPTH):
         raise BadRequest(f"The request body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep.")
     return body
+
+
+def read_body_in_time(cache: bool) -> bytes:
+    """The raw request body, read within BODY_READ_TIMEOUT seconds. Every body is read before its
+    credential is checked, and gunicorn's keep-alive bounds only the headers: without a deadline a
+    caller trickling a byte a second holds a worker connection as long as it likes."""
+    if not monkey.is_module_patched("socket"):  # not in gunicorn's gevent worker: Flask's test client
+        return request.get_data(cache=cache)
+    seconds = services().settings["body_read_timeout"]
+    late = RequestTimeout(f"The request body did not arrive within {seconds:g} seconds (BODY_READ_TIMEOUT).",
+                          code="body_timeout")
+    with gevent.Timeout(seconds, late):
+        return request.get_data(cache=cache)
+
+
+def _read_form_in_time() -> None:
+    # Page forms (the /auth login among them) are parsed from the cached body, read under the same deadline.
+    if request.mimetype in _FORM_TYPES:
+        read_body_in_time(cache=True)
 
 
 def open_events(chat: ChatRequest, credential: Optional[str]) -> Reply:
@@ -58,7 +84,8 @@ def open_events(chat: ChatRequest, credential: Optional[str]) -> Reply:
     gateway = services()
     access = choose_access(credential, request.remote_addr, gateway.keyring,
                            forwarded=came_through_proxy(request.environ))
-    return Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool).open()
+    hold = gateway.keyring.hold_stream(access)  # 429 when the key holds KEY_MAX_STREAMS already
+    return Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool, hold).open()
 
 
 def _with_conversation_headers(chat: ChatRequest) -> ChatRequest:

@@ -9,9 +9,10 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-from gateway.access import Access, token_ref
+from gateway.access import AcceptedTokens, Access, StreamHold, token_ref
 from gateway.catalogue import ModelCatalogue
 from gateway.continuation import ContinuationMap, Entry, history_mode
+from gateway.conversations import ChatOwners
 from gateway.filters import Transform, limit_answer, record_answer, stop_at_sequences
 from gateway.hygiene import ChatJanitor
 from gateway.lending import note_stream_error, open_pooled
@@ -37,6 +38,8 @@ class TurnSettings:
     janitor: Optional[ChatJanitor]  # None: DELETE_CHATS off
     fallbacks: dict[str, tuple[str, ...]]
     thinking: Optional[Transform]
+    owners: ChatOwners
+    accepted: AcceptedTokens
     catalogue: Optional[ModelCatalogue] = None  # None: the model table alone
 
 
@@ -45,8 +48,9 @@ class Turn:
     native, folded or new) and on which account, and what the reply's end leaves to do."""
 
     def __init__(self, chat: ChatRequest, access: Access, settings: TurnSettings, router: UpstreamRouter,
-                 pool: AccountPool):
+                 pool: AccountPool, hold: Optional[StreamHold] = None):
         self.chat, self.access, self.settings, self.router, self.pool = chat, access, settings, router, pool
+        self.hold = hold  # the proxy key's stream, given back with the account's
         self.own = access.own  # the caller's own credential; None: an account lent by the pool
         # The pool's accounts are taken for Connect accounts here, as they always were.
         self.is_connect = self.own is None or self.own.is_connect
@@ -56,6 +60,7 @@ class Turn:
         self.lease: Optional[Lease] = None
         self.remembered_until: Optional[float] = None
         self.stream: Optional[AnswerStream] = None  # the opened stream, once open() has returned
+        self._claimed: Optional[str] = None  # the chat id recorded as this caller's
         if self.may_continue:
             self._find_entry()
 
@@ -84,10 +89,17 @@ class Turn:
         """The reply, after overload fallback and native continuation have had their say (KimiError
         before any byte is sent)."""
         try:
+            if self.chat.conversation_id:  # body, X-Conversation-Id or previous_response_id alike
+                self.settings.owners.check(self.chat.conversation_id, self.access.caller,
+                                           is_own_account=self.own is not None)
             self.stream, position = self._open_chain()
+            self._claim(self.stream.chat_id)
         except KimiError as err:
             count_upstream_error(err)
             raise
+        finally:
+            if self.stream is None:  # nothing opened: the key's stream is free again at once
+                self._release_hold()
         reply = Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
                       on_close=self._after_close)
         if position:  # never a silent downgrade: the reply names the model that answered instead
@@ -131,6 +143,8 @@ class Turn:
     def _open_once(self, attempt: ChatRequest, cool_down: bool) -> AnswerStream:
         if self.own:
             self.account = token_ref(self.own.token)
+            if self.own.is_connect and _has_new_attachments(attempt):
+                self.settings.accepted.require(self.own.token)
             return self._open_on(self._upstream_chat(attempt, self.account), self.own)
         prefer = self.entry.account if self.entry else self.pool.account_for_chat(self.chat.conversation_id)
         stream, self.lease = open_pooled(self._open_on,
@@ -197,8 +211,23 @@ class Turn:
             if self.lease is not None:
                 self.lease.release(stream.chat_id)
         finally:
+            self._release_hold()
+            self._claim(stream.chat_id)  # a chat id that came only after the answer's head
             count_unknown_kinds(stream.unknown_kinds)
             self._plan_deletion(stream.chat_id)
+
+    def _claim(self, chat_id: Optional[str]) -> None:
+        if not chat_id or chat_id == self._claimed:
+            return
+        self._claimed = chat_id
+        try:
+            self.settings.owners.claim(chat_id, self.access.caller)
+        except Exception as exc:  # the store is down: the answer still goes out; continuing it will be refused
+            log.warning("could not record who opened chat %s: %s", chat_id, type(exc).__name__)
+
+    def _release_hold(self) -> None:
+        if self.hold is not None:
+            self.hold.release()
 
     def _plan_deletion(self, chat_id: Optional[str]) -> None:
         janitor = self.settings.janitor
@@ -229,3 +258,9 @@ class Turn:
             token = record.get("access_token")
             return tokens.Credential(token, tokens.read_claims(token), record.get("device_id")) if token else None
         return current
+
+
+def _has_new_attachments(chat: ChatRequest) -> bool:
+    """Whether the newest user message carries attachments (the ones a turn fetches and uploads)."""
+    last = next((m for m in reversed(chat.messages) if m.role == "user"), None)
+    return bool(last and last.attachments)

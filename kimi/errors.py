@@ -6,7 +6,8 @@ KimiError
  ├── PaymentRequired       402  Kimi's paywall: the feature needs a paid membership
  ├── PermissionDenied      403  Kimi forbids this account the action
  ├── NotFound              404
- ├── PayloadTooLarge       413
+ ├── RequestTimeout        408  the caller's request body did not arrive in time
+ ├── PayloadTooLarge       413  the request body, or its attachments, exceed a limit
  ├── RateLimited           429  a limit that lifts with time (carries Retry-After)
  │    └── Overloaded       429  Kimi is overloaded (Anthropic callers see 529)
  │         └── BusyForFreeUsers 429  Kimi refuses free accounts for now (429 for every caller)
@@ -75,6 +76,11 @@ class NotFound(KimiError):
     status = 404
     is_retryable = False
     default_message = "Not found."
+
+
+class RequestTimeout(KimiError):
+    status = 408
+    default_message = "The request body did not arrive in time."
 
 
 class PayloadTooLarge(KimiError):

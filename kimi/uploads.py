@@ -30,10 +30,26 @@ _PUT_FAULTS = Faults(
 
 def fetch_newest(fetcher: Fetcher, chat: ChatRequest) -> list[tuple[Payload, str]]:
     """(bytes, Kimi's upload kind) of the newest user message's attachments: earlier ones were answered
-    already, or are described in the folded history. BadRequest (400) for a bad or refused one."""
+    already, or are described in the folded history. BadRequest (400) for a bad or refused one, PayloadTooLarge
+    (413) over the request's caps."""
     last = next((m for m in reversed(chat.messages) if m.role == "user"), None)
-    return [(fetcher.fetch(attachment), "image" if attachment.kind == "image" else "file")
-            for attachment in (last.attachments if last else ())]
+    attachments = last.attachments if last else ()
+    return [(payload, "image" if attachment.kind == "image" else "file")
+            for payload, attachment in zip(fetcher.fetch_all(attachments), attachments)]
+
+
+class _Body:
+    """A payload's file as a request body, read in blocks as it is sent. Its length is told here: requests
+    would otherwise ask the file for its descriptor, which moves a spooled file to disk."""
+
+    def __init__(self, payload: Payload):
+        self._file, self._size = payload.file, payload.size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
 
 
 class Uploader:
@@ -49,7 +65,7 @@ class Uploader:
         know that way (HTTP 404), so the caller takes the older one."""
         answer = self.transport.call_json_if_served(
             "POST", self.endpoints.file_upload_path, headers,
-            files={"file": (payload.name, payload.data, payload.mime)})
+            files={"file": (payload.name, payload.read(), payload.mime)})
         if answer is None:
             return None
         file = answer.get("file") if isinstance(answer, dict) else None
@@ -94,8 +110,9 @@ class Uploader:
         return file
 
     def _put(self, url: str, payload: Payload) -> None:
+        payload.file.seek(0)
         with _PUT_FAULTS:
-            response = self.transport.session.put(url, data=payload.data, headers={"Content-Type": payload.mime},
+            response = self.transport.session.put(url, data=_Body(payload), headers={"Content-Type": payload.mime},
                                                   timeout=self.transport.timeout)
         with response:
             if not 200 <= response.status_code < 300:

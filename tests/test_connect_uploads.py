@@ -12,9 +12,11 @@ import requests
 
 from configs.settings import load_models
 from kimi.connect.client import KimiClient
+from kimi.errors import PayloadTooLarge
 from kimi.events import Attachment, ChatRequest, Message
 from kimi.models import ModelTable
 from kimi.transport import Endpoints
+from tests.support.jwts import make_jwt
 
 pytest_plugins = ["tests.support.turn_gateways"]
 
@@ -100,14 +102,25 @@ def test_only_the_newest_user_turns_attachments_are_uploaded(turn_kimi, openai_f
     assert turn_kimi.uploads == {} and len(chat_blocks(turn_kimi)) == 1
 
 
+class _Site(str):
+    def __new__(cls, url, hits):
+        site = super().__new__(cls, url)
+        site.hits = hits
+        return site
+
+
 @pytest.fixture
 def image_site():
-    """A web server on loopback holding /cat.png (the features gateway allows private URLs)."""
+    """A web server on loopback holding /cat.png (the features gateway allows private URLs); `.hits`
+    lists the paths it was asked for."""
+    hits = []
+
     class Files(BaseHTTPRequestHandler):
         def log_message(self, format, *args):
             pass
 
         def do_GET(self):
+            hits.append(self.path)
             self.send_response(200 if self.path == "/cat.png" else 404)
             self.send_header("Content-Type", "image/png")
             self.send_header("Content-Length", str(len(PNG)))
@@ -117,7 +130,7 @@ def image_site():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Files)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield _Site(f"http://127.0.0.1:{server.server_address[1]}", hits)
     server.shutdown()
     server.server_close()
     thread.join()
@@ -153,3 +166,46 @@ def test_a_document_goes_by_the_older_steps_as_a_file_where_the_2026_upload_is_u
     assert [(r.path, r.body) for r in kimi.requests][1:2] == [
         ("/api/pre-sign-url", {"action": "file", "name": "notes.txt", "size": 13})]
     assert kimi.requests[3].body["type"] == "file" and list(kimi.uploads.values()) == [(b"Revenue rose.", "text/plain")]
+
+
+def test_more_attachments_than_the_cap_get_413_before_anything_is_fetched(kimi, gateway, user_token):
+    content = [{"type": "text", "text": "Compare."}] + [{"type": "image_url", "image_url": {"url": PNG_URI}}] * 9
+    response = requests.post(gateway.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {user_token}"},
+                             json={"model": "kimi-latest", "messages": [{"role": "user", "content": content}]},
+                             timeout=10)
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "message": "A request may carry at most 8 attachments (MAX_ATTACHMENTS).", "type": "invalid_request_error",
+        "param": None, "code": "too_many_attachments"}
+    assert kimi.requests == []
+
+
+def test_attachments_over_the_requests_total_are_refused_before_any_upload(kimi, user_token):
+    client = KimiClient(endpoints=Endpoints(base_url=kimi.url), models=ModelTable(load_models()),
+                        max_attachments_bytes=len(PNG) + 10)
+    images = tuple(Attachment(PNG_URI, "image") for _ in range(2))
+    with client.session, pytest.raises(PayloadTooLarge) as caught:
+        client.open_chat(ChatRequest("kimi-k2.5-instant", [Message("user", "Compare.", images)]), user_token)
+    assert caught.value.status == 413 and caught.value.code == "attachments_too_large"
+    assert kimi.requests == []
+
+
+def _own_client(gateway, token):
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=token, max_retries=0)
+
+
+def test_an_own_token_kimi_rejects_gets_no_attachment_fetched(turn_kimi, features_gateway, image_site):
+    token = make_jwt(sub="selfmadeuser00000001")
+    turn_kimi.rejected_tokens.add(token)
+    with _own_client(features_gateway, token) as client, pytest.raises(openai.AuthenticationError) as caught:
+        client.chat.completions.create(model="kimi-k2.5-instant", messages=image_question(image_site + "/cat.png"))
+    assert caught.value.body["code"] == "invalid_token"
+    assert image_site.hits == [] and turn_kimi.probes == [token] and turn_kimi.uploads == {}
+
+
+def test_kimis_acceptance_of_an_own_token_is_asked_once_then_remembered(turn_kimi, features_gateway, image_site):
+    token = make_jwt(sub="probeduser0000000001")
+    with _own_client(features_gateway, token) as client:
+        for _ in range(2):
+            client.chat.completions.create(model="kimi-k2.5-instant", messages=image_question(image_site + "/cat.png"))
+    assert turn_kimi.probes == [token] and image_site.hits == ["/cat.png", "/cat.png"]

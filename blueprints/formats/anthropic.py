@@ -26,7 +26,7 @@ STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_
 # Anthropic's error `type` for each status we answer with; the SDK picks exception classes by status.
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
                403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
-               413: "request_too_large", 429: "rate_limit_error", 504: "timeout_error",
+               408: "timeout_error", 413: "request_too_large", 429: "rate_limit_error", 504: "timeout_error",
                529: "overloaded_error"}
 
 # Anthropic's own status for "overloaded"; its SDK raises OverloadedError for it and retries.

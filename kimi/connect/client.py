@@ -18,7 +18,7 @@ from kimi.connect.frames import FrameDecoder, encode_envelope
 from kimi.models import ModelSpec, ModelTable, choose_effort
 from kimi.stall import StallWatch
 from kimi.connect.stream import ChatStream
-from kimi.attachments import DEFAULT_MAX_BYTES, Fetcher
+from kimi.attachments import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT, Fetcher, close_all
 from kimi.transport import Endpoints, browser_headers, calling, pooled_session, read_excerpt
 from kimi.uploads import Uploader, fetch_newest
 from kimi.usage import estimate_tokens
@@ -39,6 +39,7 @@ class KimiClient:
                  max_upload_bytes: int = DEFAULT_MAX_BYTES,
                  allow_private_urls: bool = False, parse_timeout: float = 60,
                  prompt_as_file_bytes: int = uploads.PROMPT_AS_FILE_BYTES,
+                 max_attachments: int = DEFAULT_MAX_COUNT, max_attachments_bytes: int = DEFAULT_MAX_BYTES,
                  session: Optional[requests.Session] = None, pool_size: int = 1000):
         self.chat_url = endpoints.chat_url
         self.delete_url = endpoints.delete_chat_url
@@ -50,7 +51,8 @@ class KimiClient:
         self.conversations = conversations or LocalTips()
         self.session = session or pooled_session(endpoints.base_url, pool_size)
         self.fetcher = Fetcher(max_bytes=max_upload_bytes, connect_timeout=connect_timeout,
-                               read_timeout=read_timeout, allow_private=allow_private_urls)
+                               read_timeout=read_timeout, allow_private=allow_private_urls,
+                               max_count=max_attachments, max_total_bytes=max_attachments_bytes)
         self.uploader = Uploader(rest.Transport(base_url=endpoints.base_url, connect_timeout=connect_timeout,
                                                 read_timeout=read_timeout, session=self.session),
                                  endpoints, parse_timeout=parse_timeout)
@@ -71,7 +73,10 @@ class KimiClient:
                                    tools=chat.tools, tool_choice=chat.tool_choice)
         inline, payloads = uploads.move_long_prompt(text, payloads, self.prompt_as_file_bytes)
         parent_id = self.conversations.last_message_id(chat.conversation_id) if chat.conversation_id else None
-        file_ids = uploads.upload_all(self.uploader, payloads, token, identity) if payloads else []
+        try:
+            file_ids = uploads.upload_all(self.uploader, payloads, token, identity) if payloads else []
+        finally:
+            close_all(payload for payload, _ in payloads)
         body = build_chat_body(inline, model, chat, parent_id, file_ids)
         response = self._post(self.chat_url, encode_envelope(body), _headers(self.headers, identity), self.timeout)
         stream = ChatStream(response, FrameDecoder(self.max_frame_bytes), self.conversations,

@@ -25,7 +25,7 @@ def move_long_prompt(text: str, payloads: list[tuple[Payload, str]],
     data = text.encode()
     if not limit or len(data) <= limit:
         return text, payloads
-    return PROMPT_POINTER, [(Payload(data, "text/plain", PROMPT_FILE_NAME), "file"), *payloads]
+    return PROMPT_POINTER, [(Payload.of_bytes(data, "text/plain", PROMPT_FILE_NAME), "file"), *payloads]
 
 
 def upload_all(uploader: Uploader, payloads: list[tuple[Payload, str]], token: str,
@@ -44,7 +44,7 @@ def upload(uploader: Uploader, payload: Payload, kind: str, headers: dict[str, s
 def _upload_presigned(uploader: Uploader, payload: Payload, kind: str, headers: dict[str, str]) -> dict[str, Any]:
     """Kimi's file object, with the A.13 bodies (they carry the size and object name); documents are
     read by Kimi before use (A.13, last line), images are not."""
-    size = len(payload.data)
+    size = payload.size
 
     def register(signed: dict[str, Any]) -> dict[str, Any]:
         return {"type": kind, "name": payload.name, "size": size, "file_id": signed.get("file_id", ""),

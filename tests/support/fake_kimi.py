@@ -25,6 +25,7 @@ from tests.support.fake_server import FakeHandler, FakeServer
 CHAT_PATHS = {"/apiv2/kimi.gateway.chat.v1.ChatService/Chat", "/apiv2/kimi.chat.v1.ChatService/Chat"}
 DELETE_CHAT_PATH = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
 MODELS_PATH = "/apiv2/kimi.gateway.config.v1.ConfigService/GetAvailableModels"
+PROBE_PATH = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"  # the account check
 FIXTURES = KIMI_FIXTURES
 
 RecordedRequest = namedtuple("RecordedRequest", "path headers body raw")
@@ -119,6 +120,8 @@ class _Handler(UploadRoutes, FakeHandler):
             self._delete_chat(raw)
         elif self.path == MODELS_PATH:
             self._available_models(raw)
+        elif self.path == PROBE_PATH:
+            self._probe()
         elif not self._upload_route(raw):
             self._not_found(raw)
 
@@ -138,6 +141,13 @@ class _Handler(UploadRoutes, FakeHandler):
         while self.rfile.readline() not in (b"\r\n", b"\n", b""):
             pass  # skip chunked trailers
         return b"".join(parts)
+
+    def _probe(self):
+        # GetSubscription, the account check: kept apart from `requests`, which record the chat's own calls.
+        token = self.headers.get("Authorization", "")[7:]
+        self.fake.probes.append(token)
+        status = 401 if token in self.fake.rejected_tokens else 200
+        self._send_body(status, json.dumps({"subscription": {}} if status == 200 else {"code": "unauthenticated"}).encode())
 
     def _delete_chat(self, raw):
         try:
@@ -245,6 +255,7 @@ class FakeKimi(FakeServer):
         self.uploads, self.files = {}, {}  # object name -> (bytes, content type); file id -> file object
         self.rejected_tokens = set()
         self.catalogues, self.catalogue_requests = {}, []  # token -> GetAvailableModels answer; tokens asked for
+        self.probes = []  # the tokens GetSubscription was asked about
         self.open_streams = 0
         super().__init__()
 
@@ -253,7 +264,7 @@ class FakeKimi(FakeServer):
         with self._lock:
             self._renew_release()
             for record in (self._script, self.requests, self.deleted_chats, self.chats, self.rejected_tokens,
-                           self.uploads, self.files, self.catalogues, self.catalogue_requests):
+                           self.uploads, self.files, self.catalogues, self.catalogue_requests, self.probes):
                 record.clear()
             self.delete_gate, self.delete_status = None, 200  # DeleteChat waits on the gate; answers the status
             # The 2026 uploads (fake_kimi_uploads.py): served unless missing; each parse-progress answer
