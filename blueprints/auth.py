@@ -137,6 +137,15 @@ def when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+@bp.app_template_filter("percent")
+def percent(ratio: Any, lang: str = "en") -> str:
+    """A 0..1 ratio as a percentage with at most one decimal, in the page's decimal sign: 3.2% / 3,2%."""
+    if not isinstance(ratio, (int, float)):
+        return ""
+    text = f"{ratio * 100:.1f}".rstrip("0").rstrip(".")
+    return (text.replace(".", ",") if lang == "id" else text) + "%"
+
+
 def _require_admin() -> None:
     admin.check_csrf()
     if not admin.is_admin():
@@ -166,6 +175,7 @@ def _dashboard_context(new_key: Optional[str] = None) -> dict[str, Any]:
     settings = services().settings
     return {"accounts": _registry().views(), "keys": services().keyring.views(), "new_key": new_key,
             "lends_keyless": services().keyring.lends_keyless(),
+            "quotas": services().quotas.readouts(wait=settings["quota_page_wait"]),
             "console_snippet": CONSOLE_SNIPPET,
             "default_limit": settings["key_rate_limit_per_minute"],
             "default_streams": settings["key_max_streams"], "base_url": request.host_url.rstrip("/")}

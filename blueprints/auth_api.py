@@ -43,7 +43,9 @@ def save():
 @bp.get("/auth/status")
 def status():
     admin.require_admin(state_changing=False)
-    return jsonify({"accounts": registry().views(), "keys": services().keyring.views(),
+    quotas = services().quotas.readouts(wait=services().settings["quota_page_wait"])
+    accounts = [{**view, "quota": quotas.get(view["id"])} for view in registry().views()]
+    return jsonify({"accounts": accounts, "keys": services().keyring.views(),
                     "admin_password": admin.password_source()})
 
 

@@ -20,6 +20,7 @@ from gateway.conversations import ChatOwners, ConversationMemory
 from gateway.filters import thinking_output
 from gateway.hygiene import ChatJanitor
 from gateway.pool import AccountPool
+from gateway.quota import QuotaBoard
 from gateway.registry import Registry
 from gateway.store import Store, open_store
 from gateway.turn import TurnSettings
@@ -29,6 +30,7 @@ from kimi.conversations import DEFAULT_TTL
 from kimi.legacy.auth import RotationHook
 from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable, parse_fallbacks
+from kimi.quota import QuotaClient
 from kimi.refresh import AccountCalls
 from kimi.router import UpstreamRouter
 from kimi.transport import Endpoints
@@ -50,6 +52,7 @@ class Services:
     turns: TurnSettings
     secret_key: str  # signs the admin session cookie
     admin_password: str
+    quotas: QuotaBoard  # the accounts' quota readouts shown on /auth
 
 
 def build_services(settings: Mapping[str, Any]) -> Services:
@@ -79,11 +82,13 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     keyring = Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"],
                       keyless_loopback=settings["lend_without_key"], max_streams=settings["key_max_streams"])
     _say_who_is_served(keyring)
+    quotas = QuotaBoard(QuotaClient(endpoints, router.connect.session, settings["upstream_connect_timeout"]),
+                        store, ttl=settings["quota_ttl"])
     return Services(
         settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,
         keyring=keyring,
         secret_key=settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0],
-        admin_password=_admin_password(store, settings))
+        admin_password=_admin_password(store, settings), quotas=quotas)
 
 
 def _router(settings: Mapping[str, Any], endpoints: Endpoints, models: ModelTable, tips: ConversationMemory,

@@ -10,14 +10,14 @@ import requests
 
 from kimi import errors
 from kimi.models import ModelSpec
-from kimi.transport import Endpoints, browser_headers, calling, read_excerpt
+from kimi.transport import Endpoints
+from kimi.unary import UnaryCall
 
 # Membership levels from least to most (B.2.1, ListGoods prices); an unknown level counts as free.
 LEVELS = ("LEVEL_FREE", "LEVEL_BASIC", "LEVEL_INTERMEDIATE", "LEVEL_ADVANCED", "LEVEL_STANDARD")
 NO_EFFORT = "REASONING_EFFORT_NONE"
 # UI keys whose public names read better than the generated ones; other keys: "kimi-" + key, kNdN -> kN.N.
 _NAMES = {"k3-agent-ultra": "kimi-k3-swarm", "k28-preview": "kimi-k2.8-preview"}
-_CATALOGUE_FAULTS = calling("Kimi's model catalogue")
 READ_TIMEOUT = 10  # a unary answer; a model list must never wait long on Kimi
 
 
@@ -33,24 +33,12 @@ class CatalogueClient:
     """Calls GetAvailableModels for one token (a unary Connect JSON call, B.2)."""
 
     def __init__(self, endpoints: Endpoints, session: requests.Session, connect_timeout: float = 10):
-        self.url = endpoints.base_url + endpoints.models_path
-        self.timeout = (connect_timeout, READ_TIMEOUT)
-        self.session = session
-        self.headers = {"Content-Type": "application/json", "Accept": "application/json",
-                        "Connect-Protocol-Version": "1", **browser_headers(endpoints.base_url)}
+        self.call = UnaryCall(endpoints.base_url + endpoints.models_path, session, (connect_timeout, READ_TIMEOUT),
+                              "Kimi's model catalogue", bad_answer="bad_catalogue")
 
     def fetch(self, token: str) -> dict[str, Any]:
         """The catalogue's JSON answer; KimiError when Kimi refuses or cannot be reached."""
-        with _CATALOGUE_FAULTS:
-            response = self.session.post(self.url, data=b"{}", timeout=self.timeout,
-                                         headers={**self.headers, "Authorization": f"Bearer {token}"})
-            with response:
-                if response.status_code != 200:
-                    raise errors.from_http_status(response.status_code, read_excerpt(response, 1024))
-                try:
-                    answer = response.json()
-                except ValueError:
-                    raise errors.ProtocolError("Kimi's model catalogue is not JSON.", code="bad_catalogue") from None
+        answer = self.call.post(token)
         if not isinstance(answer, dict) or not isinstance(answer.get("availableModels"), list):
             raise errors.ProtocolError("Kimi's model catalogue has no availableModels.", code="bad_catalogue")
         return answer

@@ -46,6 +46,8 @@ class Endpoints:
     chat_path: str = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
     delete_chat_path: str = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
     models_path: str = "/apiv2/kimi.gateway.config.v1.ConfigService/GetAvailableModels"  # the catalogue (B.2)
+    # The quota readout (kimi-protocol-2026.md B.6): usage ratios and reset times of one account.
+    subscription_stats_path: str = "/apiv2/kimi.gateway.membership.v2.MembershipService/GetSubscriptionStats"
     legacy_base_url: str = "https://kimi.moonshot.cn"
     # The account calls (D.1): the refresh RPC on the auth host; the old GET on the web host, tried
     # only where the RPC is unknown (404); the live-token probe on the web host.
@@ -76,6 +78,7 @@ class Endpoints:
         return cls(base_url=web, chat_path=settings["kimi_chat_path"],
                    delete_chat_path=settings["kimi_delete_chat_path"],
                    models_path=settings["kimi_models_path"],
+                   subscription_stats_path=settings["kimi_quota_path"],
                    legacy_base_url=settings["kimi_legacy_base_url"],
                    refresh_url=settings["kimi_auth_base_url"].rstrip("/") + settings["kimi_refresh_path"],
                    # Empty settings: the call on the web host, wherever KIMI_BASE_URL points.

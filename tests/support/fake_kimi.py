@@ -18,6 +18,7 @@ from collections import deque, namedtuple
 from datetime import datetime, timezone
 
 from tests.support import KIMI_FIXTURES
+from tests.support.fake_kimi_quota import QuotaRoutes
 from tests.support.fake_kimi_uploads import UploadRoutes
 from tests.support.fake_server import FakeHandler, FakeServer
 
@@ -111,7 +112,7 @@ def _answer_frames(chat, user_msg, assistant, think_pieces, text_pieces):
     yield (2, {})
 
 
-class _Handler(UploadRoutes, FakeHandler):
+class _Handler(UploadRoutes, QuotaRoutes, FakeHandler):
     def do_POST(self):
         raw = self._read_body()
         if self.path in CHAT_PATHS:
@@ -122,7 +123,7 @@ class _Handler(UploadRoutes, FakeHandler):
             self._available_models(raw)
         elif self.path == PROBE_PATH:
             self._probe()
-        elif not self._upload_route(raw):
+        elif not self._upload_route(raw) and not self._quota_route(raw):
             self._not_found(raw)
 
     def _not_found(self, raw=b""):
@@ -256,6 +257,8 @@ class FakeKimi(FakeServer):
         self.rejected_tokens = set()
         self.catalogues, self.catalogue_requests = {}, []  # token -> GetAvailableModels answer; tokens asked for
         self.probes = []  # the tokens GetSubscription was asked about
+        self.quotas, self.quota_requests = {}, []  # token -> GetSubscriptionStats answer; tokens asked for
+        self.quota_gate = None
         self.open_streams = 0
         super().__init__()
 
@@ -264,8 +267,12 @@ class FakeKimi(FakeServer):
         with self._lock:
             self._renew_release()
             for record in (self._script, self.requests, self.deleted_chats, self.chats, self.rejected_tokens,
-                           self.uploads, self.files, self.catalogues, self.catalogue_requests, self.probes):
+                           self.uploads, self.files, self.catalogues, self.catalogue_requests, self.probes,
+                           self.quotas, self.quota_requests):
                 record.clear()
+            if self.quota_gate is not None:
+                self.quota_gate.set()  # held quota calls end now (fake_kimi_quota.py)
+            self.quota_gate = None
             self.delete_gate, self.delete_status = None, 200  # DeleteChat waits on the gate; answers the status
             # The 2026 uploads (fake_kimi_uploads.py): served unless missing; each parse-progress answer
             # takes the next scripted status, then `progress_after` (SUCCESS unless a test stalls it).
@@ -285,6 +292,18 @@ class FakeKimi(FakeServer):
         marks paid entries with minMembershipLevel, B.2.1)."""
         with self._lock:
             self.catalogues[token] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+        return self
+
+    def quota_for(self, token, name="subscription_stats_free.json"):
+        """Answer GetSubscriptionStats for `token` with a fixture (fake_kimi_quota.py)."""
+        with self._lock:
+            self.quotas[token] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+        return self
+
+    def hold_quota(self):
+        """Every GetSubscriptionStats call from now on waits, unanswered, until the test ends."""
+        with self._lock:
+            self.quota_gate = threading.Event()
         return self
 
     def replay(self, name, delay=0.0, split=None):
