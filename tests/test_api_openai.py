@@ -61,7 +61,7 @@ def test_sse_wire_format_is_exact(kimi, gateway, user_token):
     first = orjson.loads(events[0].removeprefix("data: "))
     assert first == {"id": PLAIN_CHAT_ID, "object": "chat.completion.chunk", "created": first["created"],
                      "model": "kimi-k2.5-instant", "system_fingerprint": None,
-                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                     "choices": [{"index": 0, "delta": {"role": "assistant"},
                                   "logprobs": None, "finish_reason": None}]}
     last = orjson.loads(events[-3].removeprefix("data: "))
     assert last["choices"] == [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]
