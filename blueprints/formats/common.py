@@ -159,6 +159,20 @@ def optional_field(body: dict, key: str, kind: type) -> Any:
     return value
 
 
+def positive_count(value: Optional[int], param: str) -> Optional[int]:
+    """`value` (an int or None) when it is at least 1; the real APIs answer 400 to a zero or negative
+    token limit or candidate count, and so do we (BadRequest naming `param`)."""
+    if value is not None and value < 1:
+        raise BadRequest(f"Invalid `{param}`: integer below minimum value. Expected a value >= 1, "
+                         f"but got {value} instead.", param=param, code="integer_below_min_value")
+    return value
+
+
+def optional_count(body: dict, key: str) -> Optional[int]:
+    """body[key] as a count of at least 1, None when absent; BadRequest naming `key` otherwise."""
+    return positive_count(optional_field(body, key, int), key)
+
+
 def optional_text(obj: dict, key: str, param: str) -> Optional[str]:
     value = obj.get(key)
     if value is not None and not isinstance(value, str):

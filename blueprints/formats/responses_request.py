@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
-                                       message_role, optional_field, optional_text, parse_content_parts, part_text,
-                                       required_name)
+                                       message_role, optional_count, optional_field, optional_text,
+                                       parse_content_parts, part_text, required_name)
 from blueprints.formats.openai_request import parse_reasoning_effort
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
@@ -58,7 +58,7 @@ def parse_request(body: Any) -> ResponsesRequest:
                        conversation_id=(previous.removeprefix(RESPONSE_PREFIX) if previous else None)
                        or optional_field(body, "conversation_id", str) or None,
                        thinking=parse_reasoning_effort(effort), search=search, tools=tools, tool_choice=tool_choice,
-                       max_tokens=optional_field(body, "max_output_tokens", int))
+                       max_tokens=optional_count(body, "max_output_tokens"))
     return ResponsesRequest(chat, instructions=instructions, previous_response_id=previous, reasoning_effort=effort,
                             custom_tools=frozenset(custom), tools=echoed, tool_choice=body.get("tool_choice") or "auto")
 
