@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from configs.settings import load_models
 from gateway.access import Keyring
 from gateway.continuation import ContinuationMap
+from gateway.response_archive import ResponseArchive
 from gateway.conversations import ConversationMemory
 from gateway.filters import thinking_output
 from gateway.hygiene import ChatJanitor
@@ -46,6 +47,7 @@ class Services:
     keyring: Keyring
     router: UpstreamRouter
     turns: TurnSettings
+    responses: ResponseArchive  # Responses API objects kept for GET, item_reference, previous_response_id
     secret_key: str  # signs the admin session cookie
     admin_password: str
 
@@ -76,7 +78,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     _say_who_is_served(keyring)
     return Services(
         settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,
-        keyring=keyring,
+        keyring=keyring, responses=ResponseArchive(store, int(settings["responses_ttl"])),
         secret_key=settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0],
         admin_password=_admin_password(store, settings))
 
