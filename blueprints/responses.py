@@ -24,7 +24,7 @@ def create_response():
     parsed = fmt.parse_request(json_body(), _CallerArchive(access.caller))
     events = open_events(parsed.chat, None, access)
     headers = conversation_headers(events)
-    response_id, keep = fmt.new_response_id(), _keeper(access.caller, parsed, events)
+    response_id, keep = fmt.new_response_id(events.reply_key), _keeper(access.caller, parsed, events)
     if not parsed.chat.stream:
         response = fmt.whole_response(events, parsed, response_id)
         keep(response)
@@ -71,15 +71,12 @@ class _CallerArchive:
     def item(self, item_id: str) -> Optional[dict]:
         return services().responses.item(self.caller, item_id)
 
-    def chat_of(self, response_id: str) -> Optional[str]:
-        return services().responses.chat_of(self.caller, response_id)
-
 
 def _keeper(caller: str, parsed: fmt.ResponsesRequest, events: Reply) -> fmt.Keep:
     archive = services().responses
 
     def keep(response: dict) -> None:
-        archive.save(caller, response, parsed.input_items, events.chat_id, parsed.is_stored)
+        archive.save(caller, response, parsed.input_items, parsed.is_stored)
     return keep
 
 

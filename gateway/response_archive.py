@@ -1,7 +1,7 @@
 """Responses API objects the gateway keeps, per caller and for a retention the settings choose: each
 response (unless the caller sent `store: false`), its input items, and every item by id, so a later
 request may name an item (`item_reference`) or a response (`previous_response_id`, GET, DELETE).
-Every response id, stored or not, also names its Kimi chat: previous_response_id needs no content.
+(Which Kimi chat and message a response id names is gateway/reply_ids.py's, stored or not.)
 """
 from __future__ import annotations
 
@@ -22,26 +22,18 @@ class ResponseArchive:
         self.store = store
         self.ttl = ttl_seconds
 
-    def save(self, caller: str, response: dict[str, Any], input_items: list[dict], chat_id: Optional[str],
-             is_stored: bool) -> None:
-        """Keep the response's link to its chat, and with `is_stored` the response, its input items
-        and each item by id. A store outage costs the later lookups, never this answer."""
+    def save(self, caller: str, response: dict[str, Any], input_items: list[dict], is_stored: bool) -> None:
+        """With `is_stored`, keep the response, its input items and each item by id. A store outage
+        costs the later lookups, never this answer."""
+        if not is_stored:
+            return
         try:
-            if chat_id:
-                self._put(caller, "chat", response["id"], {"chat": chat_id})
-            if not is_stored:
-                return
             self._put(caller, "response", response["id"], {"response": response, "input": input_items})
             for item in [*input_items, *response.get("output", [])]:
                 if isinstance(item.get("id"), str):
                     self._put(caller, "item", item["id"], item)
         except Exception as exc:
             log.warning("could not keep response %s: %s", response.get("id"), type(exc).__name__)
-
-    def chat_of(self, caller: str, response_id: str) -> Optional[str]:
-        """The Kimi chat that answered `response_id`, or None when it is unknown or expired."""
-        found = self._get(caller, "chat", response_id)
-        return found.get("chat") if found else None
 
     def response(self, caller: str, response_id: str) -> Optional[dict[str, Any]]:
         found = self._get(caller, "response", response_id)
@@ -55,11 +47,10 @@ class ResponseArchive:
         return self._get(caller, "item", item_id)
 
     def delete(self, caller: str, response_id: str) -> bool:
-        """Forget a stored response and its link; False when there was none."""
+        """Forget a stored response; False when there was none."""
         if self._get(caller, "response", response_id) is None:
             return False
-        for kind in ("response", "chat"):
-            self.store.remember(_name(caller, kind, response_id), "", 0)
+        self.store.remember(_name(caller, "response", response_id), "", 0)
         return True
 
     def _put(self, caller: str, kind: str, key: str, value: dict) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from configs.settings import load_models
 from gateway.access import Keyring
 from gateway.continuation import ContinuationMap
+from gateway.reply_ids import ReplyIds
 from gateway.response_archive import ResponseArchive
 from gateway.conversations import ConversationMemory
 from gateway.filters import thinking_output
@@ -72,7 +73,8 @@ def build_services(settings: Mapping[str, Any]) -> Services:
         continuations=ContinuationMap(store, tips, ttl) if settings["native_continuation"] else None,
         janitor=ChatJanitor(router.connect.delete_chat, store) if settings["delete_chats"] else None,
         fallbacks=parse_fallbacks(settings["overload_fallback"], router.models),
-        thinking=thinking_output(settings["thinking_output"]))
+        thinking=thinking_output(settings["thinking_output"]),
+        reply_ids=ReplyIds(store, int(settings["reply_ids_ttl"])))
     keyring = Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"],
                       keyless_loopback=settings["lend_without_key"])
     _say_who_is_served(keyring)

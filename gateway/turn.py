@@ -17,6 +17,7 @@ from gateway.lending import note_stream_error, open_pooled
 from gateway.metrics import count_unknown_kinds, count_upstream_error
 from gateway.pool import AccountPool, Lease
 from gateway.reply import Reply
+from gateway.reply_ids import ReplyIds, new_reply_key
 from kimi.errors import KimiError, NotFound, Overloaded
 from kimi.events import AnswerStream, ChatRequest, Finished
 from kimi.router import UpstreamRouter
@@ -35,6 +36,7 @@ class TurnSettings:
     janitor: Optional[ChatJanitor]  # None: DELETE_CHATS off
     fallbacks: dict[str, tuple[str, ...]]
     thinking: Optional[Transform]
+    reply_ids: Optional[ReplyIds] = None  # None: reply ids are not kept (conversation ids are chat ids)
 
 
 class Turn:
@@ -43,7 +45,11 @@ class Turn:
 
     def __init__(self, chat: ChatRequest, access: Access, settings: TurnSettings, router: UpstreamRouter,
                  pool: AccountPool):
-        self.chat, self.access, self.settings, self.router, self.pool = chat, access, settings, router, pool
+        self.access, self.settings, self.router, self.pool = access, settings, router, pool
+        self.chat = self._resolved(chat)
+        self.reply_key = new_reply_key()  # the formats' reply ids are spelt around it
+        self.upstream_chat_id: Optional[str] = self.chat.conversation_id  # the chat Kimi is sent to
+        self.is_reply_remembered = False
         self.own = access.own  # the caller's own credential; None: an account lent by the pool
         # The pool's accounts are taken for Connect accounts here, as they always were.
         self.is_connect = self.own is None or self.own.is_connect
@@ -55,6 +61,14 @@ class Turn:
         self.stream: Optional[AnswerStream] = None  # the opened stream, once open() has returned
         if self.may_continue:
             self._find_entry()
+
+    def _resolved(self, chat: ChatRequest) -> ChatRequest:
+        """The request with a reply id sent as its conversation turned into that reply's chat and
+        message (so a turn continues, or branches, from exactly there)."""
+        if not chat.conversation_id or self.settings.reply_ids is None:
+            return chat
+        chat_id, message_id = self.settings.reply_ids.resolve(chat.conversation_id)
+        return replace(chat, conversation_id=chat_id, parent_id=chat.parent_id or message_id)
 
     @property
     def may_continue(self) -> bool:
@@ -85,8 +99,11 @@ class Turn:
         except KimiError as err:
             count_upstream_error(err)
             raise
+        # Kimi names the answer's message before its first delta: the id resolves before the caller
+        # could send it back (a stream's close runs only after its last byte left).
+        self._remember_reply(self.stream)
         return Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
-                     on_close=self._after_close)
+                     on_close=self._after_close, reply_key=self.reply_key, chat_id=self.upstream_chat_id)
 
     def _open_chain(self) -> AnswerStream:
         chain = self._model_chain()
@@ -136,9 +153,11 @@ class Turn:
         account holds it; else the request as it came (its history folded into a new chat)."""
         if self.entry is not None and self.entry.account == account:
             self.mode = "native"
+            self.upstream_chat_id = self.entry.chat_id
             return replace(attempt, conversation_id=self.entry.chat_id)
         if not self.chat.conversation_id:
             self.mode = history_mode(self.chat.messages)
+        self.upstream_chat_id = self.chat.conversation_id
         return attempt
 
     # Between Kimi and the format
@@ -184,7 +203,19 @@ class Turn:
                 self.lease.release(stream.chat_id)
         finally:
             count_unknown_kinds(stream.unknown_kinds)
+            self._remember_reply(stream, is_final=True)
             self._plan_deletion(stream.chat_id)
+
+    def _remember_reply(self, stream: AnswerStream, is_final: bool = False) -> None:
+        """Link the reply id to its chat and message once both are known (at open, else at close,
+        where the legacy path, which names no message, links the chat alone)."""
+        # Kimi may not name a continued chat again (docs/kimi-protocol.md): it is the one the turn went to.
+        chat_id = stream.chat_id or self.upstream_chat_id
+        if self.is_reply_remembered or self.settings.reply_ids is None or not chat_id:
+            return
+        if stream.message_id or is_final:
+            self.settings.reply_ids.remember(self.reply_key, chat_id, stream.message_id or "")
+            self.is_reply_remembered = True
 
     def _plan_deletion(self, chat_id: Optional[str]) -> None:
         janitor = self.settings.janitor

@@ -57,6 +57,7 @@ class ChatRequest:
     messages: list[Message]
     stream: bool = False
     conversation_id: Optional[str] = None  # continue this Kimi chat instead of folding history
+    parent_id: Optional[str] = None  # the message of that chat to answer after (None: its last one)
     keep_conversation: bool = False  # the caller will continue this chat: never delete it
     thinking: Optional[bool] = None  # None: the model's default
     search: Optional[bool] = None  # None: the model's default

@@ -18,6 +18,7 @@ class FakeEvents:
         self._reads = reads if reads is not None else [[event] for event in events]
         self._fail_with, self._pending = fail_with, deque()
         self.chat_id, self.prompt_tokens, self.closed = chat_id, 7, False
+        self.reply_key = "5f1c0de05f1c0de05f1c0de05f1c0de0"  # the turn's key the reply ids are spelt around
 
     def __iter__(self):
         for read in self._reads:
@@ -88,7 +89,7 @@ def test_stream_renders_role_deltas_finish_and_done():
     assert deltas == [{"role": "assistant"}, {"reasoning_content": "hm"},
                       {"content": "Hi"}, {"content": " there"}, {}]
     assert [c["choices"][0]["finish_reason"] for c in out[:-1]] == [None, None, None, None, "stop"]
-    assert {(c["id"], c["model"], c["object"]) for c in out[:-1]} == {("chat-1", "my-model", "chat.completion.chunk")}
+    assert {(c["id"], c["model"], c["object"]) for c in out[:-1]} == {("chatcmpl-5f1c0de05f1c0de05f1c0de05f1c0de0", "my-model", "chat.completion.chunk")}
     assert out[-1] == "[DONE]" and events.closed
 
 
@@ -151,7 +152,7 @@ class PerEventSource:
     has_pending = False
 
     def __init__(self, events):
-        self._events, self.chat_id, self.prompt_tokens = events, "chat-1", 7
+        self._events, self.chat_id, self.prompt_tokens, self.reply_key = events, "chat-1", 7, "5f1c0de05f1c0de05f1c0de05f1c0de0"
 
     def __iter__(self):
         return iter(self._events)
@@ -170,7 +171,7 @@ def test_event_sources_that_do_not_report_pending_events_are_written_per_event()
 def test_whole_completion_has_message_reasoning_and_usage():
     chat = ChatRequest(model="kimi-k2.5-thinking", messages=[])
     body = fmt.whole_completion(FakeEvents([ThinkingDelta("think"), TextDelta("Answer."), Finished("length")]), chat)
-    assert body["id"] == "chat-1" and body["object"] == "chat.completion" and body["model"] == "kimi-k2.5-thinking"
+    assert body["id"] == "chatcmpl-5f1c0de05f1c0de05f1c0de05f1c0de0" and body["object"] == "chat.completion" and body["model"] == "kimi-k2.5-thinking"
     assert body["choices"] == [{"index": 0, "logprobs": None, "finish_reason": "length",
                                 "message": {"role": "assistant", "content": "Answer.", "refusal": None,
                                             "reasoning_content": "think"}}]

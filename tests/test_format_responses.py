@@ -44,7 +44,7 @@ def test_parse_reads_instructions_input_items_options_and_previous_response():
     assert chat.messages == [Message("system", "Be terse."), Message("user", "See", (Attachment("https://x/a.png"),)),
                              Message("assistant", "Ok.", tool_calls=(ToolCall("c1", "ls", "{}"),)),
                              Message("tool", "a.txt", tool_call_id="c1", name="ls")]
-    assert (chat.conversation_id, chat.max_tokens, chat.thinking, chat.stream) == ("chat-9", 50, False, True)
+    assert (chat.conversation_id, chat.max_tokens, chat.thinking, chat.stream) == ("resp_chat-9", 50, False, True)
     assert (chat.tools, chat.tool_choice) == ([Tool("ls", "List", {"type": "object"})], "required")
     assert (parsed.previous_response_id, parsed.reasoning_effort) == ("resp_chat-9", "minimal")
 

@@ -35,13 +35,15 @@ OVERLOADED_STATUS = 529
 log = logging.getLogger(__name__)
 
 
-def new_message_id() -> str:
-    return f"msg_{uuid.uuid4().hex}"
+def new_message_id(reply_key: str = "") -> str:
+    """The message's own `id`; sent back as `conversation_id` it continues from this very answer
+    (gateway/reply_ids.py)."""
+    return f"msg_{reply_key or uuid.uuid4().hex}"
 
 
 def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
     """Anthropic's event sequence, one delta event per upstream delta; errors end the stream."""
-    message_id = new_message_id()
+    message_id = new_message_id(events.reply_key)
     blocks = _Blocks(_signature(message_id))
     try:
         head = _message(message_id, chat, [], None, None, _usage(events.prompt_tokens, 1), events.chat_id)
@@ -74,7 +76,7 @@ def whole_message(events, chat: ChatRequest) -> dict[str, Any]:
     content = [_tool_use(item) if isinstance(item, ToolCall) else {"type": "text", "text": "".join(item)}
                for item in answer.content]
     thinking = answer.thinking()
-    message_id = new_message_id()
+    message_id = new_message_id(events.reply_key)
     if thinking:
         content.insert(0, {"type": "thinking", "thinking": thinking, "signature": _signature(message_id)})
     elif not content:

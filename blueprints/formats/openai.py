@@ -29,15 +29,16 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "
 FINISH_REASONS = {"stop_sequence": "stop"}
 
 
-def completion_id(chat_id: Optional[str]) -> str:
-    """The reply `id` is the Kimi chat id, so a caller can send it back as `conversation_id`."""
-    return chat_id or f"chatcmpl-{uuid.uuid4().hex}"
+def completion_id(reply_key: str) -> str:
+    """The reply's own `id`; sent back as `conversation_id` it continues from this very answer
+    (gateway/reply_ids.py)."""
+    return f"chatcmpl-{reply_key or uuid.uuid4().hex}"
 
 
 def stream_completion(events, chat: ChatRequest) -> Iterator[bytes]:
     """SSE chunks as the openai SDK parses them, one per upstream delta and those of one upstream read
     in one write (common.stream_by_reads); errors end the stream."""
-    head = {"id": completion_id(events.chat_id), "object": "chat.completion.chunk",
+    head = {"id": completion_id(events.reply_key), "object": "chat.completion.chunk",
             "created": int(time.time()), "model": chat.model, "system_fingerprint": None}
     chunks = _Chunks(head)
 
@@ -74,7 +75,7 @@ def whole_completion(events, chat: ChatRequest) -> dict[str, Any]:
     if thinking:
         message["reasoning_content"] = thinking
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(answer)}
-    return {"id": completion_id(events.chat_id), "object": "chat.completion", "created": int(time.time()),
+    return {"id": completion_id(events.reply_key), "object": "chat.completion", "created": int(time.time()),
             "model": chat.model, "system_fingerprint": None, "choices": [choice],
             "usage": _usage(events.prompt_tokens, answer.text_tokens.tokens)}
 

@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 Keep = Callable[[dict], None]  # what the view does with the final response object (archive it)
 
 
-def new_response_id() -> str:
-    """Every response its own id: the gateway's archive links it to its Kimi chat."""
-    return f"resp_{uuid.uuid4().hex}"
+def new_response_id(reply_key: str = "") -> str:
+    """Every response its own id; as previous_response_id it continues from this very answer
+    (gateway/reply_ids.py)."""
+    return f"resp_{reply_key or uuid.uuid4().hex}"
 
 
 def whole_response(events, request: ResponsesRequest, response_id: str) -> dict[str, Any]:

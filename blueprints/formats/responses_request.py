@@ -1,6 +1,6 @@
 """OpenAI Responses API, request side: a /v1/responses body -> ResponsesRequest (a ChatRequest plus
 what the reply echoes). Input items (item references looked up in the caller's archive), function and
-custom tools, previous_response_id as the Kimi chat to continue. Pure: no Flask, no requests, no store
+custom tools, previous_response_id as the conversation to continue. Pure: no Flask, no requests, no store
 but the lookups the view hands in (blueprints/formats/responses.py renders replies).
 """
 from __future__ import annotations
@@ -18,7 +18,6 @@ from blueprints.formats.openai_request import parse_reasoning_effort
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
 
-RESPONSE_PREFIX = "resp_"
 ROLES = ("user", "assistant", "system", "developer")
 TEXT_PARTS = ("input_text", "output_text", "text", "refusal")
 SEARCH_TOOLS = ("web_search", "web_search_preview")
@@ -32,14 +31,9 @@ class Archive(Protocol):
 
     def item(self, item_id: str) -> Optional[dict]: ...
 
-    def chat_of(self, response_id: str) -> Optional[str]: ...
-
 
 class _NoArchive:
     def item(self, item_id: str) -> Optional[dict]:
-        return None
-
-    def chat_of(self, response_id: str) -> Optional[str]:
         return None
 
 
@@ -73,21 +67,13 @@ def parse_request(body: Any, archive: Archive = _NoArchive()) -> ResponsesReques
     tools, custom, search, echoed = _parse_tools(optional_field(body, "tools", list) or [])
     tools, tool_choice = choose_tools(tools, _parse_tool_choice(body.get("tool_choice")), "tool_choice")
     chat = ChatRequest(model=model, messages=messages, stream=bool(optional_field(body, "stream", bool)),
-                       conversation_id=_previous_chat(previous, archive)
-                       or optional_field(body, "conversation_id", str) or None,
+                       # The turn resolves a response id to its chat and message (gateway/reply_ids.py).
+                       conversation_id=previous or optional_field(body, "conversation_id", str) or None,
                        thinking=parse_reasoning_effort(effort), search=search, tools=tools, tool_choice=tool_choice,
                        max_tokens=optional_count(body, "max_output_tokens"))
     return ResponsesRequest(chat, instructions=instructions, previous_response_id=previous, reasoning_effort=effort,
                             custom_tools=frozenset(custom), tools=echoed, tool_choice=body.get("tool_choice") or "auto",
                             is_stored=optional_field(body, "store", bool) is not False, input_items=input_items)
-
-
-def _previous_chat(previous: Optional[str], archive: Archive) -> Optional[str]:
-    """The Kimi chat previous_response_id names: the archive's link, else (an id from before
-    responses were archived) the chat id an older `resp_<chat id>` carries."""
-    if not previous:
-        return None
-    return archive.chat_of(previous) or previous.removeprefix(RESPONSE_PREFIX)
 
 
 def _input_items(value: Any, archive: Archive) -> list[dict]:

@@ -65,7 +65,8 @@ class KimiClient:
         payloads = fetch_newest(self.fetcher, chat)
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
                                    tools=chat.tools, tool_choice=chat.tool_choice)
-        parent_id = self.conversations.last_message_id(chat.conversation_id) if chat.conversation_id else None
+        parent_id = chat.parent_id or (self.conversations.last_message_id(chat.conversation_id)
+                                       if chat.conversation_id else None)
         user_id = str(claims.get("sub") or "")
         file_ids = uploads.upload_all(self.uploader, payloads, token, user_id) if payloads else []
         body = build_chat_body(text, model, chat, parent_id, file_ids)
