@@ -86,6 +86,9 @@ class MessageStarted:
 @dataclass(frozen=True)
 class ThinkingDelta:
     text: str
+    # A line about Kimi's own tool use (kimi/connect/progress.py) rather than reasoning; a format that
+    # shows the tool use its own way leaves it out unless thinking was asked for.
+    is_progress: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,14 @@ class Source:
     title: str = ""
     site_name: str = ""
     snippet: str = ""
+
+
+@dataclass(frozen=True)
+class WebSearch:
+    """Kimi searched the web during the answer (its own tool, A.9); the results follow as Citations."""
+
+    call_id: str
+    queries: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,7 @@ class UpstreamError:
     is_paywall: bool = False
 
 
-Event = Union[ChatStarted, MessageStarted, ThinkingDelta, TextDelta, Citations, ToolCall, Finished,
+Event = Union[ChatStarted, MessageStarted, ThinkingDelta, TextDelta, WebSearch, Citations, ToolCall, Finished,
               UpstreamError]
 
 # Events that carry answer content: the first of these (or an error) ends the pre-stream peek.
