@@ -40,7 +40,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     CORS(app, expose_headers=["X-Conversation-Id", "X-Kimi-Continuation", "X-Kimi-Scenario", "X-Request-Id",
                               "Retry-After"])
     app.wsgi_app = TrustedProxies(app.wsgi_app, settings["forwarded_allow_ips"])
-    observability.install(app)
+    observability.install(app, settings["client_write_timeout"])
     services = build_services(settings)
     upstream.install(app, services)
     admin.install(app, services)

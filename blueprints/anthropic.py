@@ -6,7 +6,7 @@ from typing import Optional
 from flask import Blueprint, Response, jsonify, request
 
 from blueprints.formats import anthropic as fmt
-from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events
+from blueprints.upstream import STREAM_HEADERS, answered_as, conversation_headers, json_body, open_events
 from gateway.access import bearer
 from kimi.errors import KimiError
 
@@ -17,7 +17,7 @@ bp = Blueprint("anthropic", __name__)
 def messages():
     chat = fmt.parse_request(json_body())
     events = open_events(chat, _credential())
-    headers = conversation_headers(events)
+    headers, chat = conversation_headers(events), answered_as(chat, events)
     if not chat.stream:
         return jsonify(fmt.whole_message(events, chat)), 200, headers
     return Response(fmt.stream_message(events, chat), mimetype="text/event-stream",

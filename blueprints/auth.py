@@ -83,11 +83,21 @@ def account_action(account_id: str, action: str):
 @bp.post("/auth/keys")
 def create_key():
     _require_admin()
-    limit = request.form.get("rate_limit", "").strip()
-    if limit and (not limit.isdigit() or int(limit) < 1):
+    limit, streams = _positive("rate_limit"), _positive("max_streams")
+    if limit is False:
         return _render_dashboard(error=_t("auth_bad_rate_limit")), 400
-    key, _ = services().keyring.create(request.form.get("label", ""), int(limit) if limit else None)
+    if streams is False:
+        return _render_dashboard(error=_t("auth_bad_max_streams")), 400
+    key, _ = services().keyring.create(request.form.get("label", ""), limit, streams)
     return _render_dashboard(new_key=key), 201  # shown this once; only its hash is stored
+
+
+def _positive(field: str):
+    """The form field as a whole number of at least 1, None when empty, False when it is anything else."""
+    value = request.form.get(field, "").strip()
+    if not value:
+        return None
+    return int(value) if value.isdigit() and int(value) >= 1 else False
 
 
 @bp.post("/auth/keys/<key_id>/revoke")
@@ -157,7 +167,8 @@ def _dashboard_context(new_key: Optional[str] = None) -> dict[str, Any]:
     return {"accounts": _registry().views(), "keys": services().keyring.views(), "new_key": new_key,
             "lends_keyless": services().keyring.lends_keyless(),
             "console_snippet": CONSOLE_SNIPPET,
-            "default_limit": settings["key_rate_limit_per_minute"], "base_url": request.host_url.rstrip("/")}
+            "default_limit": settings["key_rate_limit_per_minute"],
+            "default_streams": settings["key_max_streams"], "base_url": request.host_url.rstrip("/")}
 
 
 def _render_dashboard(error: Optional[str] = None, new_key: Optional[str] = None) -> str:

@@ -3,13 +3,15 @@ version at all (generateContent, streamGenerateContent, countTokens; embeddings 
 /v1/models answers Google callers from here too (blueprints/openai.py asks blueprints/callers.py)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from blueprints.formats import gemini as fmt
-from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events, services
+from blueprints.upstream import (STREAM_HEADERS, answered_as, conversation_headers, find_model, json_body,
+                                 listed_models, open_events)
 from gateway.access import bearer
 from kimi.errors import KimiError, NotFound, Unimplemented
 from kimi.models import ModelSpec
@@ -23,16 +25,16 @@ INPUT_TOKEN_LIMIT, OUTPUT_TOKEN_LIMIT = 262144, 32768
 @bp.get("/v1beta/models")
 @bp.get("/models")
 def list_models():
-    return jsonify({"models": [_model(spec) for spec in services().router.models]})
+    return jsonify({"models": [_model(spec) for spec in listed_models(_credential())]})
 
 
 @bp.get("/v1beta/models/<path:model_id>")
 @bp.get("/models/<path:model_id>")
 def get_model(model_id: str):
-    models = services().router.models
-    if model_id not in models:
+    spec = find_model(_credential(), model_id)
+    if spec is None:
         raise NotFound(f"Model `models/{model_id}` is not found.", code="model_not_found", param="model")
-    return jsonify(_model(models.specs[model_id]))
+    return jsonify(_model(spec))
 
 
 # One rule per prefix: `<model>:<method>` shares its path with GET /v1/models/<id> (OpenAI's), and
@@ -53,12 +55,14 @@ def call_model(model_action: str):
 def generate_content(model: str):
     gemini = fmt.parse_request(json_body(), model)
     events = open_events(gemini.chat, _credential())
+    gemini = replace(gemini, chat=answered_as(gemini.chat, events))
     return jsonify(fmt.whole_response(events, gemini)), 200, conversation_headers(events)
 
 
 def stream_generate_content(model: str):
     gemini = fmt.parse_request(json_body(), model, stream=True)
     events = open_events(gemini.chat, _credential())
+    gemini = replace(gemini, chat=answered_as(gemini.chat, events))
     headers = {**conversation_headers(events), **STREAM_HEADERS}
     if request.args.get("alt") == "sse":
         return Response(fmt.stream_sse(events, gemini), mimetype="text/event-stream", headers=headers)

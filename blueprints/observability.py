@@ -1,19 +1,21 @@
 """Request ids, one JSON access-log line per request, and Prometheus metrics at GET /metrics.
 
 Metrics use prometheus-client's multi-process mode when PROMETHEUS_MULTIPROC_DIR is set (the
-gunicorn config sets it), so every worker's counts add up in one scrape.
+gunicorn config sets it), so every worker's counts add up in one scrape. Streamed bodies are also where
+the write deadline is kept: a client that stops reading loses its stream after CLIENT_WRITE_TIMEOUT.
 """
 from __future__ import annotations
 
 import logging
 import os
 import re
+import socket
 import time
 import uuid
 from collections import Counter as Tally
-from typing import Iterable
+from typing import Iterable, Optional
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -27,6 +29,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from blueprints.upstream import services
 from gateway import accounts
+from kimi.stall import StallWatch, Watched
 
 bp = Blueprint("observability", __name__)
 access_log = logging.getLogger("access")
@@ -46,7 +49,13 @@ OPEN_STREAMS = Gauge("kimi_gateway_open_streams", "Streaming responses being wri
 log = logging.getLogger(__name__)
 
 
-def install(app: Flask) -> None:
+_WRITES = "kimi_gateway_writes"
+
+
+def install(app: Flask, write_timeout: float) -> None:
+    # gunicorn's gevent worker writes each chunk with a blocking sendall and no deadline: one watcher
+    # (the one that keeps Kimi's read deadline, kimi/stall.py) cuts the sockets of writes blocked too long.
+    app.extensions[_WRITES] = StallWatch(write_timeout, cut=_cut_quietly) if write_timeout else None
     app.before_request(_start)
     app.after_request(_finish)
     app.register_blueprint(bp)
@@ -98,7 +107,8 @@ def _finish(response: Response) -> Response:
               "format": request.blueprint or "none", "status": str(response.status_code)}
     record = _Record(labels, g.request_id, request.method, request.path, g.started)
     if response.is_streamed:
-        response.response = record.watch(response.response)
+        response.response = _WatchedBody(response.response, record, current_app.extensions[_WRITES],
+                                         request.environ.get("gunicorn.socket"))
         # The body is bytes already and closes itself: handed to the server as it is, without werkzeug's
         # encoding and closing wrappers, two layers fewer on every chunk of a long stream.
         response.direct_passthrough = True
@@ -115,9 +125,6 @@ class _Record:
         self.started = started
         self.first_byte_at = None
 
-    def watch(self, body: Iterable[bytes]) -> "_WatchedBody":
-        return _WatchedBody(body, self)
-
     def close(self) -> None:
         now = time.monotonic()
         first = self.first_byte_at or now
@@ -131,13 +138,27 @@ class _Record:
             "first_byte_ms": round((first - self.started) * 1000, 1)})
 
 
-class _WatchedBody:
-    """Passes a streamed body through, noting its first byte; a class rather than a generator
-    because WSGI servers may close the body before its first chunk, and an unstarted generator's
-    `finally` never runs."""
+def _cut_quietly(sock: socket.socket) -> None:
+    """Shut the connection down under the blocked write, through a duplicate of its descriptor: gevent's
+    own shutdown() wakes the writer with "file descriptor closed in another greenlet", which gunicorn logs
+    with a traceback; a write into a connection shut down elsewhere fails with EPIPE, which it ignores."""
+    with socket.socket(fileno=os.dup(sock.fileno())) as duplicate:
+        duplicate.shutdown(socket.SHUT_RDWR)
 
-    def __init__(self, body: Iterable[bytes], record: _Record):
+
+class _WatchedBody:
+    """Passes a streamed body through, noting its first byte and when each chunk is handed to the
+    server to write (until the next one is asked for); a class rather than a generator because WSGI
+    servers may close the body before its first chunk, and an unstarted generator's `finally` never runs.
+    A write cut at its deadline fails in gunicorn like any departed client's, and it closes this body,
+    which gives the stream's account slot back."""
+
+    def __init__(self, body: Iterable[bytes], record: _Record, deadline: Optional[StallWatch],
+                 sock: Optional[socket.socket]):
         self._body, self._iterator, self._record = body, iter(body), record
+        self._deadline = deadline if sock is not None else None  # no socket of gunicorn's: Flask's test client
+        # `reads` counts writes here: odd while a chunk is being written.
+        self._writes: Optional[Watched] = self._deadline.watch(sock) if self._deadline else None
         self._closed = False
         OPEN_STREAMS.inc()
 
@@ -145,9 +166,14 @@ class _WatchedBody:
         return self
 
     def __next__(self) -> bytes:
+        writes = self._writes
+        if writes is not None and writes.reads & 1:
+            writes.reads += 1  # the server asks for more: the last chunk is written
         chunk = next(self._iterator)
         if self._record.first_byte_at is None:
             self._record.first_byte_at = time.monotonic()
+        if writes is not None:
+            writes.reads += 1
         return chunk
 
     def close(self) -> None:
@@ -155,6 +181,8 @@ class _WatchedBody:
             return
         self._closed = True
         OPEN_STREAMS.dec()
+        if self._writes is not None:
+            self._deadline.forget(self._writes)
         closer = getattr(self._body, "close", None)
         if closer:
             closer()

@@ -1,6 +1,8 @@
 """OpenAI-compatible API: /v1/chat/completions and /v1/models."""
 from __future__ import annotations
 
+from typing import Optional
+
 from flask import Blueprint, Response, jsonify, request
 
 from blueprints import gemini
@@ -8,7 +10,8 @@ from blueprints.callers import is_anthropic_caller, is_google_caller
 from blueprints.formats import anthropic
 from blueprints.formats import gemini as gemini_format
 from blueprints.formats import openai as fmt
-from blueprints.upstream import STREAM_HEADERS, conversation_headers, json_body, open_events, services
+from blueprints.upstream import (STREAM_HEADERS, answered_as, conversation_headers, json_body, listed_models,
+                                 find_model, open_events, services)
 from gateway.access import bearer
 from kimi.errors import KimiError, NotFound
 
@@ -19,7 +22,7 @@ bp = Blueprint("openai", __name__)
 def chat_completions():
     chat = fmt.parse_request(json_body())
     events = open_events(chat, bearer(request.headers.get("Authorization")))
-    headers = conversation_headers(events)
+    headers, chat = conversation_headers(events), answered_as(chat, events)
     if not chat.stream:
         return jsonify(fmt.whole_completion(events, chat)), 200, headers
     return Response(fmt.stream_completion(events, chat), mimetype="text/event-stream",
@@ -30,22 +33,27 @@ def chat_completions():
 def list_models():
     if is_google_caller():  # google-genai without an explicit api_version lists models here
         return gemini.list_models()
-    models = services().router.models
+    models, created = listed_models(_credential()), services().router.models.created
     if is_anthropic_caller():  # the anthropic SDK and Claude Code list models here too
-        return jsonify(anthropic.model_list(models, models.created))
-    return jsonify({"object": "list", "data": [_model(spec.id, models.created) for spec in models]})
+        return jsonify(anthropic.model_list(models, created))
+    return jsonify({"object": "list", "data": [_model(spec.id, created) for spec in models]})
 
 
 @bp.get("/v1/models/<path:model_id>")
 def retrieve_model(model_id: str):
     if is_google_caller():
         return gemini.get_model(model_id)
-    models = services().router.models
-    if model_id not in models:
+    spec, created = find_model(_credential(), model_id), services().router.models.created
+    if spec is None:
         raise NotFound(f"The model `{model_id}` does not exist.", code="model_not_found", param="model")
     if is_anthropic_caller():
-        return jsonify(anthropic.model_info(models.resolve(model_id), models.created))
-    return jsonify(_model(model_id, models.created))
+        return jsonify(anthropic.model_info(spec, created))
+    return jsonify(_model(model_id, created))
+
+
+def _credential() -> Optional[str]:
+    # The anthropic SDK lists models here with `x-api-key`; everyone else sends a bearer token.
+    return request.headers.get("x-api-key") or bearer(request.headers.get("Authorization"))
 
 
 def _model(model_id: str, created: int) -> dict:

@@ -2,13 +2,15 @@
 the gateway keeps (gateway/response_archive.py) with their input items. Errors in OpenAI's shape."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 from flask import Blueprint, Response, jsonify, request
 
 from blueprints.formats import openai
 from blueprints.formats import responses as fmt
-from blueprints.upstream import STREAM_HEADERS, caller_access, conversation_headers, json_body, open_events, services
+from blueprints.upstream import (STREAM_HEADERS, answered_as, caller_access, conversation_headers, json_body,
+                                 open_events, services)
 from gateway.access import Access, bearer
 from gateway.reply import Reply
 from kimi.errors import BadRequest, KimiError, NotFound
@@ -23,7 +25,7 @@ def create_response():
     access = _access()
     parsed = fmt.parse_request(json_body(), _CallerArchive(access.caller))
     events = open_events(parsed.chat, None, access)
-    headers = conversation_headers(events)
+    headers, parsed = conversation_headers(events), replace(parsed, chat=answered_as(parsed.chat, events))
     response_id, keep = fmt.new_response_id(events.reply_key), _keeper(access.caller, parsed, events)
     if not parsed.chat.stream:
         response = fmt.whole_response(events, parsed, response_id)

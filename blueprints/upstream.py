@@ -5,23 +5,32 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional
 
+import gevent
 import orjson
 from flask import Flask, current_app, request
+from gevent import monkey
 
 from blueprints.formats.common import MAX_JSON_DEPTH, nests_deeper_than
 from blueprints.proxy import came_through_proxy
 from gateway.access import Access, choose_access
+from gateway.catalogue import pool_credentials
 from gateway.reply import Reply
 from gateway.services import Services
 from gateway.turn import Turn
-from kimi.errors import BadRequest
+from kimi import tokens
+from kimi.errors import BadRequest, RequestTimeout
 from kimi.events import ChatRequest
+from kimi.models import ModelSpec
 
 _SERVICES = "kimi_gateway"
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def install(app: Flask, services: Services) -> None:
     app.extensions[_SERVICES] = services
+    app.before_request(_read_form_in_time)
 
 
 def services(app: Optional[Flask] = None) -> Services:
@@ -30,8 +39,9 @@ def services(app: Optional[Flask] = None) -> Services:
 
 
 def json_body() -> Any:
-    """The parsed request body; BadRequest when it is not JSON or nests deeper than MAX_JSON_DEPTH."""
-    raw = request.get_data(cache=False)
+    """The parsed request body; BadRequest when it is not JSON or nests deeper than MAX_JSON_DEPTH,
+    RequestTimeout (408) when it does not arrive within BODY_READ_TIMEOUT."""
+    raw = read_body_in_time(cache=False)
     if not raw:
         raise BadRequest("The request body is empty; send a JSON object.")
     try:
@@ -41,6 +51,25 @@ def json_body() -> Any:
     if nests_deeper_than(body, MAX_JSON_DEPTH):
         raise BadRequest(f"The request body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep.")
     return body
+
+
+def read_body_in_time(cache: bool) -> bytes:
+    """The raw request body, read within BODY_READ_TIMEOUT seconds. Every body is read before its
+    credential is checked, and gunicorn's keep-alive bounds only the headers: without a deadline a
+    caller trickling a byte a second holds a worker connection as long as it likes."""
+    if not monkey.is_module_patched("socket"):  # not in gunicorn's gevent worker: Flask's test client
+        return request.get_data(cache=cache)
+    seconds = services().settings["body_read_timeout"]
+    late = RequestTimeout(f"The request body did not arrive within {seconds:g} seconds (BODY_READ_TIMEOUT).",
+                          code="body_timeout")
+    with gevent.Timeout(seconds, late):
+        return request.get_data(cache=cache)
+
+
+def _read_form_in_time() -> None:
+    # Page forms (the /auth login among them) are parsed from the cached body, read under the same deadline.
+    if request.mimetype in _FORM_TYPES:
+        read_body_in_time(cache=True)
 
 
 def caller_access(credential: Optional[str]) -> Access:
@@ -61,7 +90,8 @@ def open_events(chat: ChatRequest, credential: Optional[str], access: Optional[A
     """
     gateway = services()
     access = access or caller_access(credential)
-    return Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool).open()
+    hold = gateway.keyring.hold_stream(access)  # 429 when the key holds KEY_MAX_STREAMS already
+    return Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool, hold).open()
 
 
 def _with_conversation_headers(chat: ChatRequest) -> ChatRequest:
@@ -77,13 +107,35 @@ def _with_conversation_headers(chat: ChatRequest) -> ChatRequest:
 def conversation_headers(events: Reply) -> dict[str, str]:
     """Every reply names its Kimi chat, so any client can continue it; how the turn reached Kimi
     (`native`: into an existing chat, `folded`: history folded into a new chat, `new`); and on the
-    Connect path the model table entry that served it (another one after an overload fallback)."""
-    headers = {"X-Conversation-Id": events.chat_id or ""}
-    if events.continuation:
-        headers["X-Kimi-Continuation"] = events.continuation
-    if events.model_id:
-        headers["X-Kimi-Scenario"] = events.model_id
-    return headers
+    Connect path the model that served it; after an overload fallback, X-Kimi-Fallback-From names the
+    model asked for."""
+    named = {"X-Kimi-Continuation": events.continuation, "X-Kimi-Scenario": events.model_id,
+             "X-Kimi-Fallback-From": events.fallback_from}
+    return {"X-Conversation-Id": events.chat_id or "", **{name: value for name, value in named.items() if value}}
+
+
+def listed_models(credential: Optional[str]) -> list[ModelSpec]:
+    """The models a model list shows this caller: the table's and, for the caller's own Kimi token,
+    its account's catalogue; for anyone else, the saved accounts' catalogues together. Never waits on Kimi."""
+    gateway = services()
+    return gateway.turns.catalogue.listed(_catalogue_credentials(gateway, credential))
+
+
+def find_model(credential: Optional[str], model_id: str) -> Optional[ModelSpec]:
+    """The listed model of that id, or None."""
+    return next((spec for spec in listed_models(credential) if spec.id == model_id), None)
+
+
+def _catalogue_credentials(gateway: Services, credential: Optional[str]) -> list[tokens.Credential]:
+    own = [tokens.credential(token.strip()) for token in (credential or "").split(",") if token.strip()]
+    own = [presented for presented in own if presented.is_connect]
+    return own or pool_credentials(gateway.store.read("accounts"))
+
+
+def answered_as(chat: ChatRequest, events: Reply) -> ChatRequest:
+    """The request as its reply names it: after an overload fallback, with the model that answered in
+    `model` (a copy), so no format relabels a fallback's answer as the model asked for."""
+    return replace(chat, model=events.model_id) if events.fallback_from else chat
 
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

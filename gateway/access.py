@@ -16,7 +16,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from gateway.accounts import short_prefix
 from gateway.store import Store
@@ -29,6 +29,11 @@ KEY_REQUIRED_MESSAGE = ("This server lends its Kimi accounts only to callers wit
                         "Storage).")
 KEY_ALPHABET_PREFIX = "sk-"
 RATE_WINDOW = 60
+# How long Kimi's acceptance of a caller's own token is believed without asking again.
+ACCEPTED_TOKEN_SECONDS = 600
+# A held stream frees itself this long after its holder died without giving it back (a worker killed
+# mid-stream); like the pool's lease, it outlives any stream.
+STREAM_HOLD_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class Access:
     key_id: Optional[str] = None
     caller: str = "key:local"
     presented: tuple[tokens.Credential, ...] = ()  # every own token sent (comma-separated), `own` among them
+    stream_limit: int = 0  # concurrent streams the proxy key may hold (0: no cap)
 
 
 def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring: "Keyring",
@@ -57,7 +63,7 @@ def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring
     key = keyring.find(credential)
     if key is not None:
         keyring.count_use(key)
-        return Access(key_id=key["id"], caller="key:" + key["id"])
+        return Access(key_id=key["id"], caller="key:" + key["id"], stream_limit=keyring.stream_limit(key))
     if keyring.lends_keyless() and not forwarded and _is_loopback(remote_addr):
         return Access()
     raise AuthRejected(KEY_REQUIRED_MESSAGE, code="invalid_api_key")
@@ -71,9 +77,11 @@ def token_ref(token: str) -> str:
 class Keyring:
     """Proxy API keys: from API_KEYS, and created on the page (only their SHA-256 is kept)."""
 
-    def __init__(self, store: Store, api_keys: str = "", rate_limit: int = 0, keyless_loopback: bool = True):
+    def __init__(self, store: Store, api_keys: str = "", rate_limit: int = 0, keyless_loopback: bool = True,
+                 max_streams: int = 0):
         self.store = store
         self.rate_limit = rate_limit  # requests per minute per key; 0: unlimited
+        self.max_streams = max_streams  # concurrent streams per key; 0: no cap
         self.keyless_loopback = keyless_loopback  # LEND_WITHOUT_KEY: loopback callers served while no key exists
         self.env = {}
         for number, key in enumerate(tokens.split_tokens(api_keys), 1):
@@ -111,12 +119,39 @@ class Keyring:
         if now - (_as_int(self.store.recall("key-used:" + key["id"])) or 0) >= 60:  # a minute is precise enough
             self.store.remember("key-used:" + key["id"], str(now), 90 * 24 * 3600)
 
-    def create(self, label: str = "", rate_limit: Optional[int] = None) -> tuple[str, dict[str, Any]]:
+    def stream_limit(self, key: dict[str, Any]) -> int:
+        """How many streams the key may hold at once: its own cap, else KEY_MAX_STREAMS (0: no cap)."""
+        return key.get("max_streams") or self.max_streams
+
+    def hold_stream(self, access: Access) -> "StreamHold":
+        """One of the key's concurrent streams, given back by the hold's release(); RateLimited (429) when
+        the key holds its limit already, so one key holder cannot take every account slot."""
+        hold = StreamHold(self.store, access.key_id, secrets.token_hex(6))
+        if not access.key_id or not access.stream_limit:
+            return hold
+        limit, now = access.stream_limit, time.time()
+
+        def take(held: dict) -> bool:
+            mine = {k: v for k, v in held.get(access.key_id, {}).items() if v > now}
+            if len(mine) >= limit:
+                return False
+            held[access.key_id] = {**mine, hold.hold_id: now + STREAM_HOLD_SECONDS}
+            return True
+
+        if not self.store.modify("key_streams", take):
+            raise RateLimited(f"This API key may have at most {limit} requests open at once (its stream limit); "
+                              "wait for one to finish.",
+                              retry_after=2, code="key_streams_limited")
+        hold.is_held = True
+        return hold
+
+    def create(self, label: str = "", rate_limit: Optional[int] = None,
+               max_streams: Optional[int] = None) -> tuple[str, dict[str, Any]]:
         """A new key: (the key itself, to show once, and its record)."""
         key = KEY_ALPHABET_PREFIX + secrets.token_urlsafe(32)
         record = {"id": secrets.token_hex(4), "hash": hash_key(key), "prefix": short_prefix(key),
-                  "label": label.strip()[:80], "rate_limit": rate_limit or None, "created_at": time.time(),
-                  "source": "page"}
+                  "label": label.strip()[:80], "rate_limit": rate_limit or None,
+                  "max_streams": max_streams or None, "created_at": time.time(), "source": "page"}
         self.store.modify("keys", lambda keys: keys.__setitem__(record["id"], record))
         return key, record
 
@@ -132,8 +167,43 @@ class Keyring:
         stored = sorted(self.store.read("keys").values(), key=lambda k: k.get("created_at", 0))
         return [{**{k: v for k, v in key.items() if k != "hash"},
                  "rate_limit": key.get("rate_limit") or self.rate_limit or None,
+                 "max_streams": self.stream_limit(key) or None,
                  "last_used": _as_int(self.store.recall("key-used:" + key["id"]))}
                 for key in [*self.env.values(), *stored]]
+
+
+class StreamHold:
+    """One stream a proxy key holds; release() gives it back (once, and only when it was held)."""
+
+    def __init__(self, store: Store, key_id: Optional[str], hold_id: str):
+        self.store, self.key_id, self.hold_id = store, key_id, hold_id
+        self.is_held = False
+
+    def release(self) -> None:
+        if not self.is_held:
+            return
+        self.is_held = False
+        self.store.modify("key_streams", lambda held: held.get(self.key_id, {}).pop(self.hold_id, None))
+
+
+class AcceptedTokens:
+    """Which callers' own tokens Kimi accepted lately. A token's signature cannot be checked here, so a
+    self-made JWT with a future `exp` passes choose_access(); before such a token gets heavy work done
+    (attachments fetched, kept and uploaded), Kimi's cheap account check (`probe`) must have accepted it
+    within ACCEPTED_TOKEN_SECONDS."""
+
+    def __init__(self, store: Store, probe: Callable[[str], bool], seconds: int = ACCEPTED_TOKEN_SECONDS):
+        self.store, self.probe, self.seconds = store, probe, seconds
+
+    def require(self, token: str) -> None:
+        """Returns when Kimi accepts the token; AuthRejected (401) when it does not, KimiError when it
+        cannot be asked."""
+        name = "accepted:" + token_ref(token)
+        if self.store.recall(name):
+            return
+        if not self.probe(token):
+            raise AuthRejected("Kimi rejected this token.", code="invalid_token")
+        self.store.remember(name, "1", self.seconds)
 
 
 def hash_key(key: str) -> str:

@@ -26,7 +26,10 @@ def new_account(credentials: dict[str, Optional[str]], label: str, source: str,
                 now: Optional[float] = None) -> dict[str, Any]:
     """A fresh account record with a random id."""
     record = {"id": secrets.token_hex(4), "label": label.strip()[:80], "source": source,
-              "added_at": time.time() if now is None else now, "disabled": False}
+              "added_at": time.time() if now is None else now, "disabled": False,
+              # What Kimi sees as X-Msh-Device-Id where the token has no device_id claim
+              # (kimi-protocol-2026.md B.1.2): made once and kept, as a browser keeps its own.
+              "device_id": tokens.new_device_id()}
     return apply_tokens(record, credentials["access_token"], credentials["refresh_token"])
 
 

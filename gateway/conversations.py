@@ -1,5 +1,6 @@
 """The chat tips (kimi/conversations.py) the Connect client uses, kept in the store with an expiry:
-every worker and, with Redis, every machine can continue any chat the gateway served.
+every worker and, with Redis, every machine can continue any chat the gateway served. And who opened
+each chat: only that caller may continue it.
 """
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ from typing import Optional
 
 from gateway.store import Store
 from kimi.conversations import DEFAULT_TTL
+from kimi.errors import NotFound
 
 log = logging.getLogger(__name__)
+
+# How long the gateway remembers who opened a chat after its last turn: a conversation left longer is
+# no longer continued by id through the server's accounts.
+OWNER_SECONDS = 30 * 24 * 3600
 
 
 class ConversationMemory:
@@ -31,3 +37,27 @@ class ConversationMemory:
         except Exception as exc:
             log.warning("could not look up the last message of chat %s: %s", chat_id, type(exc).__name__)
             return None
+
+
+class ChatOwners:
+    """Which caller (gateway.access.Access.caller: a key's id, or a hash of the caller's own token) opened
+    each Kimi chat, so that a chat id learnt elsewhere opens nothing. Kept in the store: every worker and
+    machine agrees, and a store outage refuses a conversation rather than lending it."""
+
+    def __init__(self, store: Store, ttl_seconds: int = OWNER_SECONDS):
+        self.store = store
+        self._ttl = ttl_seconds
+
+    def claim(self, chat_id: str, caller: str) -> None:
+        """`caller` opened (or continued) the chat: theirs for another OWNER_SECONDS."""
+        self.store.remember("owner:" + chat_id, caller, self._ttl)
+
+    def check(self, chat_id: str, caller: str, is_own_account: bool) -> None:
+        """NotFound (404) unless `caller` opened the chat. A chat the gateway never served passes only on
+        the caller's own token: it lives in their own Kimi account, which Kimi checks; on the server's
+        accounts it may be one of the owner's own chats."""
+        owner = self.store.recall("owner:" + chat_id)
+        if owner == caller or (owner is None and is_own_account):
+            return
+        raise NotFound(f"No conversation {chat_id!r} was opened with this credential.",
+                       code="conversation_not_found", param="conversation_id")

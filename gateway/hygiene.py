@@ -13,11 +13,12 @@ import time
 from typing import Callable, Optional
 
 from gateway.store import Store
+from kimi.tokens import Credential
 from kimi.errors import KimiError
 
 log = logging.getLogger(__name__)
 
-TokenSource = Callable[[], Optional[str]]  # the token to delete with, read when the time comes
+TokenSource = Callable[[], Optional[Credential]]  # what to delete with, read when the time comes
 KEEP = "keep"
 _DUE_GRACE = 3600  # the store keeps a due date this much longer than the wait it stands for
 
@@ -27,8 +28,8 @@ class ChatJanitor:
     makes threading cooperative) that sends DeleteChat when each chat's time comes. Pending deletions
     live in this worker's memory with the token to use; a restart forgets them (the chats then stay)."""
 
-    def __init__(self, delete: Callable[[str, str], None], store: Store):
-        self._delete = delete  # (chat_id, token) -> None, KimiError on failure
+    def __init__(self, delete: Callable[[str, Credential], None], store: Store):
+        self._delete = delete  # (chat_id, credential) -> None, KimiError on failure
         self.store = store
         self._due: list[tuple[float, int, str, TokenSource, Optional[str]]] = []
         self._order = itertools.count()
@@ -69,11 +70,11 @@ class ChatJanitor:
         try:
             if claim is not None and self.store.recall(_due_key(chat_id)) not in (claim, None):
                 return  # continued since, or kept: its new due date belongs to whoever set it
-            token = token_source()
-            if not token:
+            credential = token_source()
+            if credential is None:
                 log.info("chat %s not deleted: its account is gone", chat_id)
                 return
-            self._delete(chat_id, token)
+            self._delete(chat_id, credential)
             log.info("deleted Kimi chat %s", chat_id)
         except KimiError as err:
             log.warning("could not delete Kimi chat %s: %s", chat_id, err.code or type(err).__name__)

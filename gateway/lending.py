@@ -27,7 +27,7 @@ def open_pooled(open_chat: Opener, chat_for: Callable[[Lease], ChatRequest], poo
     retried = False
     while True:
         try:
-            return open_chat(chat_for(lease), tokens.credential(lease.token)), lease
+            return open_chat(chat_for(lease), tokens.credential(lease.token, lease.device_id)), lease
         except (AuthRejected, RateLimited) as err:
             if retried:
                 lease.release()

@@ -49,6 +49,7 @@ class Lease:
         self.account_id = account_id
         self.lease_id = lease_id
         self.token: Optional[str] = accounts.lent_token(record)
+        self.device_id: Optional[str] = record.get("device_id")  # the account's, for every call it makes
         self._released = False
 
     def release(self, chat_id: Optional[str] = None) -> None:
@@ -238,7 +239,24 @@ class AccountPool:
         chosen = self.store.modify("runtime", take) if candidates else None
         if chosen is None:
             raise self._unavailable(records, skipped, now)
-        return Lease(self, chosen, lease_id, records[chosen])
+        record = records[chosen]
+        if not record.get("device_id"):
+            record = {**record, "device_id": self._keep_device_id(chosen)}
+        return Lease(self, chosen, lease_id, record)
+
+    def _keep_device_id(self, account_id: str) -> Optional[str]:
+        """The device id of an account saved before they were kept, made now once and stored: whichever
+        worker asks first makes it, the others find it."""
+        fresh = tokens.new_device_id()
+
+        def put(records: dict) -> Optional[str]:
+            record = records.get(account_id)
+            if record is None:
+                return None
+            record["device_id"] = record.get("device_id") or fresh
+            return record["device_id"]
+
+        return self.store.modify("accounts", put)
 
     def _release(self, lease: Lease, chat_id: Optional[str]) -> None:
         def put(runtime: dict) -> None:

@@ -34,6 +34,7 @@ class Reply:
         self._on_close = on_close
         self._is_closed = False
         self.continuation = continuation  # "native", "folded" or "new": how the turn reached Kimi
+        self.fallback_from: Optional[str] = None  # the overloaded model, when another one answers (OVERLOAD_FALLBACK)
 
     @property
     def chat_id(self) -> Optional[str]:

@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from configs.settings import load_models
-from gateway.access import Keyring
+from gateway.access import AcceptedTokens, Keyring
+from gateway.catalogue import ModelCatalogue
 from gateway.continuation import ContinuationMap
-from gateway.reply_ids import ReplyIds
-from gateway.response_archive import ResponseArchive
-from gateway.conversations import ConversationMemory
+from gateway.conversations import ChatOwners, ConversationMemory
 from gateway.filters import thinking_output
 from gateway.hygiene import ChatJanitor
 from gateway.pool import AccountPool
 from gateway.registry import Registry
+from gateway.reply_ids import ReplyIds
+from gateway.response_archive import ResponseArchive
 from gateway.store import Store, open_store
 from gateway.turn import TurnSettings
+from kimi.catalogue import CatalogueClient
 from kimi.connect.client import KimiClient
 from kimi.conversations import DEFAULT_TTL
 from kimi.legacy.auth import RotationHook
@@ -69,14 +71,16 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     tips = ConversationMemory(store, ttl_seconds=max(ttl, DEFAULT_TTL))
     # The pool stores the refresh tokens Kimi rotates when a saved legacy account's is used.
     router = _router(settings, endpoints, ModelTable(load_models()), tips, on_rotated=pool.keep_rotated_refresh_token)
+    catalogue = ModelCatalogue(CatalogueClient(endpoints, router.connect.session, settings["upstream_connect_timeout"]),
+                               router.models, ttl=settings["model_catalogue_ttl"])
     turns = TurnSettings(
         continuations=ContinuationMap(store, tips, ttl) if settings["native_continuation"] else None,
         janitor=ChatJanitor(router.connect.delete_chat, store) if settings["delete_chats"] else None,
         fallbacks=parse_fallbacks(settings["overload_fallback"], router.models),
-        thinking=thinking_output(settings["thinking_output"]),
-        reply_ids=ReplyIds(store, int(settings["reply_ids_ttl"])))
+        thinking=thinking_output(settings["thinking_output"]), catalogue=catalogue, owners=ChatOwners(store),
+        accepted=AcceptedTokens(store, calls.probe), reply_ids=ReplyIds(store, int(settings["reply_ids_ttl"])))
     keyring = Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"],
-                      keyless_loopback=settings["lend_without_key"])
+                      keyless_loopback=settings["lend_without_key"], max_streams=settings["key_max_streams"])
     _say_who_is_served(keyring)
     return Services(
         settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,
@@ -91,9 +95,12 @@ def _router(settings: Mapping[str, Any], endpoints: Endpoints, models: ModelTabl
                 "read_timeout": settings["upstream_read_timeout"]}
     attachments = {"max_upload_bytes": int(settings["max_upload_mb"] * 1024 * 1024),
                    "allow_private_urls": settings["allow_private_urls"],
-                   "parse_timeout": settings["upload_parse_timeout"]}
+                   "parse_timeout": settings["upload_parse_timeout"],
+                   "max_attachments": settings["max_attachments"],
+                   "max_attachments_bytes": int(settings["max_attachments_mb"] * 1024 * 1024)}
     connect = KimiClient(endpoints=endpoints, models=models, conversations=tips,
-                         max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024), **attachments, **timeouts)
+                         max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024),
+                         prompt_as_file_bytes=int(settings["prompt_as_file_kb"] * 1024), **attachments, **timeouts)
     legacy = LegacyClient(endpoints=endpoints, models=models, on_rotated=on_rotated, **attachments, **timeouts)
     return UpstreamRouter(connect, legacy)
 

@@ -9,8 +9,10 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-from gateway.access import Access, token_ref
+from gateway.access import AcceptedTokens, Access, StreamHold, token_ref
+from gateway.catalogue import ModelCatalogue
 from gateway.continuation import ContinuationMap, Entry, history_mode
+from gateway.conversations import ChatOwners
 from gateway.filters import Transform, limit_answer, record_answer, stop_at_sequences
 from gateway.hygiene import ChatJanitor
 from gateway.lending import note_stream_error, open_pooled
@@ -18,6 +20,7 @@ from gateway.metrics import count_unknown_kinds, count_upstream_error
 from gateway.pool import AccountPool, Lease
 from gateway.reply import Reply
 from gateway.reply_ids import ReplyIds, new_reply_key
+from kimi import tokens
 from kimi.errors import KimiError, NotFound, Overloaded
 from kimi.events import AnswerStream, ChatRequest, Finished
 from kimi.router import UpstreamRouter
@@ -36,6 +39,9 @@ class TurnSettings:
     janitor: Optional[ChatJanitor]  # None: DELETE_CHATS off
     fallbacks: dict[str, tuple[str, ...]]
     thinking: Optional[Transform]
+    owners: ChatOwners
+    accepted: AcceptedTokens
+    catalogue: Optional[ModelCatalogue] = None  # None: the model table alone
     reply_ids: Optional[ReplyIds] = None  # None: reply ids are not kept (conversation ids are chat ids)
 
 
@@ -44,9 +50,10 @@ class Turn:
     native, folded or new) and on which account, and what the reply's end leaves to do."""
 
     def __init__(self, chat: ChatRequest, access: Access, settings: TurnSettings, router: UpstreamRouter,
-                 pool: AccountPool):
+                 pool: AccountPool, hold: Optional[StreamHold] = None):
         self.access, self.settings, self.router, self.pool = access, settings, router, pool
         self.chat = self._resolved(chat)
+        self.hold = hold  # the proxy key's stream, given back with the account's
         self.reply_key = new_reply_key()  # the formats' reply ids are spelt around it
         self.upstream_chat_id: Optional[str] = self.chat.conversation_id  # the chat Kimi is sent to
         self.is_reply_remembered = False
@@ -59,6 +66,7 @@ class Turn:
         self.lease: Optional[Lease] = None
         self.remembered_until: Optional[float] = None
         self.stream: Optional[AnswerStream] = None  # the opened stream, once open() has returned
+        self._claimed: Optional[str] = None  # the chat id recorded as this caller's
         if self.may_continue:
             self._find_entry()
 
@@ -95,24 +103,36 @@ class Turn:
         """The reply, after overload fallback and native continuation have had their say (KimiError
         before any byte is sent)."""
         try:
-            self.stream = self._open_chain()
+            if self.chat.conversation_id:  # body, X-Conversation-Id or previous_response_id alike
+                self.settings.owners.check(self.chat.conversation_id, self.access.caller,
+                                           is_own_account=self.own is not None)
+            self.stream, position = self._open_chain()
+            self._claim(self.stream.chat_id)
         except KimiError as err:
             count_upstream_error(err)
             raise
+        finally:
+            if self.stream is None:  # nothing opened: the key's stream is free again at once
+                self._release_hold()
         # Kimi names the answer's message before its first delta: the id resolves before the caller
         # could send it back (a stream's close runs only after its last byte left).
         self._remember_reply(self.stream)
-        return Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
-                     on_close=self._after_close, reply_key=self.reply_key, chat_id=self.upstream_chat_id)
+        reply = Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
+                      on_close=self._after_close, reply_key=self.reply_key, chat_id=self.upstream_chat_id)
+        if position:  # never a silent downgrade: the reply names the model that answered instead
+            reply.fallback_from = self.chat.model
+        return reply
 
-    def _open_chain(self) -> AnswerStream:
+    def _open_chain(self) -> tuple[AnswerStream, int]:
+        """The stream, and its model's position in the chain (0: the model asked for)."""
         chain = self._model_chain()
         for position, model_id in enumerate(chain):
             is_last = position == len(chain) - 1
-            # A fallback model brings its own thinking default: thinking is what was overloaded.
-            attempt = self.chat if position == 0 else replace(self.chat, model=model_id, thinking=None)
+            # A fallback model brings its own thinking and effort defaults: thinking is what was overloaded.
+            attempt = self.chat if position == 0 else replace(self.chat, model=model_id, thinking=None,
+                                                              reasoning_effort=None)
             try:
-                return self._open_model(attempt, cool_down=is_last)
+                return self._open_model(attempt, cool_down=is_last), position
             except Overloaded as err:
                 if is_last:
                     raise
@@ -140,13 +160,21 @@ class Turn:
     def _open_once(self, attempt: ChatRequest, cool_down: bool) -> AnswerStream:
         if self.own:
             self.account = token_ref(self.own.token)
-            return self.router.open_chat(self._upstream_chat(attempt, self.account), self.own)
+            if self.own.is_connect and _has_new_attachments(attempt):
+                self.settings.accepted.require(self.own.token)
+            return self._open_on(self._upstream_chat(attempt, self.account), self.own)
         prefer = self.entry.account if self.entry else self.pool.account_for_chat(self.chat.conversation_id)
-        stream, self.lease = open_pooled(self.router.open_chat,
+        stream, self.lease = open_pooled(self._open_on,
                                          lambda lease: self._upstream_chat(attempt, lease.account_id),
                                          self.pool, prefer, cool_down)
         self.account = self.lease.account_id
         return stream
+
+    def _open_on(self, chat: ChatRequest, credential: tokens.Credential) -> AnswerStream:
+        """The chat opened with this account's catalogue entry for its model, when one is kept."""
+        catalogue = self.settings.catalogue
+        model = catalogue.spec_for(credential, chat.model) if catalogue else None
+        return self.router.open_chat(chat, credential, model)
 
     def _upstream_chat(self, attempt: ChatRequest, account: str) -> ChatRequest:
         """What Kimi is sent on this account: only the new turns, into the remembered chat, when the
@@ -202,6 +230,8 @@ class Turn:
             if self.lease is not None:
                 self.lease.release(stream.chat_id)
         finally:
+            self._release_hold()
+            self._claim(stream.chat_id)  # a chat id that came only after the answer's head
             count_unknown_kinds(stream.unknown_kinds)
             self._remember_reply(stream, is_final=True)
             self._plan_deletion(stream.chat_id)
@@ -216,6 +246,19 @@ class Turn:
         if stream.message_id or is_final:
             self.settings.reply_ids.remember(self.reply_key, chat_id, stream.message_id or "")
             self.is_reply_remembered = True
+
+    def _claim(self, chat_id: Optional[str]) -> None:
+        if not chat_id or chat_id == self._claimed:
+            return
+        self._claimed = chat_id
+        try:
+            self.settings.owners.claim(chat_id, self.access.caller)
+        except Exception as exc:  # the store is down: the answer still goes out; continuing it will be refused
+            log.warning("could not record who opened chat %s: %s", chat_id, type(exc).__name__)
+
+    def _release_hold(self) -> None:
+        if self.hold is not None:
+            self.hold.release()
 
     def _plan_deletion(self, chat_id: Optional[str]) -> None:
         janitor = self.settings.janitor
@@ -233,10 +276,22 @@ class Turn:
         except Exception as exc:
             log.warning("could not plan the deletion of chat %s: %s", chat_id, type(exc).__name__)
 
-    def _token_source(self) -> Callable[[], Optional[str]]:
+    def _token_source(self) -> Callable[[], Optional[tokens.Credential]]:
         if self.own:
-            token = self.own.token
-            return lambda: token
-        # A pool account's token may be renewed before the deletion: read the current one then.
+            own = self.own
+            return lambda: own
+        # A pool account's token may be renewed before the deletion: read the current one then, with the
+        # device id its chats were sent with.
         store, account_id = self.pool.store, self.account
-        return lambda: (store.read("accounts").get(account_id) or {}).get("access_token")
+
+        def current() -> Optional[tokens.Credential]:
+            record = store.read("accounts").get(account_id) or {}
+            token = record.get("access_token")
+            return tokens.Credential(token, tokens.read_claims(token), record.get("device_id")) if token else None
+        return current
+
+
+def _has_new_attachments(chat: ChatRequest) -> bool:
+    """Whether the newest user message carries attachments (the ones a turn fetches and uploads)."""
+    last = next((m for m in reversed(chat.messages) if m.role == "user"), None)
+    return bool(last and last.attachments)

@@ -6,9 +6,11 @@ KimiError
  ├── PaymentRequired       402  Kimi's paywall: the feature needs a paid membership
  ├── PermissionDenied      403  Kimi forbids this account the action
  ├── NotFound              404
- ├── PayloadTooLarge       413
+ ├── RequestTimeout        408  the caller's request body did not arrive in time
+ ├── PayloadTooLarge       413  the request body, or its attachments, exceed a limit
  ├── RateLimited           429  a limit that lifts with time (carries Retry-After)
- │    └── Overloaded       429  Kimi is busy for free users (Anthropic callers see 529)
+ │    └── Overloaded       429  Kimi is overloaded (Anthropic callers see 529)
+ │         └── BusyForFreeUsers 429  Kimi refuses free accounts for now (429 for every caller)
  ├── Unimplemented         501  a method of an API that Kimi's web chat cannot serve (embeddings)
  ├── UpstreamUnavailable   502  Kimi answered 5xx, refused the connection, or failed internally
  │    └── ProtocolError    502  Kimi's stream could not be understood or ended early
@@ -76,6 +78,11 @@ class NotFound(KimiError):
     default_message = "Not found."
 
 
+class RequestTimeout(KimiError):
+    status = 408
+    default_message = "The request body did not arrive in time."
+
+
 class PayloadTooLarge(KimiError):
     status = 413
     is_retryable = False
@@ -92,6 +99,13 @@ class RateLimited(KimiError):
 
 class Overloaded(RateLimited):
     default_message = "Kimi is busy at the moment. Please try again in a little while."
+
+
+class BusyForFreeUsers(Overloaded):
+    """REASON_SERVER_OVERLOADED_FOR_FREE_USER (B.2.3, B.7): a refusal of the account's tier ("subscribe to
+    enter a priority queue"), not of Kimi as a whole, so every API hears its rate-limit status."""
+
+    default_message = "Kimi is refusing free accounts at the moment. Please try again in a little while."
 
 
 class Unimplemented(KimiError):
@@ -127,7 +141,7 @@ _CONNECT_CODES: dict[str, type[KimiError]] = {
 
 # Reasons that say more than their code does.
 _CONNECT_REASONS: dict[str, type[KimiError]] = {
-    "REASON_SERVER_OVERLOADED_FOR_FREE_USER": Overloaded,
+    "REASON_SERVER_OVERLOADED_FOR_FREE_USER": BusyForFreeUsers,
     "REASON_COMPLETION_OVERLOADED": Overloaded,  # a block.exception mid-answer (kimi-protocol.md D.7)
     "REASON_ANONYMOUS_REQUIRE_LOGIN": AuthRejected,
 }

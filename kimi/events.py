@@ -60,6 +60,8 @@ class ChatRequest:
     parent_id: Optional[str] = None  # the message of that chat to answer after (None: its last one)
     keep_conversation: bool = False  # the caller will continue this chat: never delete it
     thinking: Optional[bool] = None  # None: the model's default
+    # "none", "low", "medium", "high" or "max" (each format maps its own field); None: the model's default
+    reasoning_effort: Optional[str] = None
     search: Optional[bool] = None  # None: the model's default
     include_usage: bool = False
     max_tokens: Optional[int] = None

@@ -20,6 +20,8 @@ class ModelSpec:
     context_length: Optional[str] = None  # options.context_length, e.g. CONTEXT_LENGTH_L (A.5)
     extra_tools: tuple = ()  # further tools[].type values, e.g. TOOL_TYPE_PARALLEL_AGENT_V2 (A.5)
     description: str = ""
+    kimi_model: Optional[str] = None  # options.model: the catalogue entry's id, e.g. k3-agent (B.2.2)
+    efforts: tuple = ()  # the reasoning efforts the entry offers; a request's effort is chosen among them
 
 
 class ModelTable:
@@ -52,7 +54,8 @@ class ModelTable:
 
 def _spec(model_id: str, options: dict[str, Any]) -> ModelSpec:
     options = dict(options)  # the loaded table stays as it was
-    return ModelSpec(id=model_id, extra_tools=tuple(options.pop("extra_tools", None) or ()), **options)
+    return ModelSpec(id=model_id, extra_tools=tuple(options.pop("extra_tools", None) or ()),
+                     efforts=tuple(options.pop("efforts", None) or ()), **options)
 
 
 def parse_fallbacks(text: str, models: ModelTable) -> dict[str, tuple[str, ...]]:
@@ -69,3 +72,22 @@ def parse_fallbacks(text: str, models: ModelTable) -> dict[str, tuple[str, ...]]
         for position, model_id in enumerate(chain[:-1]):
             chains.setdefault(model_id, tuple(chain[position + 1:]))
     return chains
+
+
+# Kimi's efforts from least to most (B.2.1: there is no MEDIUM); a request's neutral level asks for one.
+KIMI_EFFORTS = ("REASONING_EFFORT_NONE", "REASONING_EFFORT_LOW", "REASONING_EFFORT_HIGH", "REASONING_EFFORT_MAX")
+_WANTED = {"none": 0, "low": 1, "medium": 2, "high": 2, "max": 3}
+
+
+def choose_effort(level: Optional[str], spec: ModelSpec) -> Optional[str]:
+    """options.reasoning_effort for a request's neutral effort level ("none" ... "max") on this model:
+    the entry's own effort when none is asked, else the offered effort nearest below the one asked
+    (the least offered one when all are above)."""
+    if level is None or not spec.efforts:
+        return spec.reasoning_effort
+    offered = sorted((KIMI_EFFORTS.index(e), e) for e in spec.efforts if e in KIMI_EFFORTS)
+    if not offered:
+        return spec.reasoning_effort
+    wanted = _WANTED[level]
+    below = [effort for rank, effort in offered if rank <= wanted]
+    return below[-1] if below else offered[0][1]

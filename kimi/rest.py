@@ -5,17 +5,16 @@ as KimiErrors. HTTP itself (sessions, failures) is kimi/transport.py's.
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any, Optional
 
 import requests
 
-from kimi import errors, transport
+from kimi import errors, tokens, transport
 from kimi.stall import Watched
 
 # B.1: random 19-digit numbers, generated once per process like a browser tab keeps them.
-DEVICE_ID = str(secrets.randbelow(9 * 10 ** 18) + 10 ** 18)
-SESSION_ID = str(secrets.randbelow(9 * 10 ** 18) + 10 ** 18)
+DEVICE_ID = tokens.new_device_id()
+SESSION_ID = tokens.new_device_id()
 EXCERPT_BYTES = 4096  # enough of an error body for its `error_type` JSON
 
 
@@ -51,24 +50,45 @@ class Transport:
              **kwargs: Any) -> requests.Response:
         """The response of a 2xx answer, its body not yet read (the caller closes it); every other
         outcome raises a KimiError."""
-        with self._faults:
-            # Always streamed, so an error body is read only up to an excerpt's length.
-            response = self.session.request(method, self.base_url + path, headers=headers, stream=True,
-                                            timeout=timeout or self.timeout, **kwargs)
-        if not 200 <= response.status_code < 300:
-            with response:
-                raise error_from_response(response)
-        return response
+        return _successful(self._request(method, path, headers, timeout, kwargs))
 
     def call_json(self, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> Any:
         """The JSON body of a 2xx answer; a body carrying `error_type` is a failure too (B.5)."""
-        with self.send(method, path, headers, **kwargs) as response:
-            try:
-                body = response.json()
-            except (ValueError, *transport.TIMEOUTS, *transport.CONNECTION_FAULTS):
-                raise errors.ProtocolError(f"Kimi's {path} answer is not JSON.", code="bad_json") from None
-        raise_for_error_type(body)
-        return body
+        return _json_of(self.send(method, path, headers, **kwargs), path)
+
+    def call_json_if_served(self, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> Any:
+        """call_json's answer, or None when the host does not serve `path` (HTTP 404): a path Kimi
+        introduced or retired, whose caller has another way."""
+        response = self._request(method, path, headers, kwargs.pop("timeout", None), kwargs)
+        if response.status_code == 404:
+            response.close()
+            return None
+        return _json_of(_successful(response), path)
+
+    def _request(self, method: str, path: str, headers: dict[str, str], timeout: Any,
+                 kwargs: dict[str, Any]) -> requests.Response:
+        with self._faults:
+            # Always streamed, so an error body is read only up to an excerpt's length.
+            return self.session.request(method, self.base_url + path, headers=headers, stream=True,
+                                        timeout=timeout or self.timeout, **kwargs)
+
+
+def _successful(response: requests.Response) -> requests.Response:
+    """The response of a 2xx answer; the KimiError of any other (its body read and closed)."""
+    if not 200 <= response.status_code < 300:
+        with response:
+            raise error_from_response(response)
+    return response
+
+
+def _json_of(response: requests.Response, path: str) -> Any:
+    with response:
+        try:
+            body = response.json()
+        except (ValueError, *transport.TIMEOUTS, *transport.CONNECTION_FAULTS):
+            raise errors.ProtocolError(f"Kimi's {path} answer is not JSON.", code="bad_json") from None
+    raise_for_error_type(body)
+    return body
 
 
 def read_chunks(response: requests.Response, size: int = 64 * 1024, watched: Optional[Watched] = None):

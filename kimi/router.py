@@ -4,11 +4,13 @@ legacy REST client for anything else; tokens.Credential says which (docs/kimi-pr
 from __future__ import annotations
 
 import logging
+from typing import Optional
 
 from kimi import tokens
 from kimi.connect.client import KimiClient
 from kimi.events import AnswerStream, ChatRequest
 from kimi.legacy.client import LegacyClient
+from kimi.models import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +23,11 @@ class UpstreamRouter:
         self.legacy = legacy
         self.models = connect.models
 
-    def open_chat(self, chat: ChatRequest, credential: tokens.Credential) -> AnswerStream:
+    def open_chat(self, chat: ChatRequest, credential: tokens.Credential,
+                  model: Optional[ModelSpec] = None) -> AnswerStream:
+        """`model`: the account's catalogue entry for chat.model (Connect only; the legacy path has its own)."""
         path = "connect" if credential.is_connect else "legacy"
         log.info("chat for %s goes by the %s path", credential.name, path)
         if credential.is_connect:
-            return self.connect.open_chat(chat, credential.token, credential.claims)
+            return self.connect.open_chat(chat, credential.token, credential.claims, credential.device_id, model)
         return self.legacy.open_chat(chat, credential.token, keep_chat=chat.keep_conversation)

@@ -16,7 +16,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,10 @@ def watching(stalls: Optional["StallWatch"], response: Any) -> Iterator[Watched]
 class StallWatch:
     """Cuts the connections of streams that read nothing for `timeout` seconds (within one `tick` more)."""
 
-    def __init__(self, timeout: float, tick: Optional[float] = None):
+    def __init__(self, timeout: float, tick: Optional[float] = None,
+                 cut: Optional[Callable[[socket.socket], None]] = None):
         self.timeout = timeout
+        self._cut = cut or _shut_down
         self.tick = tick if tick is not None else min(1.0, max(0.05, timeout / 4))
         self._watched: set[Watched] = set()
         self._lock = threading.Lock()
@@ -94,7 +96,7 @@ class StallWatch:
         for watched in stalled:
             self.forget(watched)
             try:
-                watched.sock.shutdown(socket.SHUT_RDWR)
+                self._cut(watched.sock)
             except OSError:
                 pass  # closed by its reader in the meantime: nothing left to cut
         return stalled
@@ -106,3 +108,7 @@ class StallWatch:
                 self.check(time.monotonic())
             except Exception:  # the watcher must outlive any one stream's oddity
                 log.exception("checking open streams for stalls failed")
+
+
+def _shut_down(sock: socket.socket) -> None:
+    sock.shutdown(socket.SHUT_RDWR)

@@ -4,7 +4,9 @@ See docs/kimi-protocol.md A.2: clients only base64url-decode the payload; the si
 """
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -52,10 +54,16 @@ class Credential:
 
     token: str
     claims: Optional[dict[str, Any]]
+    saved_device_id: Optional[str] = None  # the device id saved with the token's account, if any
 
     @property
     def is_connect(self) -> bool:
         return is_access_jwt(self.claims)
+
+    @property
+    def device_id(self) -> Optional[str]:
+        """The X-Msh-Device-Id its calls carry: see device_id_of."""
+        return device_id_of(self.claims or {}, self.saved_device_id)
 
     @property
     def name(self) -> str:
@@ -65,8 +73,28 @@ class Credential:
         return f"token:{self.token[:6]}…"
 
 
-def credential(token: str) -> Credential:
-    return Credential(token, read_claims(token))
+def credential(token: str, saved_device_id: Optional[str] = None) -> Credential:
+    return Credential(token, read_claims(token), saved_device_id)
+
+
+def new_device_id() -> str:
+    """A random 19-digit number, the shape of the device id Kimi's web page makes for itself (B.1.4)."""
+    return str(secrets.randbelow(9 * 10 ** 18) + 10 ** 18)
+
+
+def device_id_of(claims: dict[str, Any], saved: Optional[str] = None) -> Optional[str]:
+    """The device id a token's calls carry, the same on every call: the token's own `device_id` claim;
+    else the one saved with its account; else one derived from its user (`sub`), so a caller's own token
+    without the claim (kimi-protocol-2026.md B.1.2: some new access tokens have none) keeps one id
+    without anything stored. None when the token names no user either."""
+    if claims.get("device_id"):
+        return str(claims["device_id"])
+    if saved:
+        return saved
+    if claims.get("sub"):
+        digest = hashlib.sha256(f"kimi-device:{claims['sub']}".encode()).digest()
+        return str(int.from_bytes(digest[:8], "big") % (9 * 10 ** 18) + 10 ** 18)
+    return None
 
 
 def is_access_jwt(claims: Optional[dict[str, Any]]) -> bool:

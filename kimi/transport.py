@@ -45,12 +45,17 @@ class Endpoints:
     base_url: str = "https://www.kimi.com"  # the web host: Connect RPC and its uploads
     chat_path: str = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
     delete_chat_path: str = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
+    models_path: str = "/apiv2/kimi.gateway.config.v1.ConfigService/GetAvailableModels"  # the catalogue (B.2)
     legacy_base_url: str = "https://kimi.moonshot.cn"
     # The account calls (D.1): the refresh RPC on the auth host; the old GET on the web host, tried
     # only where the RPC is unknown (404); the live-token probe on the web host.
     refresh_url: str = "https://auth.kimi.com/api/account.gateway.v1.AuthService/RefreshToken"
     legacy_refresh_url: str = "https://www.kimi.com" + _LEGACY_REFRESH_PATH
     probe_url: str = "https://www.kimi.com" + _PROBE_PATH
+    # 2026 uploads on the web host (kimi-protocol-2026.md B.5): a multipart POST, then the parse progress.
+    file_upload_path: str = "/apiv2-files/file/upload"
+    file_progress_path: str = "/apiv2-files/kimi.gateway.file.v1.FileService/GetFileParseProgress"
+    # The older upload (A.13): pre-sign, PUT, register; used where the 2026 path is unknown (404).
     pre_sign_path: str = "/api/pre-sign-url"
     file_path: str = "/api/file"
     parse_progress_path: str = "/api/file/parse_process"
@@ -70,6 +75,7 @@ class Endpoints:
         web = settings["kimi_base_url"].rstrip("/")
         return cls(base_url=web, chat_path=settings["kimi_chat_path"],
                    delete_chat_path=settings["kimi_delete_chat_path"],
+                   models_path=settings["kimi_models_path"],
                    legacy_base_url=settings["kimi_legacy_base_url"],
                    refresh_url=settings["kimi_auth_base_url"].rstrip("/") + settings["kimi_refresh_path"],
                    # Empty settings: the call on the web host, wherever KIMI_BASE_URL points.

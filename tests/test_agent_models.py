@@ -21,8 +21,9 @@ def body_for(model):
      {"thinking": True}, [{"type": "TOOL_TYPE_SEARCH", "search": {}}]),
     ("kimi-k2.5-agent-swarm", "SCENARIO_OK_COMPUTER", {"kimiplus_id": "ok-computer", "agentMode": "TYPE_ULTRA"},
      {"thinking": True}, [{"type": "TOOL_TYPE_SEARCH", "search": {}}, {"type": "TOOL_TYPE_PARALLEL_AGENT_V2"}]),
-    ("kimi-k3", "SCENARIO_OK_COMPUTER", {"kimiplus_id": "ok-computer"},
-     {"thinking": True, "reasoning_effort": "REASONING_EFFORT_MAX", "context_length": "CONTEXT_LENGTH_L"},
+    ("kimi-k3", "SCENARIO_OK_COMPUTER", {"kimiplus_id": "ok-computer", "agentMode": "TYPE_NORMAL"},
+     {"thinking": True, "reasoning_effort": "REASONING_EFFORT_HIGH", "context_length": "CONTEXT_LENGTH_L",
+      "model": "k3-agent"},
      [{"type": "TOOL_TYPE_SEARCH", "search": {}}]),
     ("kimi-k2.5-instant", "SCENARIO_K2D5", {}, {"thinking": False}, None),
 ])

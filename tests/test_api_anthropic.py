@@ -127,8 +127,8 @@ def test_bearer_token_is_accepted_like_x_api_key(kimi, gateway, user_token):
 @pytest.mark.parametrize("script, sdk_error, status, error_type", [
     (lambda kimi: kimi.replay("error_unauthenticated.jsonl"), anthropic.AuthenticationError, 401,
      "authentication_error"),
-    (lambda kimi: kimi.replay("error_resource_exhausted.jsonl"), anthropic.OverloadedError, 529,
-     "overloaded_error"),
+    (lambda kimi: kimi.replay("error_resource_exhausted.jsonl"), anthropic.RateLimitError, 429,
+     "rate_limit_error"),
     (lambda kimi: kimi.replay("error_paywall.jsonl"), anthropic.PaymentRequiredError, 402, "billing_error"),
     (lambda kimi: kimi.http_error(429), anthropic.RateLimitError, 429, "rate_limit_error"),
     (lambda kimi: kimi.http_error(500), anthropic.InternalServerError, 502, "api_error"),
@@ -142,12 +142,12 @@ def test_upstream_errors_raise_the_sdk_exception_for_their_status(kimi, client, 
     assert caught.value.body["type"] == "error" and caught.value.body["error"]["type"] == error_type
 
 
-def test_overload_is_529_with_retry_after(kimi, gateway, user_token):
+def test_the_refusal_of_free_accounts_is_429_with_retry_after(kimi, gateway, user_token):
     kimi.replay("error_resource_exhausted.jsonl")
     response = post_messages(gateway, user_token, {"model": MODEL, "max_tokens": 10, "messages": USER})
-    assert response.status_code == 529 and int(response.headers["Retry-After"]) > 0
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
     assert response.json() == {"type": "error", "error": {
-        "type": "overloaded_error", "message": "Kimi: Kimi is busy at the moment. Please try again in a little while."}}
+        "type": "rate_limit_error", "message": "Kimi: Kimi is busy at the moment. Please try again in a little while."}}
 
 
 def test_invalid_body_is_bad_request_naming_the_field(kimi, client):

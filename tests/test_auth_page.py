@@ -153,6 +153,20 @@ def test_a_new_key_is_shown_once_and_can_be_revoked(admin, app):
     assert "Kunci dicabut." in admin.page and services(app).keyring.find(key) is None
 
 
+def test_a_key_may_carry_its_own_stream_limit(admin, app):
+    admin.submit("/auth/keys", label="agent", max_streams="2")
+    key = re.search(r'<code id="new-key">(sk-[\w-]+)</code>', admin.page).group(1)
+    assert services(app).keyring.stream_limit(services(app).keyring.find(key)) == 2
+    assert re.search(r'agent</td>\s*<td>[^<]*</td>\s*<td>2</td>', admin.page)
+
+
+def test_a_stream_limit_that_is_not_a_whole_number_is_refused(admin, app):
+    response = admin.submit("/auth/keys", label="agent", max_streams="0")
+    assert response.status_code == 400
+    assert "Batas permintaan bersamaan: bilangan bulat, minimal 1." in admin.page
+    assert services(app).keyring.views() == []
+
+
 def test_actions_need_a_login(browser, app):
     browser.get()
     response = browser.submit("/auth/accounts", cookies=TOKEN)

@@ -92,13 +92,22 @@ def test_body_without_trailer_or_done_is_truncated():
 
 
 @pytest.mark.parametrize("token, message", [(make_jwt(expires_in=-60), "expired"),
-                                            (make_jwt(typ="refresh"), "not a kimi-auth access token"),
-                                            ("sk-123", "not a kimi-auth access token")])
+                                            (make_jwt(typ="refresh"), "not a Kimi access token"),
+                                            ("sk-123", "not a Kimi access token")])
 @responses.activate
 def test_unusable_tokens_are_rejected_before_sending(token, message):
     with pytest.raises(errors.AuthRejected, match=message):
         client().open_chat(chat(), token)
     assert len(responses.calls) == 0
+
+
+@pytest.mark.parametrize("token", [make_jwt(expires_in=-60), "sk-123"])
+def test_an_unusable_token_is_told_the_2026_way_to_a_good_one_first(token):
+    with pytest.raises(errors.AuthRejected) as caught:
+        client().open_chat(chat(), token)
+    advice = caught.value.message
+    assert "DevTools → Application → Local Storage → https://www.kimi.com and copy `access_token`" in advice
+    assert advice.index("access_token") < advice.index("kimi-auth") and "/auth page, which renews itself" in advice
 
 
 def test_chat_body_for_search_and_agent_models():

@@ -3,8 +3,8 @@ import orjson
 import pytest
 
 from blueprints.formats import anthropic as fmt
-from kimi.errors import (AuthRejected, BadRequest, KimiError, Overloaded, PaymentRequired, PayloadTooLarge,
-                         RateLimited, UpstreamTimeout, UpstreamUnavailable)
+from kimi.errors import (AuthRejected, BadRequest, BusyForFreeUsers, KimiError, Overloaded, PaymentRequired,
+                         PayloadTooLarge, RateLimited, UpstreamTimeout, UpstreamUnavailable)
 from blueprints.formats.common import STREAM_FAILURE
 from kimi.events import (Attachment, ChatRequest, ChatStarted, Citations, Finished, Message, Source, TextDelta,
                          ThinkingDelta, Tool, ToolCall)
@@ -287,6 +287,7 @@ def test_whole_message_stop_reasons(events, stop, content, stop_reason, stop_seq
     (BadRequest("x"), 400, "invalid_request_error"), (AuthRejected(), 401, "authentication_error"),
     (PaymentRequired(), 402, "billing_error"), (PayloadTooLarge(), 413, "request_too_large"),
     (RateLimited(), 429, "rate_limit_error"), (Overloaded(), 529, "overloaded_error"),
+    (BusyForFreeUsers(), 429, "rate_limit_error"),
     (UpstreamUnavailable(), 502, "api_error"), (UpstreamTimeout(), 504, "timeout_error"),
     (KimiError(), 500, "api_error")])
 def test_error_bodies_and_statuses(err, status, error_type):

@@ -23,6 +23,7 @@ MODELS = ModelTable(load_models())
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 40
 PNG_URI = "data:image/png;base64," + base64.b64encode(PNG).decode()
 DOC = "Quarterly notes: revenue rose, costs fell.\n".encode()
+BIG = bytes(range(256)) * 5000  # past the fetcher's 1 MiB in memory
 
 
 class _Files(BaseHTTPRequestHandler):
@@ -44,6 +45,8 @@ class _Files(BaseHTTPRequestHandler):
         elif self.path in ("/img/cat.png", "/docs/notes.txt"):
             body, mime = (PNG, "image/png") if self.path.endswith(".png") else (DOC, "text/plain; charset=utf-8")
             self._send(200, body, mime)
+        elif self.path == "/big.bin":
+            self._send(200, BIG, "application/octet-stream")
         elif self.path == "/endless":  # no Content-Length: only the streaming limit can stop it
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
@@ -88,13 +91,19 @@ def hits():
     return _Files.hits
 
 
+def _opened(payload: Payload) -> tuple:
+    """What a payload holds, its file closed."""
+    with payload.file:
+        return payload.read(), payload.size, payload.mime, payload.name
+
+
 def test_a_base64_data_uri_is_decoded():
-    assert Fetcher().fetch(Attachment(PNG_URI)) == Payload(PNG, "image/png", "image.png")
+    assert _opened(Fetcher().fetch(Attachment(PNG_URI))) == (PNG, len(PNG), "image/png", "image.png")
 
 
 def test_a_plain_data_uri_is_percent_decoded():
     payload = Fetcher().fetch(Attachment("data:text/plain,hello%20world", kind="file", name="hi.txt"))
-    assert payload == Payload(b"hello world", "text/plain", "hi.txt")
+    assert _opened(payload) == (b"hello world", 11, "text/plain", "hi.txt")
 
 
 @pytest.mark.parametrize("url, words", [("data:image/png;base64,@@@", "not valid base64"),
@@ -107,11 +116,11 @@ def test_malformed_attachments_are_bad_requests(url, words):
 
 def test_a_url_is_fetched_with_its_type_and_name(files_url, hits):
     payload = Fetcher(allow_private=True).fetch(Attachment(files_url + "/docs/notes.txt", kind="file"))
-    assert payload == Payload(DOC, "text/plain", "notes.txt") and hits == ["/docs/notes.txt"]
+    assert _opened(payload) == (DOC, len(DOC), "text/plain", "notes.txt") and hits == ["/docs/notes.txt"]
 
 
 def test_redirects_are_followed(files_url, hits):
-    assert Fetcher(allow_private=True).fetch(Attachment(files_url + "/redirect")).data == PNG
+    assert _opened(Fetcher(allow_private=True).fetch(Attachment(files_url + "/redirect")))[0] == PNG
     assert hits == ["/redirect", "/img/cat.png"]
 
 
@@ -222,10 +231,10 @@ def test_only_the_newest_user_message_attachments_are_sent(legacy):
     (Attachment("http://169.254.169.254/latest/meta-data/"), "refused: private address"),
     (Attachment(PNG_URI), "larger than the 16 bytes limit"),
 ])
-def test_refused_attachments_fail_before_kimi_is_called(legacy, attachment, words):
+def test_refused_attachments_fail_after_the_token_is_proven_and_before_any_chat_or_upload(legacy, attachment, words):
     with pytest.raises(errors.BadRequest, match=words):
         ask(client_for(legacy, max_upload_bytes=16), attachment)
-    assert legacy.requests == []
+    assert [r.path for r in legacy.requests] == ["/api/auth/token/refresh", "/api/user"]  # the token exchange only
 
 
 def test_a_file_kimi_cannot_read_is_a_bad_request_and_the_chat_is_deleted(legacy):
@@ -240,3 +249,15 @@ def test_the_parse_wait_has_a_timeout(legacy):
     with pytest.raises(errors.UpstreamTimeout, match="did not finish reading image.png within 0.3 s"):
         ask(client_for(legacy, parse_timeout=0.3), Attachment(PNG_URI))
     assert legacy.deleted_chats == legacy.created_chats
+
+
+def test_a_fetched_attachment_larger_than_the_spool_waits_on_disk(files_url):
+    payload = Fetcher(allow_private=True).fetch(Attachment(files_url + "/big.bin", kind="file"))
+    with payload.file:
+        assert payload.file._rolled and payload.size == len(BIG)  # SpooledTemporaryFile's mark: moved to disk
+        assert payload.read() == BIG
+
+
+def test_a_file_fetched_to_disk_is_uploaded_whole(legacy, files_url):
+    ask(client_for(legacy, allow_private_urls=True), Attachment(files_url + "/big.bin", kind="file"))
+    assert list(legacy.uploads.values()) == [(BIG, "application/octet-stream")]

@@ -36,7 +36,8 @@ def test_an_overloaded_thinking_model_falls_back_to_the_instant_model(turn_kimi,
                                                               reasoning_effort="high")
     reply = raw.parse()
     assert raw.headers["X-Kimi-Scenario"] == "kimi-k2.5-instant"
-    assert reply.model == "kimi-k2.5-thinking" and reply.choices[0].message.content == "Think hard: why?"
+    assert raw.headers["X-Kimi-Fallback-From"] == "kimi-k2.5-thinking"
+    assert reply.model == "kimi-k2.5-instant" and reply.choices[0].message.content == "Think hard: why?"
     assert [r.body["options"]["thinking"] for r in chats(turn_kimi)] == [True, False]
 
 
@@ -62,7 +63,7 @@ def test_when_the_last_model_is_overloaded_too_the_caller_gets_the_overload(turn
     with anthropic.Anthropic(base_url=features_gateway.url, api_key=user_token, max_retries=0) as client:
         with pytest.raises(anthropic.APIStatusError) as caught:
             client.messages.create(model="kimi-k2.5-thinking", max_tokens=100, messages=QUESTION)
-    assert caught.value.status_code == 529 and caught.value.body["error"]["type"] == "overloaded_error"
+    assert caught.value.status_code == 429 and caught.value.body["error"]["type"] == "rate_limit_error"
     assert [r.body["scenario"] for r in chats(turn_kimi)] == ["SCENARIO_K2D5", "SCENARIO_K2D5"]
     assert [r.body["options"]["thinking"] for r in chats(turn_kimi)] == [True, False]
 
@@ -78,6 +79,7 @@ def test_a_pool_account_overloaded_for_one_model_serves_the_fallback_without_res
                            json={"model": "kimi-k2.5-thinking", "messages": QUESTION})
     assert first.status_code == 200 and first.headers["X-Kimi-Scenario"] == "kimi-k2.5-instant"
     assert second.status_code == 200 and second.headers["X-Kimi-Scenario"] == "kimi-k2.5-thinking"
+    assert "X-Kimi-Fallback-From" not in second.headers
     assert {r.headers["Authorization"] for r in chats(turn_kimi)} == {f"Bearer {server_token}"}
 
 

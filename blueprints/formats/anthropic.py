@@ -13,7 +13,7 @@ import orjson
 from blueprints.formats import anthropic_search, citations, sse
 from blueprints.formats.anthropic_request import count_tokens, parse_request
 from blueprints.formats.common import Answer, Transcript, arguments_object, fold_events, short_id, stream_error
-from kimi.errors import KimiError, Overloaded
+from kimi.errors import BusyForFreeUsers, KimiError, Overloaded
 from kimi.events import ChatRequest, Source, ToolCall, WebSearch
 from kimi.usage import TokenCounter
 
@@ -26,7 +26,7 @@ STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_
 # Anthropic's error `type` for each status we answer with; the SDK picks exception classes by status.
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
                403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
-               413: "request_too_large", 429: "rate_limit_error", 504: "timeout_error",
+               408: "timeout_error", 413: "request_too_large", 429: "rate_limit_error", 504: "timeout_error",
                529: "overloaded_error"}
 
 # Anthropic's own status for "overloaded"; its SDK raises OverloadedError for it and retries.
@@ -145,8 +145,9 @@ def error_body(err: KimiError) -> dict[str, Any]:
 
 
 def error_status(err: KimiError) -> int:
-    """The HTTP status Anthropic would answer with: Kimi's free-tier overload is its 529."""
-    return OVERLOADED_STATUS if isinstance(err, Overloaded) else err.status
+    """The HTTP status Anthropic would answer with: Kimi's overload is its 529; the refusal of free
+    accounts stays 429 (rate_limit_error), as in every other API (README, "Never a silent downgrade")."""
+    return OVERLOADED_STATUS if isinstance(err, Overloaded) and not isinstance(err, BusyForFreeUsers) else err.status
 
 
 def model_list(specs, created: int) -> dict[str, Any]:

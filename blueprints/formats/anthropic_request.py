@@ -9,8 +9,8 @@ from typing import Any, Optional
 
 import orjson
 
-from blueprints.formats.common import (arguments_text, choose_tools, data_uri, inline_attachment, message_role,
-                                       required_name)
+from blueprints.formats.common import (arguments_text, choose_tools, data_uri, effort_for_budget, inline_attachment,
+                                       message_role, required_name)
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
 from kimi.usage import estimate_tokens
@@ -41,6 +41,7 @@ def parse_request(body: Any) -> ChatRequest:
         stream=bool(_optional(body, "stream", bool)),
         conversation_id=_optional(body, "conversation_id", str) or None,
         thinking=_parse_thinking(body.get("thinking")),
+        reasoning_effort=_thinking_effort(body.get("thinking")),
         search=search,
         max_tokens=max_tokens,
         stop=_parse_stop_sequences(body.get("stop_sequences")),
@@ -241,6 +242,13 @@ def _parse_thinking(thinking: Any) -> Optional[bool]:
             raise BadRequest("`thinking.budget_tokens` must be a positive integer.",
                              param="thinking.budget_tokens")
     return thinking["type"] != "disabled"
+
+
+def _thinking_effort(thinking: Any) -> Optional[str]:
+    """`disabled` is no reasoning, `enabled` the effort its budget_tokens asks for (already checked)."""
+    if not isinstance(thinking, dict) or thinking.get("type") == "adaptive":
+        return None
+    return "none" if thinking.get("type") == "disabled" else effort_for_budget(thinking.get("budget_tokens"))
 
 
 def _parse_stop_sequences(stop_sequences: Any) -> list[str]:

@@ -148,6 +148,20 @@ def short_id(call_id: str) -> str:
     return call_id.split("_", 1)[1] if call_id.startswith("call_") else call_id
 
 
+# A thinking budget in tokens (Anthropic budget_tokens, Gemini thinkingBudget) as a neutral effort: up to
+# the first limit "low", up to the second "high", above it "max"; 0 is "none" (README, "Reasoning effort").
+BUDGET_LEVELS = ((4096, "low"), (16384, "high"))
+
+
+def effort_for_budget(budget: Optional[int]) -> Optional[str]:
+    """The neutral effort ("none" ... "max") a thinking budget asks for; None: no budget (the model's default)."""
+    if budget is None or budget < 0:  # Gemini's -1 is "dynamic": the model decides
+        return None
+    if budget == 0:
+        return "none"
+    return next((level for limit, level in BUDGET_LEVELS if budget <= limit), "max")
+
+
 def optional_field(body: dict, key: str, kind: type) -> Any:
     """body[key] when it is a `kind`, None when it is absent or null; BadRequest naming `key` otherwise."""
     value = body.get(key)

@@ -26,7 +26,7 @@ FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS"}  # tool calls and stop
 # Google's canonical status names (google.rpc.Code) for each HTTP status we answer with. 405 is
 # what grpc-gateway answers for a wrong method, with UNIMPLEMENTED.
 ERROR_STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 402: "PERMISSION_DENIED",
-                  403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "UNIMPLEMENTED", 413: "INVALID_ARGUMENT",
+                  403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "UNIMPLEMENTED", 408: "DEADLINE_EXCEEDED", 413: "INVALID_ARGUMENT",
                   429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "UNIMPLEMENTED", 502: "INTERNAL",
                   503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 

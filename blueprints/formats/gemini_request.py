@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import orjson
 
-from blueprints.formats.common import (arguments_text, attachment_kind, choose_tools, data_uri,
+from blueprints.formats.common import (arguments_text, attachment_kind, choose_tools, data_uri, effort_for_budget,
                                        inline_attachment, positive_count, required_name)
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
@@ -39,6 +39,7 @@ def parse_request(body: Any, model: str, stream: bool = False) -> GeminiRequest:
     thinking = _optional(config, "thinkingConfig", dict, "generationConfig.") or {}
     include_thoughts = bool(_optional(thinking, "includeThoughts", bool, "generationConfig.thinkingConfig."))
     budget = _optional(thinking, "thinkingBudget", int, "generationConfig.thinkingConfig.")
+    effort = _thinking_effort(thinking, budget)
     is_json = _optional(config, "responseMimeType", str, "generationConfig.") == "application/json"
     schema = (_optional(config, "responseJsonSchema", dict, "generationConfig.")
               or _optional(config, "responseSchema", dict, "generationConfig."))
@@ -51,11 +52,12 @@ def parse_request(body: Any, model: str, stream: bool = False) -> GeminiRequest:
     tools, tool_choice = _parse_tool_config(body, tools)
     chat = ChatRequest(model=model, messages=messages, stream=stream,
                        conversation_id=_optional(body, "conversation_id", str) or None,
-                       thinking=False if budget == 0 else (True if include_thoughts else None),
+                       thinking=False if effort == "none" else (True if include_thoughts else None),
+                       reasoning_effort=effort,
                        search=search,
                        max_tokens=_parse_max_output_tokens(config),
                        stop=_parse_stop_sequences(config), tools=tools, tool_choice=tool_choice)
-    return GeminiRequest(chat, include_thoughts=include_thoughts and budget != 0, is_json=is_json,
+    return GeminiRequest(chat, include_thoughts=include_thoughts and effort != "none", is_json=is_json,
                          schema=schema if is_json else None)
 
 
@@ -217,6 +219,18 @@ def _parse_max_output_tokens(config: dict) -> Optional[int]:
     positive_count(_optional(config, "candidateCount", int, "generationConfig."), "generationConfig.candidateCount")
     return positive_count(_optional(config, "maxOutputTokens", int, "generationConfig."),
                           "generationConfig.maxOutputTokens")
+
+
+# thinkingLevel (Gemini 3) as a neutral effort; MINIMAL is as near to no reasoning as Gemini goes.
+THINKING_LEVELS = {"MINIMAL": "none", "LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
+
+
+def _thinking_effort(thinking: dict, budget: Optional[int]) -> Optional[str]:
+    """The neutral effort of a thinkingConfig: its thinkingLevel, else its thinkingBudget (README)."""
+    level = _optional(thinking, "thinkingLevel", str, "generationConfig.thinkingConfig.")
+    if level is not None:
+        return THINKING_LEVELS.get(level.upper())
+    return effort_for_budget(budget)
 
 
 def _optional(obj: dict, key: str, kind: type, prefix: str = "") -> Any:

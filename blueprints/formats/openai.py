@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # OpenAI's error `type` for each status we answer with; the SDKs pick exception classes by status.
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "insufficient_quota",
                403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
-               413: "invalid_request_error", 429: "rate_limit_error", 504: "timeout_error"}
+               408: "timeout_error", 413: "invalid_request_error", 429: "rate_limit_error", 504: "timeout_error"}
 
 # Neutral finish reasons OpenAI has no word for; the rest ("stop", "length", "tool_calls") are its own.
 FINISH_REASONS = {"stop_sequence": "stop"}

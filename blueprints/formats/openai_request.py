@@ -33,6 +33,7 @@ def parse_request(body: Any) -> ChatRequest:
         stream=bool(optional_field(body, "stream", bool)),
         conversation_id=optional_field(body, "conversation_id", str) or None,
         thinking=parse_reasoning_effort(optional_field(body, "reasoning_effort", str)),
+        reasoning_effort=effort_level(optional_field(body, "reasoning_effort", str)),
         # Any web_search_options object asks for a searched answer; Kimi has no finer knobs.
         search=True if optional_field(body, "web_search_options", dict) is not None else None,
         include_usage=bool(stream_options.get("include_usage")),
@@ -172,6 +173,17 @@ def _parse_stop(stop: Any) -> list[str]:
     if not isinstance(stops, list) or len(stops) > MAX_STOPS or not all(isinstance(s, str) for s in stops):
         raise BadRequest(f"`stop` must be a string or an array of up to {MAX_STOPS} strings.", param="stop")
     return stops  # empty ones are dropped where stops are applied (kimi/filters.stop_at_sequences)
+
+
+# OpenAI's efforts as neutral ones (kimi.models.choose_effort picks Kimi's among the model's): only
+# `xhigh` asks for Kimi's MAX, which uses more of the account's credits.
+EFFORT_LEVELS = {"none": "none", "minimal": "none", "low": "low", "medium": "medium", "high": "high",
+                 "xhigh": "max"}
+
+
+def effort_level(effort: Optional[str]) -> Optional[str]:
+    """The neutral effort of an OpenAI `reasoning_effort` (chat) or `reasoning.effort` (Responses)."""
+    return EFFORT_LEVELS.get(effort) if effort else None
 
 
 def parse_reasoning_effort(effort: Optional[str]) -> Optional[bool]:

@@ -14,7 +14,7 @@ from typing import Any, Optional, Protocol, Union
 from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
                                        message_role, optional_count, optional_field, optional_text,
                                        parse_content_parts, part_text, required_name)
-from blueprints.formats.openai_request import parse_reasoning_effort
+from blueprints.formats.openai_request import effort_level, parse_reasoning_effort
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
 
@@ -69,8 +69,8 @@ def parse_request(body: Any, archive: Archive = _NoArchive()) -> ResponsesReques
     chat = ChatRequest(model=model, messages=messages, stream=bool(optional_field(body, "stream", bool)),
                        # The turn resolves a response id to its chat and message (gateway/reply_ids.py).
                        conversation_id=previous or optional_field(body, "conversation_id", str) or None,
-                       thinking=parse_reasoning_effort(effort), search=search, tools=tools, tool_choice=tool_choice,
-                       max_tokens=optional_count(body, "max_output_tokens"))
+                       thinking=parse_reasoning_effort(effort), reasoning_effort=effort_level(effort), search=search,
+                       tools=tools, tool_choice=tool_choice, max_tokens=optional_count(body, "max_output_tokens"))
     return ResponsesRequest(chat, instructions=instructions, previous_response_id=previous, reasoning_effort=effort,
                             custom_tools=frozenset(custom), tools=echoed, tool_choice=body.get("tool_choice") or "auto",
                             is_stored=optional_field(body, "store", bool) is not False, input_items=input_items)

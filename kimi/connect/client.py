@@ -15,10 +15,10 @@ from kimi.connect import uploads
 from kimi.conversations import ChatTips, LocalTips
 from kimi.events import ChatRequest
 from kimi.connect.frames import FrameDecoder, encode_envelope
-from kimi.models import ModelSpec, ModelTable
+from kimi.models import ModelSpec, ModelTable, choose_effort
 from kimi.stall import StallWatch
 from kimi.connect.stream import ChatStream
-from kimi.attachments import DEFAULT_MAX_BYTES, Fetcher
+from kimi.attachments import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT, Fetcher, close_all
 from kimi.transport import Endpoints, browser_headers, calling, pooled_session, read_excerpt
 from kimi.uploads import Uploader, fetch_newest
 from kimi.usage import estimate_tokens
@@ -38,6 +38,8 @@ class KimiClient:
                  conversations: Optional[ChatTips] = None,
                  max_upload_bytes: int = DEFAULT_MAX_BYTES,
                  allow_private_urls: bool = False, parse_timeout: float = 60,
+                 prompt_as_file_bytes: int = uploads.PROMPT_AS_FILE_BYTES,
+                 max_attachments: int = DEFAULT_MAX_COUNT, max_attachments_bytes: int = DEFAULT_MAX_BYTES,
                  session: Optional[requests.Session] = None, pool_size: int = 1000):
         self.chat_url = endpoints.chat_url
         self.delete_url = endpoints.delete_chat_url
@@ -49,29 +51,35 @@ class KimiClient:
         self.conversations = conversations or LocalTips()
         self.session = session or pooled_session(endpoints.base_url, pool_size)
         self.fetcher = Fetcher(max_bytes=max_upload_bytes, connect_timeout=connect_timeout,
-                               read_timeout=read_timeout, allow_private=allow_private_urls)
+                               read_timeout=read_timeout, allow_private=allow_private_urls,
+                               max_count=max_attachments, max_total_bytes=max_attachments_bytes)
         self.uploader = Uploader(rest.Transport(base_url=endpoints.base_url, connect_timeout=connect_timeout,
                                                 read_timeout=read_timeout, session=self.session),
                                  endpoints, parse_timeout=parse_timeout)
+        self.prompt_as_file_bytes = prompt_as_file_bytes  # 0: every prompt goes inline
         self.headers = _constant_headers(endpoints.base_url)
 
-    def open_chat(self, chat: ChatRequest, token: str, claims: Optional[dict[str, Any]] = None) -> ChatStream:
+    def open_chat(self, chat: ChatRequest, token: str, claims: Optional[dict[str, Any]] = None,
+                  device_id: Optional[str] = None, model: Optional[ModelSpec] = None) -> ChatStream:
         """Send the turn and read up to the first content; raises KimiError while the caller can
         still answer with a proper HTTP status (Kimi reports auth and overload inside HTTP 200).
         Attachments are fetched before anything reaches Kimi, so a bad one costs no upload.
-        `claims`: the token's, when the caller has read them already (tokens.Credential)."""
-        claims = _access_claims(token, claims)
-        model = self.models.resolve(chat.model)
+        `claims`, `device_id`: the token's, when the caller knows them already (tokens.Credential);
+        `model`: the account's catalogue entry for chat.model, when it has one (else the model table's)."""
+        identity = _identity(token, _access_claims(token, claims), device_id)
+        model = model or self.models.resolve(chat.model)
         payloads = fetch_newest(self.fetcher, chat)
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
                                    tools=chat.tools, tool_choice=chat.tool_choice)
+        inline, payloads = uploads.move_long_prompt(text, payloads, self.prompt_as_file_bytes)
         parent_id = chat.parent_id or (self.conversations.last_message_id(chat.conversation_id)
                                        if chat.conversation_id else None)
-        user_id = str(claims.get("sub") or "")
-        file_ids = uploads.upload_all(self.uploader, payloads, token, user_id) if payloads else []
-        body = build_chat_body(text, model, chat, parent_id, file_ids)
-        response = self._post(self.chat_url, encode_envelope(body), _headers(self.headers, token, claims),
-                              self.timeout)
+        try:
+            file_ids = uploads.upload_all(self.uploader, payloads, token, identity) if payloads else []
+        finally:
+            close_all(payload for payload, _ in payloads)
+        body = build_chat_body(inline, model, chat, parent_id, file_ids)
+        response = self._post(self.chat_url, encode_envelope(body), _headers(self.headers, identity), self.timeout)
         stream = ChatStream(response, FrameDecoder(self.max_frame_bytes), self.conversations,
                             prompt_tokens=estimate_tokens(text), model_id=model.id, stalls=self.stalls)
         try:
@@ -81,9 +89,10 @@ class KimiClient:
             raise
         return stream
 
-    def delete_chat(self, chat_id: str, token: str) -> None:
-        """DeleteChat, a unary Connect call (A.1); KimiError when Kimi refuses or cannot be reached."""
-        headers = {**_headers(self.headers, token, tokens.read_claims(token) or {}),
+    def delete_chat(self, chat_id: str, credential: tokens.Credential) -> None:
+        """DeleteChat, a unary Connect call (A.1), with the identity the chat was sent with; KimiError when
+        Kimi refuses or cannot be reached."""
+        headers = {**_headers(self.headers, _identity(credential.token, credential.claims or {}, credential.device_id)),
                    "Content-Type": "application/json", "Accept": "application/json"}
         data = json.dumps({"chat_id": chat_id}).encode()
         self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)).close()
@@ -104,16 +113,11 @@ class KimiClient:
 def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: Optional[str],
                     file_ids: Optional[list[str]] = None) -> dict[str, Any]:
     """The Chat request payload (docs/kimi-protocol.md A.5); new chats omit chat_id/parent_id (C.3)."""
-    thinking = model.thinking if chat.thinking is None else chat.thinking
     search = model.search if chat.search is None else chat.search
     blocks: list[dict[str, Any]] = [{"message_id": "", "text": {"content": text}}]
     blocks.extend({"file": {"id": file_id}} for file_id in file_ids or ())  # after the text block (A.5)
     message: dict[str, Any] = {"role": "user", "blocks": blocks, "scenario": model.scenario}
-    options: dict[str, Any] = {"thinking": bool(thinking)}
-    if model.reasoning_effort:
-        options["reasoning_effort"] = model.reasoning_effort
-    if model.context_length:
-        options["context_length"] = model.context_length
+    options = _options(model, chat)
     body: dict[str, Any] = {"scenario": model.scenario, "message": message, "options": options}
     tools = [{"type": "TOOL_TYPE_SEARCH", "search": {"force": True} if search == "force" else {}}] if search else []
     tools.extend({"type": tool_type} for tool_type in model.extra_tools)
@@ -130,16 +134,46 @@ def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: O
     return body
 
 
+# Where a caller gets a token that works, in the words of the /auth page and the README (B.1.3).
+_HOW_TO_GET_A_TOKEN = ("On www.kimi.com open DevTools → Application → Local Storage → https://www.kimi.com and "
+                       "copy `access_token` (a JWT starting with eyJ; an older login's `kimi-auth` cookie works "
+                       "too). It lives 15 minutes: for longer use, save the `access_token` and `refresh_token` "
+                       "pair on the server's /auth page, which renews itself, and call it with a proxy key.")
+
+
+def _options(model: ModelSpec, chat: ChatRequest) -> dict[str, Any]:
+    """Chat `options` (B.3.2). A catalogue entry (one with efforts) always sends `thinking: true`, as the
+    web client does, and says "no reasoning" with REASONING_EFFORT_NONE; other entries send their flag."""
+    if model.efforts:
+        effort = choose_effort(_effort_level(model, chat), model)
+        options: dict[str, Any] = {"thinking": True, "reasoning_effort": effort}
+    else:
+        options = {"thinking": bool(model.thinking if chat.thinking is None else chat.thinking)}
+        if model.reasoning_effort:
+            options["reasoning_effort"] = model.reasoning_effort
+    given = {"context_length": model.context_length, "model": model.kimi_model}
+    options.update((key, value) for key, value in given.items() if value)
+    return options
+
+
+def _effort_level(model: ModelSpec, chat: ChatRequest) -> Optional[str]:
+    """The neutral effort asked for: the request's own, else what its thinking switch implies."""
+    if chat.reasoning_effort or chat.thinking is None:
+        return chat.reasoning_effort
+    if not chat.thinking:
+        return "none"
+    return "high" if model.reasoning_effort == "REASONING_EFFORT_NONE" else None
+
+
 def _access_claims(token: str, claims: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     claims = tokens.read_claims(token) if claims is None else claims
     if not tokens.is_access_jwt(claims):
         raise errors.AuthRejected(
-            "This is not a kimi-auth access token. Copy the `kimi-auth` cookie from www.kimi.com "
-            "(a JWT starting with eyJ) and send it as `Authorization: Bearer <token>`.",
+            "This is not a Kimi access token. Send it as `Authorization: Bearer <token>`. " + _HOW_TO_GET_A_TOKEN,
             code="invalid_token")
     if tokens.is_expired(claims):
-        raise errors.AuthRejected("The Kimi token has expired. Log in to www.kimi.com again and "
-                                  "copy a fresh kimi-auth token.", code="token_expired")
+        raise errors.AuthRejected("The Kimi access token has expired. " + _HOW_TO_GET_A_TOKEN,
+                                  code="token_expired")
     return claims
 
 
@@ -152,19 +186,26 @@ def _constant_headers(base_url: str) -> dict[str, str]:
         # Identity keeps each frame readable the moment it arrives (A.14).
         "Accept-Encoding": "identity",
         **browser_headers(base_url),
-        "X-Msh-Version": "1.0.0",
+        "X-Msh-Version": "2.2.0",  # what the 2026-09 captures send (kimi-protocol-2026.md B.1.4)
         "X-Language": "en-US",
         "R-Timezone": "UTC",
     }
 
 
-def _headers(constant: dict[str, str], token: str, claims: dict[str, Any]) -> dict[str, str]:
-    """The headers of one call: `constant` plus the caller's token, ids taken from its own claims."""
-    headers = {**constant, "Authorization": f"Bearer {token}", "Cookie": f"kimi-auth={token}",
-               "X-Request-Id": uuid.uuid4().hex}
-    for header, claim in (("X-Msh-Device-Id", "device_id"), ("X-Msh-Session-Id", "ssid"),
-                          ("X-Traffic-Id", "sub")):
+def _headers(constant: dict[str, str], identity: dict[str, str]) -> dict[str, str]:
+    """The headers of one call: `constant`, the caller's `identity` and a fresh request id."""
+    return {**constant, **identity, "X-Request-Id": uuid.uuid4().hex}
+
+
+def _identity(token: str, claims: dict[str, Any], device_id: Optional[str] = None) -> dict[str, str]:
+    """Who calls, as the 2026 web page says it (kimi-protocol-2026.md B.1.4): the Bearer token only (new
+    logins have no kimi-auth cookie, B.8), the ids the token's claims hold, and its device id (the claim,
+    else `device_id`, else derived from its user: tokens.device_id_of), the same on every call."""
+    headers = {"Authorization": f"Bearer {token}"}
+    device_id = device_id or tokens.device_id_of(claims)
+    if device_id:
+        headers["X-Msh-Device-Id"] = device_id
+    for header, claim in (("X-Msh-Session-Id", "ssid"), ("X-Traffic-Id", "sub")):
         if claims.get(claim):
             headers[header] = str(claims[claim])
     return headers
-

@@ -22,7 +22,7 @@ from kimi.legacy.stream import LegacyChatStream
 from kimi.rest import Transport, raise_for_error_type, read_excerpt
 from kimi.models import ModelTable
 from kimi.stall import StallWatch
-from kimi.attachments import DEFAULT_MAX_BYTES, Fetcher
+from kimi.attachments import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT, Fetcher, close_all
 from kimi.transport import Endpoints
 from kimi.uploads import Uploader, fetch_newest
 from kimi.usage import estimate_tokens
@@ -54,6 +54,7 @@ class LegacyClient:
     def __init__(self, *, endpoints: Endpoints, models: ModelTable, connect_timeout: float = 10,
                  read_timeout: float = 120, max_upload_bytes: int = DEFAULT_MAX_BYTES,
                  allow_private_urls: bool = False, parse_timeout: float = 60,
+                 max_attachments: int = DEFAULT_MAX_COUNT, max_attachments_bytes: int = DEFAULT_MAX_BYTES,
                  max_continuations: int = 5, session: Optional[requests.Session] = None,
                  on_rotated: Optional[RotationHook] = None):
         self.endpoints = endpoints
@@ -63,7 +64,8 @@ class LegacyClient:
         # on_rotated: see kimi.legacy.auth; the app lets the account pool store rotated refresh tokens.
         self.tokens = AccessTokens(self.transport, endpoints, on_rotated=on_rotated)
         self.fetcher = Fetcher(max_bytes=max_upload_bytes, connect_timeout=connect_timeout,
-                               read_timeout=read_timeout, allow_private=allow_private_urls)
+                               read_timeout=read_timeout, allow_private=allow_private_urls,
+                               max_count=max_attachments, max_total_bytes=max_attachments_bytes)
         self.uploader = Uploader(self.transport, endpoints, parse_timeout=parse_timeout)
         self.max_continuations = max_continuations
         self.stalls = StallWatch(read_timeout)  # the read deadline of answers once their head is in
@@ -74,8 +76,10 @@ class LegacyClient:
         `keep_chat` is set or the caller continued its own chat (`conversation_id`)."""
         model = self.read_model(chat)
         given_id = _conversation_id(chat)
-        payloads = fetch_newest(self.fetcher, chat)  # bad attachments fail before anything is sent to Kimi
+        # The token first: a caller's own refresh token is proven by Kimi before its attachments are fetched.
+        # Bad attachments still fail before the chat is created or anything uploaded.
         access = self._access(refresh_token)
+        payloads = fetch_newest(self.fetcher, chat)
         created: Optional[str] = None
         try:
             if model.use_research:
@@ -84,10 +88,12 @@ class LegacyClient:
             created = None if given_id else chat_id
             # Documents are registered against the chat (B.6 step 3), so uploads follow its creation.
             files = [upload_file(self.uploader, payload, kind, access, chat_id) for payload, kind in payloads]
+            close_all(payload for payload, _ in payloads)
             text = build_prompt(chat.messages, is_continuation=bool(given_id),
                                 tools=chat.tools, tool_choice=chat.tool_choice)
             response = self._post_completion(access, chat_id, _completion_body(text, model, files))
         except BaseException as exc:
+            close_all(payload for payload, _ in payloads)
             self._after_failure(exc, refresh_token, access, created)
             raise
         kept = keep_chat or created is None

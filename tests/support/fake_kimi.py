@@ -24,6 +24,8 @@ from tests.support.fake_server import FakeHandler, FakeServer
 # Both Chat paths are live (docs/kimi-protocol.md A.1: S2A saw the kimi.chat.v1 package in 2026-09).
 CHAT_PATHS = {"/apiv2/kimi.gateway.chat.v1.ChatService/Chat", "/apiv2/kimi.chat.v1.ChatService/Chat"}
 DELETE_CHAT_PATH = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
+MODELS_PATH = "/apiv2/kimi.gateway.config.v1.ConfigService/GetAvailableModels"
+PROBE_PATH = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"  # the account check
 FIXTURES = KIMI_FIXTURES
 
 RecordedRequest = namedtuple("RecordedRequest", "path headers body raw")
@@ -116,6 +118,10 @@ class _Handler(UploadRoutes, FakeHandler):
             self._chat(raw)
         elif self.path == DELETE_CHAT_PATH:
             self._delete_chat(raw)
+        elif self.path == MODELS_PATH:
+            self._available_models(raw)
+        elif self.path == PROBE_PATH:
+            self._probe()
         elif not self._upload_route(raw):
             self._not_found(raw)
 
@@ -136,6 +142,13 @@ class _Handler(UploadRoutes, FakeHandler):
             pass  # skip chunked trailers
         return b"".join(parts)
 
+    def _probe(self):
+        # GetSubscription, the account check: kept apart from `requests`, which record the chat's own calls.
+        token = self.headers.get("Authorization", "")[7:]
+        self.fake.probes.append(token)
+        status = 401 if token in self.fake.rejected_tokens else 200
+        self._send_body(status, json.dumps({"subscription": {}} if status == 200 else {"code": "unauthenticated"}).encode())
+
     def _delete_chat(self, raw):
         try:
             body = json.loads(raw or b"null")
@@ -153,6 +166,18 @@ class _Handler(UploadRoutes, FakeHandler):
             return
         self.fake._delete(body["chat_id"])
         self._send_body(200, b"{}")
+
+    def _available_models(self, raw):
+        """The catalogue a test gave this token (catalogue_for); tokens without one get a 404, so the
+        gateways of other tests keep their model table."""
+        token = self.headers.get("Authorization", "")[len("Bearer "):]
+        with self.fake._lock:
+            self.fake.catalogue_requests.append(token)
+            answer = self.fake.catalogues.get(token)
+        if answer is None:
+            self._send_body(404, b'{"code":"not_found","message":"no catalogue for this token"}')
+        else:
+            self._send_body(200, json.dumps(answer).encode())
 
     def _chat(self, raw):
         self.body = decode_request(raw)
@@ -229,6 +254,8 @@ class FakeKimi(FakeServer):
         self.requests, self.deleted_chats, self.chats = [], [], {}
         self.uploads, self.files = {}, {}  # object name -> (bytes, content type); file id -> file object
         self.rejected_tokens = set()
+        self.catalogues, self.catalogue_requests = {}, []  # token -> GetAvailableModels answer; tokens asked for
+        self.probes = []  # the tokens GetSubscription was asked about
         self.open_streams = 0
         super().__init__()
 
@@ -237,9 +264,13 @@ class FakeKimi(FakeServer):
         with self._lock:
             self._renew_release()
             for record in (self._script, self.requests, self.deleted_chats, self.chats, self.rejected_tokens,
-                           self.uploads, self.files):
+                           self.uploads, self.files, self.catalogues, self.catalogue_requests, self.probes):
                 record.clear()
             self.delete_gate, self.delete_status = None, 200  # DeleteChat waits on the gate; answers the status
+            # The 2026 uploads (fake_kimi_uploads.py): served unless missing; each parse-progress answer
+            # takes the next scripted status, then `progress_after` (SUCCESS unless a test stalls it).
+            self.new_uploads_missing = False
+            self.progress_statuses, self.progress_after = deque(), "PROCESS_STATUS_SUCCESS"
             self.max_open_streams = self.open_streams
 
     # Scripting: each Chat request takes the next behaviour; an empty queue means echo.
@@ -247,6 +278,13 @@ class FakeKimi(FakeServer):
     def _push(self, kind, **options):
         with self._lock:
             self._script.append((kind, options))
+        return self
+
+    def catalogue_for(self, token, name="get_available_models_response.json"):
+        """Answer GetAvailableModels for `token` with a fixture (the same for free and paid accounts: Kimi
+        marks paid entries with minMembershipLevel, B.2.1)."""
+        with self._lock:
+            self.catalogues[token] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
         return self
 
     def replay(self, name, delay=0.0, split=None):
@@ -278,7 +316,18 @@ class FakeKimi(FakeServer):
     def raw(self, bytes_body, status=200, content_type="application/connect+json"):
         return self._push("raw", body=bytes_body, status=status, content_type=content_type)
 
+    def parse_progress(self, *statuses, then="PROCESS_STATUS_SUCCESS"):
+        """The statuses GetFileParseProgress answers, one per call, and `then` after them."""
+        with self._lock:
+            self.progress_statuses.extend(statuses)
+            self.progress_after = then
+        return self
+
     # Called from handler threads.
+
+    def _next_progress(self):
+        with self._lock:
+            return self.progress_statuses.popleft() if self.progress_statuses else self.progress_after
 
     def _next_behaviour(self):
         with self._lock:
