@@ -25,9 +25,14 @@ def registry() -> Registry:
 
 @bp.post("/auth/extract")
 def extract():
-    """What pasted credentials are (kind, user, expiry, whether they renew themselves), never a token.
-    Takes what /auth/save takes."""
-    return jsonify(pasted.describe_credentials(*_pasted(json_body())))
+    """What pasted credentials are (kind, user, expiry, whether they renew themselves). Takes what
+    /auth/save takes. Beside our keys, the original gateway's: `success`, `token_info`, and `token`,
+    the token read out of what the caller pasted in this very request (never one the gateway keeps)."""
+    cookies, refresh = _pasted(json_body())
+    info = pasted.describe_credentials(cookies, refresh)
+    credentials = pasted.read_credentials(cookies, refresh)
+    token = credentials["access_token"] or credentials["refresh_token"]
+    return jsonify({**info, "success": True, "token": token, "token_info": info})
 
 
 @bp.post("/auth/save")
@@ -37,16 +42,22 @@ def save():
     admin.require_admin(state_changing=True)
     body = json_body()
     view, created = registry().save(*_pasted(body), _text(body, "label"), source="api")
-    return jsonify({"saved": True, "created": created, "account": view}), 201 if created else 200
+    message = "Account saved." if created else "Account updated."
+    return jsonify({"saved": True, "created": created, "account": view,
+                    "success": True, "message": message, "token_info": view}), 201 if created else 200
 
 
 @bp.get("/auth/status")
 def status():
     admin.require_admin(state_changing=False)
+    views = registry().views()
     quotas = services().quotas.readouts(wait=services().settings["quota_page_wait"])
-    accounts = [{**view, "quota": quotas.get(view["id"])} for view in registry().views()]
-    return jsonify({"accounts": accounts, "keys": services().keyring.views(),
-                    "admin_password": admin.password_source()})
+    # The original gateway's keys describe one token: here the first active account (else the first).
+    first = next((view for view in views if view["state"] == "active"), views[0] if views else None)
+    return jsonify({"accounts": [{**view, "quota": quotas.get(view["id"])} for view in views],
+                    "keys": services().keyring.views(), "admin_password": admin.password_source(),
+                    "has_token": first is not None, "token_info": first,
+                    "token_preview": first["token_prefix"] if first else None})
 
 
 @bp.post("/auth/clear")
@@ -94,8 +105,10 @@ def _throttle_checks() -> None:
 
 
 def _pasted(body: Any) -> tuple[str, str]:
-    """(first field, refresh token): `access_token` is another name for the first field."""
-    return _text(body, "cookies") or _text(body, "access_token"), _text(body, "refresh_token")
+    """(first field, refresh token): `access_token` and the original gateway's `token` are other names
+    for the first field."""
+    first = _text(body, "cookies") or _text(body, "access_token") or _text(body, "token")
+    return first, _text(body, "refresh_token")
 
 
 def _text(body: Any, field: str) -> str:

@@ -8,6 +8,7 @@ import logging
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from blueprints.callers import is_anthropic_caller, is_google_caller
 from blueprints.formats import anthropic, gemini, openai
 from kimi.errors import KimiError
 
@@ -15,14 +16,17 @@ log = logging.getLogger(__name__)
 
 
 def _is_gemini(path: str) -> bool:
-    # Gemini paths live under /v1beta, and under /v1 as `models/<id>:<method>`.
-    return path.startswith("/v1beta/") or (path.startswith("/v1/models/") and ":" in path)
+    # Gemini paths live under /v1beta, under /v1 as `models/<id>:<method>`, and unversioned under
+    # /models; a Google client's call to any other /v1 path is answered in its shape too.
+    return (path.startswith(("/v1beta/", "/models")) or (path.startswith("/v1/models/") and ":" in path)
+            or (path.startswith("/v1/") and is_google_caller()))
 
 
-# Which API a path belongs to -> that API's error body (first match wins).
+# Which API a path (and the caller's headers) belongs to -> that API's error body (first match wins).
 ERROR_SHAPES = [
     (lambda path: path.startswith("/v1/messages"), anthropic.error_body),
     (_is_gemini, gemini.error_body),
+    (lambda path: path.startswith("/v1/") and is_anthropic_caller(), anthropic.error_body),
     (lambda path: path.startswith("/v1/"), openai.error_body),
 ]
 

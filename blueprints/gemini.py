@@ -1,5 +1,6 @@
-"""Google Gemini API: /v1beta/models (list, get) and models/{model}:{method} under /v1beta and /v1
-(generateContent, streamGenerateContent, countTokens; embeddings answer 501)."""
+"""Google Gemini API: /v1beta/models (list, get) and models/{model}:{method} under /v1beta, /v1 and no
+version at all (generateContent, streamGenerateContent, countTokens; embeddings answer 501). GET
+/v1/models answers Google callers from here too (blueprints/openai.py asks blueprints/callers.py)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -22,11 +23,13 @@ INPUT_TOKEN_LIMIT, OUTPUT_TOKEN_LIMIT = 262144, 32768
 
 
 @bp.get("/v1beta/models")
+@bp.get("/models")
 def list_models():
     return jsonify({"models": [_model(spec) for spec in listed_models(_credential())]})
 
 
 @bp.get("/v1beta/models/<path:model_id>")
+@bp.get("/models/<path:model_id>")
 def get_model(model_id: str):
     spec = find_model(_credential(), model_id)
     if spec is None:
@@ -38,6 +41,7 @@ def get_model(model_id: str):
 # Werkzeug matches the path before the method, so POST must land on a rule of the same shape.
 @bp.post("/v1beta/models/<path:model_action>")
 @bp.post("/v1/models/<path:model_action>")
+@bp.post("/models/<path:model_action>")
 def call_model(model_action: str):
     model, _, method = model_action.rpartition(":")
     if not model:

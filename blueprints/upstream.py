@@ -12,7 +12,7 @@ from gevent import monkey
 
 from blueprints.formats.common import MAX_JSON_DEPTH, nests_deeper_than
 from blueprints.proxy import came_through_proxy
-from gateway.access import choose_access
+from gateway.access import Access, choose_access
 from gateway.catalogue import pool_credentials
 from gateway.reply import Reply
 from gateway.services import Services
@@ -72,18 +72,24 @@ def _read_form_in_time() -> None:
         read_body_in_time(cache=True)
 
 
-def open_events(chat: ChatRequest, credential: Optional[str]) -> Reply:
+def caller_access(credential: Optional[str]) -> Access:
+    """What the credential grants this request (AuthRejected or RateLimited when nothing)."""
+    return choose_access(credential, request.remote_addr, services().keyring,
+                         forwarded=came_through_proxy(request.environ))
+
+
+def open_events(chat: ChatRequest, credential: Optional[str], access: Optional[Access] = None) -> Reply:
     """Choose the Kimi token for this caller and open the chat (KimiError before any byte is sent).
 
     Every format continues a Kimi chat from its body's `conversation_id` or, for SDKs that cannot
     add body fields, from an `X-Conversation-Id` request header; `X-Keep-Conversation: true` asks
     that a new chat be kept for later turns even where the gateway would delete it. Without either,
     a history that continues an earlier answer of this gateway goes to that answer's chat as its new
-    turns only (native continuation), unless NATIVE_CONTINUATION is off.
+    turns only (native continuation), unless NATIVE_CONTINUATION is off. `access`: when the view
+    already chose it (then `credential` is not read again).
     """
     gateway = services()
-    access = choose_access(credential, request.remote_addr, gateway.keyring,
-                           forwarded=came_through_proxy(request.environ))
+    access = access or caller_access(credential)
     hold = gateway.keyring.hold_stream(access)  # 429 when the key holds KEY_MAX_STREAMS already
     return Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool, hold).open()
 

@@ -19,8 +19,11 @@ class Reply:
 
     def __init__(self, stream: AnswerStream, transforms: list[Transform], continuation: str = "",
                  on_error: Optional[Callable[[KimiError], None]] = None,
-                 on_close: Optional[Callable[[AnswerStream], None]] = None):
+                 on_close: Optional[Callable[[AnswerStream], None]] = None, reply_key: str = "",
+                 chat_id: Optional[str] = None):
         self._stream = stream
+        self.reply_key = reply_key  # what the formats spell this reply's id around (gateway/reply_ids.py)
+        self._chat_id = chat_id  # the chat the turn was sent to, when Kimi does not name it again
         self._stages: list[Iterator[Event]] = []
         events: Iterable[Event] = stream
         for transform in transforms:
@@ -35,7 +38,7 @@ class Reply:
 
     @property
     def chat_id(self) -> Optional[str]:
-        return self._stream.chat_id
+        return self._stream.chat_id or self._chat_id
 
     @property
     def message_id(self) -> Optional[str]:

@@ -22,6 +22,8 @@ from gateway.hygiene import ChatJanitor
 from gateway.pool import AccountPool
 from gateway.quota import QuotaBoard
 from gateway.registry import Registry
+from gateway.reply_ids import ReplyIds
+from gateway.response_archive import ResponseArchive
 from gateway.store import Store, open_store
 from gateway.turn import TurnSettings
 from kimi.catalogue import CatalogueClient
@@ -50,6 +52,7 @@ class Services:
     keyring: Keyring
     router: UpstreamRouter
     turns: TurnSettings
+    responses: ResponseArchive  # Responses API objects kept for GET, item_reference, previous_response_id
     secret_key: str  # signs the admin session cookie
     admin_password: str
     quotas: QuotaBoard  # the accounts' quota readouts shown on /auth
@@ -78,7 +81,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
         janitor=ChatJanitor(router.connect.delete_chat, store) if settings["delete_chats"] else None,
         fallbacks=parse_fallbacks(settings["overload_fallback"], router.models),
         thinking=thinking_output(settings["thinking_output"]), catalogue=catalogue, owners=ChatOwners(store),
-        accepted=AcceptedTokens(store, calls.probe))
+        accepted=AcceptedTokens(store, calls.probe), reply_ids=ReplyIds(store, int(settings["reply_ids_ttl"])))
     keyring = Keyring(store, settings["api_keys"], settings["key_rate_limit_per_minute"],
                       keyless_loopback=settings["lend_without_key"], max_streams=settings["key_max_streams"])
     _say_who_is_served(keyring)
@@ -86,7 +89,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
                         store, ttl=settings["quota_ttl"])
     return Services(
         settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,
-        keyring=keyring,
+        keyring=keyring, responses=ResponseArchive(store, int(settings["responses_ttl"])),
         secret_key=settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0],
         admin_password=_admin_password(store, settings), quotas=quotas)
 

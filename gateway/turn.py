@@ -19,6 +19,7 @@ from gateway.lending import note_stream_error, open_pooled
 from gateway.metrics import count_unknown_kinds, count_upstream_error
 from gateway.pool import AccountPool, Lease
 from gateway.reply import Reply
+from gateway.reply_ids import ReplyIds, new_reply_key
 from kimi import tokens
 from kimi.errors import KimiError, NotFound, Overloaded
 from kimi.events import AnswerStream, ChatRequest, Finished
@@ -41,6 +42,7 @@ class TurnSettings:
     owners: ChatOwners
     accepted: AcceptedTokens
     catalogue: Optional[ModelCatalogue] = None  # None: the model table alone
+    reply_ids: Optional[ReplyIds] = None  # None: reply ids are not kept (conversation ids are chat ids)
 
 
 class Turn:
@@ -49,8 +51,12 @@ class Turn:
 
     def __init__(self, chat: ChatRequest, access: Access, settings: TurnSettings, router: UpstreamRouter,
                  pool: AccountPool, hold: Optional[StreamHold] = None):
-        self.chat, self.access, self.settings, self.router, self.pool = chat, access, settings, router, pool
+        self.access, self.settings, self.router, self.pool = access, settings, router, pool
+        self.chat = self._resolved(chat)
         self.hold = hold  # the proxy key's stream, given back with the account's
+        self.reply_key = new_reply_key()  # the formats' reply ids are spelt around it
+        self.upstream_chat_id: Optional[str] = self.chat.conversation_id  # the chat Kimi is sent to
+        self.is_reply_remembered = False
         self.own = access.own  # the caller's own credential; None: an account lent by the pool
         # The pool's accounts are taken for Connect accounts here, as they always were.
         self.is_connect = self.own is None or self.own.is_connect
@@ -63,6 +69,14 @@ class Turn:
         self._claimed: Optional[str] = None  # the chat id recorded as this caller's
         if self.may_continue:
             self._find_entry()
+
+    def _resolved(self, chat: ChatRequest) -> ChatRequest:
+        """The request with a reply id sent as its conversation turned into that reply's chat and
+        message (so a turn continues, or branches, from exactly there)."""
+        if not chat.conversation_id or self.settings.reply_ids is None:
+            return chat
+        chat_id, message_id = self.settings.reply_ids.resolve(chat.conversation_id)
+        return replace(chat, conversation_id=chat_id, parent_id=chat.parent_id or message_id)
 
     @property
     def may_continue(self) -> bool:
@@ -100,8 +114,11 @@ class Turn:
         finally:
             if self.stream is None:  # nothing opened: the key's stream is free again at once
                 self._release_hold()
+        # Kimi names the answer's message before its first delta: the id resolves before the caller
+        # could send it back (a stream's close runs only after its last byte left).
+        self._remember_reply(self.stream)
         reply = Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
-                      on_close=self._after_close)
+                      on_close=self._after_close, reply_key=self.reply_key, chat_id=self.upstream_chat_id)
         if position:  # never a silent downgrade: the reply names the model that answered instead
             reply.fallback_from = self.chat.model
         return reply
@@ -164,9 +181,11 @@ class Turn:
         account holds it; else the request as it came (its history folded into a new chat)."""
         if self.entry is not None and self.entry.account == account:
             self.mode = "native"
+            self.upstream_chat_id = self.entry.chat_id
             return replace(attempt, conversation_id=self.entry.chat_id)
         if not self.chat.conversation_id:
             self.mode = history_mode(self.chat.messages)
+        self.upstream_chat_id = self.chat.conversation_id
         return attempt
 
     # Between Kimi and the format
@@ -214,7 +233,19 @@ class Turn:
             self._release_hold()
             self._claim(stream.chat_id)  # a chat id that came only after the answer's head
             count_unknown_kinds(stream.unknown_kinds)
+            self._remember_reply(stream, is_final=True)
             self._plan_deletion(stream.chat_id)
+
+    def _remember_reply(self, stream: AnswerStream, is_final: bool = False) -> None:
+        """Link the reply id to its chat and message once both are known (at open, else at close,
+        where the legacy path, which names no message, links the chat alone)."""
+        # Kimi may not name a continued chat again (docs/kimi-protocol.md): it is the one the turn went to.
+        chat_id = stream.chat_id or self.upstream_chat_id
+        if self.is_reply_remembered or self.settings.reply_ids is None or not chat_id:
+            return
+        if stream.message_id or is_final:
+            self.settings.reply_ids.remember(self.reply_key, chat_id, stream.message_id or "")
+            self.is_reply_remembered = True
 
     def _claim(self, chat_id: Optional[str]) -> None:
         if not chat_id or chat_id == self._claimed:

@@ -57,6 +57,7 @@ class ChatRequest:
     messages: list[Message]
     stream: bool = False
     conversation_id: Optional[str] = None  # continue this Kimi chat instead of folding history
+    parent_id: Optional[str] = None  # the message of that chat to answer after (None: its last one)
     keep_conversation: bool = False  # the caller will continue this chat: never delete it
     thinking: Optional[bool] = None  # None: the model's default
     # "none", "low", "medium", "high" or "max" (each format maps its own field); None: the model's default
@@ -87,6 +88,9 @@ class MessageStarted:
 @dataclass(frozen=True)
 class ThinkingDelta:
     text: str
+    # A line about Kimi's own tool use (kimi/connect/progress.py) rather than reasoning; a format that
+    # shows the tool use its own way leaves it out unless thinking was asked for.
+    is_progress: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,14 @@ class Source:
     title: str = ""
     site_name: str = ""
     snippet: str = ""
+
+
+@dataclass(frozen=True)
+class WebSearch:
+    """Kimi searched the web during the answer (its own tool, A.9); the results follow as Citations."""
+
+    call_id: str
+    queries: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -129,7 +141,7 @@ class UpstreamError:
     is_paywall: bool = False
 
 
-Event = Union[ChatStarted, MessageStarted, ThinkingDelta, TextDelta, Citations, ToolCall, Finished,
+Event = Union[ChatStarted, MessageStarted, ThinkingDelta, TextDelta, WebSearch, Citations, ToolCall, Finished,
               UpstreamError]
 
 # Events that carry answer content: the first of these (or an error) ends the pre-stream peek.

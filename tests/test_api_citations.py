@@ -36,13 +36,39 @@ def test_openai_stream_accumulates_the_sources_and_annotations(kimi, openai_clie
         "https://www.example.org/geography/kilimanjaro", "https://travel.example.com/tanzania/uhuru-peak"]
 
 
-def test_anthropic_text_is_followed_by_the_source_list(kimi, anthropic_client):
+def anthropic_search(client, stream, **options):
+    """The final message of a request offering Anthropic's web_search server tool."""
+    request = dict(model="claude-sonnet-4-6", max_tokens=1024, messages=USER,
+                   tools=[{"type": "web_search_20250305", "name": "web_search"}], **options)
+    if not stream:
+        return client.messages.create(**request)
+    with client.messages.stream(**request) as events:
+        return events.get_final_message()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_web_search_gives_server_tool_blocks_and_cited_text(kimi, anthropic_client, stream):
     kimi.replay("search_citations.jsonl")
-    with anthropic_client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=USER,
-                                tools=[{"type": "web_search_20250305", "name": "web_search"}]) as stream:
-        final = stream.get_final_message()
-    assert final.content[-1].type == "text" and final.content[-1].text == WITH_SOURCES
+    final = anthropic_search(anthropic_client, stream)
+    use, result, text = final.content
+    assert (use.type, use.name, use.input) == ("server_tool_use", "web_search", {"query": "tallest mountain in Africa"})
+    assert (result.type, result.tool_use_id) == ("web_search_tool_result", use.id)
+    assert [(item.type, item.url, item.title) for item in result.content] == [
+        ("web_search_result", "https://www.example.org/geography/kilimanjaro", "Kilimanjaro: Africa's highest peak"),
+        ("web_search_result", "https://travel.example.com/tanzania/uhuru-peak", "Climbing Uhuru Peak")]
+    assert (text.type, text.text) == ("text", ANSWER)
+    assert [(c.type, c.url) for c in text.citations] == [
+        ("web_search_result_location", "https://www.example.org/geography/kilimanjaro"),
+        ("web_search_result_location", "https://travel.example.com/tanzania/uhuru-peak")]
     assert searched(kimi) and "[Tools]" not in kimi.requests[-1].body["message"]["blocks"][0]["text"]["content"]
+
+
+def test_anthropic_web_search_progress_is_thinking_only_when_thinking_was_asked_for(kimi, anthropic_client):
+    kimi.replay("search_citations.jsonl")
+    final = anthropic_search(anthropic_client, True, thinking={"type": "enabled", "budget_tokens": 1024})
+    assert [block.type for block in final.content] == [
+        "thinking", "server_tool_use", "web_search_tool_result", "thinking", "text"]
+    assert final.content[0].thinking.startswith("[web_search] tallest mountain in Africa\n")
 
 
 @pytest.mark.parametrize("stream", [False, True])

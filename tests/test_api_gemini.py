@@ -1,4 +1,6 @@
 """The Gemini API end to end: gunicorn + gevent worker, the fake Kimi upstream, the official google-genai SDK."""
+import re
+
 import orjson
 import pydantic
 import pytest
@@ -40,7 +42,7 @@ def test_generate_content_returns_the_answer_with_ids_and_usage(kimi, client):
     kimi.replay("plain_text.jsonl")
     reply = client.models.generate_content(model=MODEL, contents="Focus tip?")
     assert reply.text == PLAIN_TEXT
-    assert (reply.response_id, reply.model_version) == (PLAIN_CHAT_ID, MODEL)
+    assert re.fullmatch(r"[0-9a-f]{32}", reply.response_id) and reply.model_version == MODEL
     assert reply.candidates[0].finish_reason == types.FinishReason.STOP and reply.candidates[0].index == 0
     usage = reply.usage_metadata
     assert usage.prompt_token_count > 0 and usage.candidates_token_count > 0 and usage.thoughts_token_count is None
@@ -182,9 +184,11 @@ def test_sse_wire_format_is_exact(kimi, gateway, user_token):
     assert response.headers["X-Conversation-Id"] == PLAIN_CHAT_ID
     events = response.content.decode().split("\n\n")
     assert events[-1] == "" and all(e.startswith("data: {") and "\n" not in e for e in events[:-1])
+    response_id = orjson.loads(events[0][6:])["responseId"]
     assert orjson.loads(events[0][6:]) == {
         "candidates": [{"content": {"parts": [{"text": "Set up"}], "role": "model"}, "index": 0}],
-        "modelVersion": MODEL, "responseId": PLAIN_CHAT_ID}
+        "modelVersion": MODEL, "responseId": response_id}
+    assert {orjson.loads(event[6:])["responseId"] for event in events[:-1]} == {response_id}
     last = orjson.loads(events[-2][6:])
     assert last["candidates"] == [{"content": {"parts": [{"text": ""}], "role": "model"},
                                    "finishReason": "STOP", "index": 0}]
@@ -197,7 +201,7 @@ def test_json_array_wire_format_is_exact(kimi, gateway, user_token):
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("application/json")
     body = response.content
     first = {"candidates": [{"content": {"parts": [{"text": "Set up"}], "role": "model"}, "index": 0}],
-             "modelVersion": MODEL, "responseId": PLAIN_CHAT_ID}
+             "modelVersion": MODEL, "responseId": orjson.loads(body)[0]["responseId"]}
     assert body.startswith(b"[" + orjson.dumps(first, option=orjson.OPT_INDENT_2) + b"\n,\r\n{\n")
     assert body.endswith(b"\n}\n]") and body.count(b"\n,\r\n") == 10
     elements = orjson.loads(body)
@@ -240,7 +244,7 @@ def test_conversation_continues_from_header_or_body_field(kimi, gateway, user_to
     auth = {"x-goog-api-key": user_token}
     first = post(gateway, f"/v1/models/{MODEL}:generateContent", headers=auth)
     chat_id = first.headers["X-Conversation-Id"]
-    assert first.json()["conversation_id"] == first.json()["responseId"] == chat_id
+    assert first.json()["conversation_id"] == chat_id != first.json()["responseId"]
     post(gateway, f"/v1/models/{MODEL}:generateContent", headers={**auth, "X-Conversation-Id": chat_id},
          body={"contents": [{"role": "user", "parts": [{"text": "two"}]}]})
     post(gateway, f"/v1/models/{MODEL}:generateContent", headers=auth,

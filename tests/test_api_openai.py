@@ -1,4 +1,6 @@
 """The OpenAI API end to end: gunicorn + gevent worker, the fake Kimi upstream, the official SDK."""
+import re
+
 import openai
 import orjson
 import pytest
@@ -10,11 +12,12 @@ from tests.support.scripted_answers import answer
 pytest_plugins = ["tests.support.turn_gateways"]  # features_gateway: thinking shown inline
 
 
-def test_create_returns_the_answer_with_chat_id_model_and_usage(kimi, openai_client):
+def test_create_returns_the_answer_with_its_own_id_model_and_usage(kimi, openai_client):
     kimi.replay("plain_text.jsonl")
-    reply = openai_client.chat.completions.create(
+    raw = openai_client.chat.completions.with_raw_response.create(
         model="kimi-k2.5-instant", messages=[{"role": "user", "content": "Focus tip?"}])
-    assert reply.id == PLAIN_CHAT_ID
+    reply = raw.parse()
+    assert re.fullmatch(r"chatcmpl-[0-9a-f]{32}", reply.id) and raw.headers["X-Conversation-Id"] == PLAIN_CHAT_ID
     assert reply.model == "kimi-k2.5-instant"
     assert reply.choices[0].message.content == PLAIN_TEXT
     assert reply.choices[0].finish_reason == "stop"
@@ -59,9 +62,10 @@ def test_sse_wire_format_is_exact(kimi, gateway, user_token):
     events = body.split("\n\n")
     assert events[-2:] == ["data: [DONE]", ""]
     first = orjson.loads(events[0].removeprefix("data: "))
-    assert first == {"id": PLAIN_CHAT_ID, "object": "chat.completion.chunk", "created": first["created"],
+    assert re.fullmatch(r"chatcmpl-[0-9a-f]{32}", first["id"])
+    assert first == {"id": first["id"], "object": "chat.completion.chunk", "created": first["created"],
                      "model": "kimi-k2.5-instant", "system_fingerprint": None,
-                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                     "choices": [{"index": 0, "delta": {"role": "assistant"},
                                   "logprobs": None, "finish_reason": None}]}
     last = orjson.loads(events[-3].removeprefix("data: "))
     assert last["choices"] == [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]
@@ -93,19 +97,20 @@ def test_request_carries_web_client_headers_from_the_token_claims(kimi, openai_c
 
 
 def test_conversation_id_continues_the_chat_with_only_the_newest_turn(kimi, openai_client):
-    first = openai_client.chat.completions.create(
+    raw = openai_client.chat.completions.with_raw_response.create(
         model="kimi-k2.5-instant", messages=[{"role": "user", "content": "My name is Sari."}])
-    assistant_id = kimi.chats[first.id][-1]["assistant_id"]
+    first, chat_id = raw.parse(), raw.headers["X-Conversation-Id"]
+    assistant_id = kimi.chats[chat_id][-1]["assistant_id"]
     second = openai_client.chat.completions.create(
         model="kimi-k2.5-instant", extra_body={"conversation_id": first.id},
         messages=[{"role": "user", "content": "My name is Sari."},
                   {"role": "assistant", "content": first.choices[0].message.content},
                   {"role": "user", "content": "What is my name?"}])
     sent = kimi.requests[-1].body
-    assert second.id == first.id
-    assert sent["chat_id"] == first.id and sent["message"]["parent_id"] == assistant_id
+    assert second.id != first.id
+    assert sent["chat_id"] == chat_id and sent["message"]["parent_id"] == assistant_id
     assert sent["message"]["blocks"][0]["text"]["content"] == "What is my name?"
-    assert len(kimi.chats[first.id]) == 2
+    assert len(kimi.chats[chat_id]) == 2
 
 
 def test_unknown_model_is_echoed_and_served_by_the_default(kimi, openai_client):
@@ -159,7 +164,7 @@ def test_x_conversation_id_header_continues_the_chat(kimi, gateway, user_token):
     requests.post(gateway.url + "/v1/chat/completions", timeout=10,
                   headers={"Authorization": f"Bearer {user_token}", "X-Conversation-Id": chat_id},
                   json={"model": "kimi-latest", "messages": [{"role": "user", "content": "two"}]})
-    assert kimi.requests[-1].body["chat_id"] == chat_id == first.json()["id"]
+    assert kimi.requests[-1].body["chat_id"] == chat_id != first.json()["id"]
     assert [turn["user_text"] for turn in kimi.chats[chat_id]] == ["one", "two"]
 
 

@@ -93,7 +93,8 @@ def test_gemini_replies_are_cleaned_up_too(turn_kimi, features_gateway, user_tok
 def test_a_chat_abandoned_mid_stream_is_deleted(turn_kimi, features_gateway, user_token):
     turn_kimi.long_answer(n_frames=200, delay=0.02)
     with openai.OpenAI(base_url=features_gateway.url + "/v1", api_key=user_token, max_retries=0) as client:
-        stream = client.chat.completions.create(stream=True, **BODY)
-        chat_id = next(iter(stream)).id
+        raw = client.chat.completions.with_raw_response.create(stream=True, **BODY)
+        chat_id, stream = raw.headers["X-Conversation-Id"], raw.parse()
+        next(iter(stream))
         stream.close()
     assert turn_kimi.wait_for(lambda: chat_id in turn_kimi.deleted_chats)

@@ -21,6 +21,7 @@ class FakeEvents:
     def __init__(self, events, chat_id="chat-1", fail_with=None):
         self._events, self._fail_with = events, fail_with
         self.chat_id, self.prompt_tokens, self.closed = chat_id, 7, False
+        self.reply_key = "5f1c0de05f1c0de05f1c0de05f1c0de0"  # the turn's key the reply ids are spelt around
 
     def __iter__(self):
         yield from self._events

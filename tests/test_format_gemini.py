@@ -24,6 +24,7 @@ class FakeEvents:
     def __init__(self, events, chat_id="chat-1", fail_with=None):
         self._events, self._fail_with = events, fail_with
         self.chat_id, self.prompt_tokens, self.closed, self.consumed = chat_id, 7, False, 0
+        self.reply_key = "5f1c0de05f1c0de05f1c0de05f1c0de0"  # the turn's key the reply ids are spelt around
 
     def __iter__(self):
         for event in self._events:
@@ -53,7 +54,7 @@ def sse_elements(raw: bytes):
 
 def element(parts, model="gemini-2.5-flash"):
     return {"candidates": [{"content": {"parts": parts, "role": "model"}, "index": 0}],
-            "modelVersion": model, "responseId": "chat-1"}
+            "modelVersion": model, "responseId": "5f1c0de05f1c0de05f1c0de05f1c0de0"}
 
 
 def test_parse_request_reads_system_contents_roles_and_generation_config():
@@ -170,7 +171,7 @@ def test_sse_stream_sends_thoughts_then_text_then_finish_with_usage():
                                       "finishReason": "STOP", "index": 0}],
                       "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 2, "totalTokenCount": 10,
                                         "thoughtsTokenCount": 1},
-                      "modelVersion": "gemini-2.5-flash", "responseId": "chat-1", "conversation_id": "chat-1"}
+                      "modelVersion": "gemini-2.5-flash", "responseId": "5f1c0de05f1c0de05f1c0de05f1c0de0", "conversation_id": "chat-1"}
     assert len(out) == 4 and events.closed
 
 
@@ -208,7 +209,7 @@ def test_whole_response_has_thought_part_first_then_text_and_usage():
                                                 "role": "model"}, "finishReason": "STOP", "index": 0}],
                     "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 2, "totalTokenCount": 10,
                                       "thoughtsTokenCount": 1},
-                    "modelVersion": "gemini-2.5-flash", "responseId": "chat-1", "conversation_id": "chat-1"}
+                    "modelVersion": "gemini-2.5-flash", "responseId": "5f1c0de05f1c0de05f1c0de05f1c0de0", "conversation_id": "chat-1"}
 
 
 @pytest.mark.parametrize("deltas, text, finish_reason", [

@@ -18,6 +18,7 @@ class FakeEvents:
         self._reads = reads if reads is not None else [[event] for event in events]
         self._fail_with, self._pending = fail_with, deque()
         self.chat_id, self.prompt_tokens, self.closed = chat_id, 7, False
+        self.reply_key = "5f1c0de05f1c0de05f1c0de05f1c0de0"  # the turn's key the reply ids are spelt around
 
     def __iter__(self):
         for read in self._reads:
@@ -85,10 +86,10 @@ def test_stream_renders_role_deltas_finish_and_done():
     events = FakeEvents([ThinkingDelta("hm"), TextDelta("Hi"), TextDelta(" there"), Finished("stop")])
     out = chunks(b"".join(fmt.stream_completion(events, chat)))
     deltas = [c["choices"][0]["delta"] for c in out[:-1]]
-    assert deltas == [{"role": "assistant", "content": ""}, {"reasoning_content": "hm"},
+    assert deltas == [{"role": "assistant"}, {"reasoning_content": "hm"},
                       {"content": "Hi"}, {"content": " there"}, {}]
     assert [c["choices"][0]["finish_reason"] for c in out[:-1]] == [None, None, None, None, "stop"]
-    assert {(c["id"], c["model"], c["object"]) for c in out[:-1]} == {("chat-1", "my-model", "chat.completion.chunk")}
+    assert {(c["id"], c["model"], c["object"]) for c in out[:-1]} == {("chatcmpl-5f1c0de05f1c0de05f1c0de05f1c0de0", "my-model", "chat.completion.chunk")}
     assert out[-1] == "[DONE]" and events.closed
 
 
@@ -120,7 +121,7 @@ def test_deltas_that_arrive_in_one_read_leave_in_one_write_with_the_role_chunk_f
     events = FakeEvents(reads=[[TextDelta("a"), TextDelta("b")], [ThinkingDelta("c")], [Finished("stop")]])
     writes = [chunks(write) for write in fmt.stream_completion(events, chat)]
     assert [[c["choices"][0]["delta"] if c != "[DONE]" else c for c in write] for write in writes] == [
-        [{"role": "assistant", "content": ""}, {"content": "a"}, {"content": "b"}],
+        [{"role": "assistant"}, {"content": "a"}, {"content": "b"}],
         [{"reasoning_content": "c"}],
         [{}, "[DONE]"]]
 
@@ -151,7 +152,7 @@ class PerEventSource:
     has_pending = False
 
     def __init__(self, events):
-        self._events, self.chat_id, self.prompt_tokens = events, "chat-1", 7
+        self._events, self.chat_id, self.prompt_tokens, self.reply_key = events, "chat-1", 7, "5f1c0de05f1c0de05f1c0de05f1c0de0"
 
     def __iter__(self):
         return iter(self._events)
@@ -170,7 +171,7 @@ def test_event_sources_that_do_not_report_pending_events_are_written_per_event()
 def test_whole_completion_has_message_reasoning_and_usage():
     chat = ChatRequest(model="kimi-k2.5-thinking", messages=[])
     body = fmt.whole_completion(FakeEvents([ThinkingDelta("think"), TextDelta("Answer."), Finished("length")]), chat)
-    assert body["id"] == "chat-1" and body["object"] == "chat.completion" and body["model"] == "kimi-k2.5-thinking"
+    assert body["id"] == "chatcmpl-5f1c0de05f1c0de05f1c0de05f1c0de0" and body["object"] == "chat.completion" and body["model"] == "kimi-k2.5-thinking"
     assert body["choices"] == [{"index": 0, "logprobs": None, "finish_reason": "length",
                                 "message": {"role": "assistant", "content": "Answer.", "refusal": None,
                                             "reasoning_content": "think"}}]
@@ -195,6 +196,22 @@ def test_stream_renders_a_tool_call_as_an_opening_chunk_then_its_arguments():
         {"tool_calls": [{"index": 1, "id": "call_2", "type": "function", "function": {"name": "g", "arguments": ""}}]},
         {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}]
     assert out[-2]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"}
+
+
+def test_stream_of_a_tool_call_answer_opens_with_role_and_null_content_beside_the_call():
+    chat = ChatRequest(model="m", messages=[], stream=True)
+    events = FakeEvents([ToolCall("call_1", "f", '{"a": 1}'), Finished("tool_calls")])
+    out = chunks(b"".join(fmt.stream_completion(events, chat)))
+    assert [c["choices"][0]["delta"] for c in out[:-2]] == [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"a": 1}'}}]}]
+
+
+def test_stream_of_an_empty_answer_still_sends_the_role_first():
+    chat = ChatRequest(model="m", messages=[], stream=True)
+    out = chunks(b"".join(fmt.stream_completion(FakeEvents([TextDelta(""), Finished("stop")]), chat)))
+    assert [c["choices"][0]["delta"] for c in out[:-1]] == [{"role": "assistant"}, {}]
 
 
 def test_whole_completion_with_only_calls_has_null_content_and_tool_calls():

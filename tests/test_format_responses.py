@@ -11,6 +11,10 @@ from tests.test_format_openai import FakeEvents
 FUNCTION = {"type": "function", "name": "ls", "description": "List", "parameters": {"type": "object"}}
 
 
+def ignore(response):
+    """A stream's `keep` for tests about its bytes."""
+
+
 def parse(**fields):
     return fmt.parse_request({"model": "m", "input": "hi", **fields})
 
@@ -40,7 +44,7 @@ def test_parse_reads_instructions_input_items_options_and_previous_response():
     assert chat.messages == [Message("system", "Be terse."), Message("user", "See", (Attachment("https://x/a.png"),)),
                              Message("assistant", "Ok.", tool_calls=(ToolCall("c1", "ls", "{}"),)),
                              Message("tool", "a.txt", tool_call_id="c1", name="ls")]
-    assert (chat.conversation_id, chat.max_tokens, chat.thinking, chat.stream) == ("chat-9", 50, False, True)
+    assert (chat.conversation_id, chat.max_tokens, chat.thinking, chat.stream) == ("resp_chat-9", 50, False, True)
     assert (chat.tools, chat.tool_choice) == ([Tool("ls", "List", {"type": "object"})], "required")
     assert (parsed.previous_response_id, parsed.reasoning_effort) == ("resp_chat-9", "minimal")
 
@@ -94,8 +98,8 @@ def test_whole_response_lists_reasoning_message_and_calls_in_order():
     parsed = parse(tools=[FUNCTION])
     events = FakeEvents([ThinkingDelta("hm"), TextDelta("Listing."), ToolCall("call_ab", "ls", "{}"),
                          Finished("tool_calls")])
-    body = fmt.whole_response(events, parsed)
-    assert (body["id"], body["object"], body["status"], body["model"]) == ("resp_chat-1", "response", "completed", "m")
+    body = fmt.whole_response(events, parsed, "resp_1")
+    assert (body["id"], body["object"], body["status"], body["model"]) == ("resp_1", "response", "completed", "m")
     reasoning, message, call = body["output"]
     assert reasoning == {"id": reasoning["id"], "type": "reasoning",
                          "summary": [{"type": "summary_text", "text": "hm"}]}
@@ -107,13 +111,13 @@ def test_whole_response_lists_reasoning_message_and_calls_in_order():
 
 
 def test_whole_response_cut_by_max_output_tokens_is_incomplete():
-    body = fmt.whole_response(FakeEvents([TextDelta("Long"), Finished("length")]), parse(max_output_tokens=1))
+    body = fmt.whole_response(FakeEvents([TextDelta("Long"), Finished("length")]), parse(max_output_tokens=1), "resp_1")
     assert (body["status"], body["incomplete_details"]) == ("incomplete", {"reason": "max_output_tokens"})
 
 
 def test_stream_numbers_every_event_and_ends_completed():
     events = FakeEvents([TextDelta("Hi"), TextDelta(" there"), Finished("stop")])
-    pairs = events_of(b"".join(fmt.stream_response(events, parse(stream=True))))
+    pairs = events_of(b"".join(fmt.stream_response(events, parse(stream=True), "resp_1", ignore)))
     assert [name for name, _ in pairs] == [
         "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
         "response.output_text.delta", "response.output_text.delta", "response.output_text.done",
@@ -127,7 +131,7 @@ def test_stream_numbers_every_event_and_ends_completed():
 
 def test_stream_writes_once_per_upstream_read():
     events = FakeEvents(reads=[[TextDelta("a"), TextDelta("b")], [TextDelta("c"), Finished("stop")]])
-    writes = list(fmt.stream_response(events, parse(stream=True)))
+    writes = list(fmt.stream_response(events, parse(stream=True), "resp_1", ignore))
     assert [[name for name, _ in events_of(write)][-1] for write in writes] == [
         "response.output_text.delta", "response.completed"]
 
@@ -135,9 +139,13 @@ def test_stream_writes_once_per_upstream_read():
 @pytest.mark.parametrize("error, code", [(RateLimited("Kimi is busy"), "rate_limit_exceeded"),
                                          (RuntimeError("boom"), "server_error")])
 def test_failures_after_the_start_end_the_stream_with_response_failed(error, code, caplog):
-    events = FakeEvents([TextDelta("par")], fail_with=error)
-    name, data = events_of(b"".join(fmt.stream_response(events, parse(stream=True))))[-1]
+    events, kept = FakeEvents([TextDelta("par")], fail_with=error), []
+    name, data = events_of(b"".join(fmt.stream_response(events, parse(stream=True), "resp_1", kept.append)))[-1]
     message = STREAM_FAILURE.message if isinstance(error, RuntimeError) else "Kimi is busy"
     assert name == "response.failed" and data["response"]["error"] == {"code": code, "message": message}
     assert data["response"]["status"] == "failed" and events.closed
     assert len(caplog.records) == (1 if isinstance(error, RuntimeError) else 0)
+    # The text streamed before the failure stays in the failed response's output, and is kept.
+    assert [(item["type"], item["status"], item["content"][0]["text"]) for item in data["response"]["output"]] == [
+        ("message", "incomplete", "par")]
+    assert kept[-1] == data["response"]

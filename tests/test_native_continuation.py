@@ -15,23 +15,29 @@ MODEL = "kimi-k2.5-instant"
 SYSTEM = {"role": "system", "content": "Answer in one line."}
 
 
+def ask_raw(gateway, token, messages):
+    """The raw reply (headers, then .parse()) of one stateless OpenAI SDK request."""
+    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=token, max_retries=0) as client:
+        return client.chat.completions.with_raw_response.create(model=MODEL, messages=messages)
+
+
 def ask(gateway, token, messages):
     """(X-Kimi-Continuation, the reply) of one stateless OpenAI SDK request."""
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=token, max_retries=0) as client:
-        raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=messages)
+    raw = ask_raw(gateway, token, messages)
     return raw.headers["X-Kimi-Continuation"], raw.parse()
 
 
 def converse(gateways, token, questions, history=(SYSTEM,)):
-    """Ask each question with the whole history so far, alternating gateways; (modes, history, replies)."""
-    history, modes, replies = list(history), [], []
+    """Ask each question with the whole history so far, alternating gateways; (modes, history, the
+    Kimi chat of each reply, from X-Conversation-Id)."""
+    history, modes, chats = list(history), [], []
     for number, question in enumerate(questions):
         history.append({"role": "user", "content": question})
-        mode, reply = ask(gateways[number % len(gateways)], token, history)
-        history.append({"role": "assistant", "content": reply.choices[0].message.content})
-        modes.append(mode)
-        replies.append(reply)
-    return modes, history, replies
+        raw = ask_raw(gateways[number % len(gateways)], token, history)
+        history.append({"role": "assistant", "content": raw.parse().choices[0].message.content})
+        modes.append(raw.headers["X-Kimi-Continuation"])
+        chats.append(raw.headers["X-Conversation-Id"])
+    return modes, history, chats
 
 
 def sent_texts(kimi):
@@ -40,10 +46,10 @@ def sent_texts(kimi):
 
 def test_three_stateless_turns_make_one_chat_and_later_turns_carry_only_the_new_question(
         turn_kimi, native_gateways, user_token):
-    modes, _, replies = converse(native_gateways, user_token, ["Name a river.", "And a lake?", "And a sea?"])
+    modes, _, chats = converse(native_gateways, user_token, ["Name a river.", "And a lake?", "And a sea?"])
     assert modes == ["new", "native", "native"]
-    assert len(turn_kimi.chats) == 1 and {r.id for r in replies} == set(turn_kimi.chats)
-    turns = turn_kimi.chats[replies[0].id]
+    assert len(turn_kimi.chats) == 1 and set(chats) == set(turn_kimi.chats)
+    turns = turn_kimi.chats[chats[0]]
     assert [t["user_text"] for t in turns][1:] == ["And a lake?", "And a sea?"]
     assert sent_texts(turn_kimi)[1:] == ["And a lake?", "And a sea?"]
     assert [t["parent_id"] for t in turns][1:] == [turns[0]["assistant_id"], turns[1]["assistant_id"]]
@@ -77,16 +83,16 @@ def test_pooled_accounts_continue_natively_too(turn_kimi, native_gateways, serve
 
 
 def test_a_chat_deleted_on_kimi_is_replaced_by_a_folded_one(turn_kimi, native_gateways, user_token):
-    _, history, replies = converse(native_gateways, user_token, ["Name a fruit."])
-    turn_kimi.chats.pop(replies[0].id)  # the user deleted it on turn_kimi.com
+    _, history, chats = converse(native_gateways, user_token, ["Name a fruit."])
+    turn_kimi.chats.pop(chats[0])  # the user deleted it on turn_kimi.com
     mode, _ = ask(native_gateways[0], user_token, history + [{"role": "user", "content": "And a nut?"}])
-    assert mode == "folded" and len(turn_kimi.chats) == 1 and replies[0].id not in turn_kimi.chats
+    assert mode == "folded" and len(turn_kimi.chats) == 1 and chats[0] not in turn_kimi.chats
 
 
 def test_with_chat_hygiene_the_chat_is_deleted_once_when_its_entry_expires(turn_kimi, native_gateways, user_token):
-    _, _, replies = converse(native_gateways, user_token, ["Name a city.", "And a village?"])
-    chat_id = replies[0].id
-    assert replies[1].id == chat_id  # still there for the second turn: not deleted after the first reply
+    _, _, chats = converse(native_gateways, user_token, ["Name a city.", "And a village?"])
+    chat_id = chats[0]
+    assert chats[1] == chat_id  # still there for the second turn: not deleted after the first reply
     assert turn_kimi.wait_for(lambda: chat_id in turn_kimi.deleted_chats, timeout=15)  # NATIVE_CONTINUATION_TTL is 4 s
     assert turn_kimi.deleted_chats.count(chat_id) == 1  # the first turn's process stood down
 

@@ -91,6 +91,8 @@ def test_request_examples_match_their_schema(path, method, operation):
 
 
 def _expected_status(operation: dict) -> str:
+    if "x-example-status" in operation:  # an example that names what a fresh gateway cannot hold
+        return operation["x-example-status"]
     if operation.get("security") == [{"adminPassword": []}]:
         return "401"  # the test sends no admin password: the documented refusal
     codes = sorted(operation["responses"])

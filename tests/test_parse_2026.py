@@ -6,7 +6,7 @@ from kimi import errors
 from kimi.connect.frames import Frame, FrameDecoder
 from kimi.connect.parse import StreamParser
 from kimi.events import (ChatStarted, Citations, Finished, MessageStarted, Source, TextDelta, ThinkingDelta,
-                         UpstreamError)
+                         UpstreamError, WebSearch)
 from tests.support.fixture_streams import build_body, load_frames
 
 LEAP_CHAT, LEAP_ANSWER = "1a0c6f30-7a12-8d45-8000-3a4b5c6d7e8f", "1a0c6f30-7a18-8f67-8000-5c6d7e8f90a1"
@@ -30,8 +30,8 @@ EXACT = {
         ThinkingDelta(" so the sum is 408."), TextDelta("17 × 24"), TextDelta(" = 408."), Finished("stop")],
     "search_ref_citations.jsonl": [
         ChatStarted("1a0c9e85-3a77-8a23-8000-d4e5f6a7b8c9"), MessageStarted("1a0c9e85-3a7c-8b34-8000-e5f6a7b8c9d0"),
-        ThinkingDelta("[web_search] Lake Baikal depth\n"), ThinkingDelta("[web_search done: 2 results]\n"),
-        Citations(BAIKAL), TextDelta("Lake Baikal is about 1,642 metres deep"),
+        ThinkingDelta("[web_search] Lake Baikal depth\n"), WebSearch("web_search:0", ("Lake Baikal depth",)),
+        Citations(BAIKAL), ThinkingDelta("[web_search done: 2 results]\n"), TextDelta("Lake Baikal is about 1,642 metres deep"),
         TextDelta("[^1^], the deepest lake on Earth"), TextDelta("[^2^]."), Finished("stop")],
     "exception_after_text.jsonl": [
         ChatStarted("1a0c9d74-2f60-8e10-8000-b2c3d4e5f6a7"), MessageStarted("1a0c9d74-2f66-8f12-8000-c3d4e5f6a7b8"),

@@ -10,11 +10,11 @@ from typing import Any, Iterator, Optional
 
 import orjson
 
-from blueprints.formats import citations, sse
+from blueprints.formats import anthropic_search, citations, sse
 from blueprints.formats.anthropic_request import count_tokens, parse_request
 from blueprints.formats.common import Answer, Transcript, arguments_object, fold_events, short_id, stream_error
 from kimi.errors import BusyForFreeUsers, KimiError, Overloaded
-from kimi.events import ChatRequest, ToolCall
+from kimi.events import ChatRequest, Source, ToolCall, WebSearch
 from kimi.usage import TokenCounter
 
 __all__ = ["parse_request", "count_tokens", "stream_message", "whole_message", "error_body", "error_status",
@@ -35,14 +35,16 @@ OVERLOADED_STATUS = 529
 log = logging.getLogger(__name__)
 
 
-def new_message_id() -> str:
-    return f"msg_{uuid.uuid4().hex}"
+def new_message_id(reply_key: str = "") -> str:
+    """The message's own `id`; sent back as `conversation_id` it continues from this very answer
+    (gateway/reply_ids.py)."""
+    return f"msg_{reply_key or uuid.uuid4().hex}"
 
 
 def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
     """Anthropic's event sequence, one delta event per upstream delta; errors end the stream."""
-    message_id = new_message_id()
-    blocks = _Blocks(_signature(message_id))
+    message_id = new_message_id(events.reply_key)
+    blocks = _Blocks(_signature(message_id), is_search_shown=chat.search is True, thinking=chat.thinking)
     try:
         head = _message(message_id, chat, [], None, None, _usage(events.prompt_tokens, 1), events.chat_id)
         yield sse.event("message_start", {"type": "message_start", "message": head})
@@ -50,7 +52,7 @@ def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
             written = blocks.feed(event)
             if written:
                 yield written
-        if blocks.sources:
+        if blocks.sources and not blocks.is_search_shown:
             source_list = citations.source_list(blocks.sources, 0)[0]
             blocks.text_tokens.add(source_list)
             yield blocks.write("text", source_list)
@@ -68,19 +70,50 @@ def stream_message(events, chat: ChatRequest) -> Iterator[bytes]:
 def whole_message(events, chat: ChatRequest) -> dict[str, Any]:
     """The non-stream Message object, built from the same events: thinking first, then text and
     tool_use blocks in the order they came."""
-    answer = fold_events(events, Transcript())
-    if answer.sources:
+    answer = fold_events(events, _Content(chat.search is True, chat.thinking))
+    if answer.sources and not answer.is_search_shown:
         answer.render_text(citations.source_list(answer.sources, 0)[0])  # the answer's last text
-    content = [_tool_use(item) if isinstance(item, ToolCall) else {"type": "text", "text": "".join(item)}
-               for item in answer.content]
+    content = [_content_block(item, answer) for item in answer.content]
     thinking = answer.thinking()
-    message_id = new_message_id()
+    message_id = new_message_id(events.reply_key)
     if thinking:
         content.insert(0, {"type": "thinking", "thinking": thinking, "signature": _signature(message_id)})
     elif not content:
         content.append({"type": "text", "text": ""})
     return _message(message_id, chat, content, _stop_reason(answer), answer.finished.stop_sequence,
                     _usage(events.prompt_tokens, _output_tokens(thinking, content)), events.chat_id)
+
+
+def _content_block(item, answer: "_Content") -> dict[str, Any]:
+    if isinstance(item, ToolCall):
+        return _tool_use(item)
+    if isinstance(item, dict):  # a web search's blocks
+        return item
+    text = "".join(item)
+    if not answer.is_search_shown:
+        return {"type": "text", "text": text}
+    cited = anthropic_search.cited_sources(text, answer.sources)
+    return {"type": "text", "text": text, "citations": [anthropic_search.citation(s) for s in cited] or None}
+
+
+class _Content(Transcript):
+    """A whole message's content; with the web_search tool, Kimi's searches as their blocks."""
+
+    def __init__(self, is_search_shown: bool, thinking: Optional[bool]):
+        # Search progress is thinking only where thinking was asked for: the blocks say it otherwise.
+        super().__init__(shows_progress=not is_search_shown or thinking is True)
+        self.is_search_shown = is_search_shown
+        self.searching: Optional[dict] = None  # the server_tool_use block whose results are due
+
+    def render_search(self, search: WebSearch) -> None:
+        if self.is_search_shown:
+            self.searching = anthropic_search.tool_use_block(search)
+            self.content.append(self.searching)
+
+    def render_sources(self, sources: list[Source]) -> None:
+        if self.searching is not None and sources:
+            self.content.append(anthropic_search.result_block(self.searching["id"], sources))
+            self.searching = None
 
 
 def _stop_reason(answer: Answer) -> str:
@@ -153,8 +186,12 @@ def _signature(message_id: str) -> str:
 class _Blocks(Answer):
     """Content blocks of one streamed message: each opened once, closed once, indexed in order."""
 
-    def __init__(self, signature: str):
-        super().__init__()
+    def __init__(self, signature: str, is_search_shown: bool = False, thinking: Optional[bool] = None):
+        # Search progress is thinking only where thinking was asked for: the blocks say it otherwise.
+        super().__init__(shows_progress=not is_search_shown or thinking is True)
+        self.is_search_shown = is_search_shown
+        self.searching: Optional[dict] = None  # the server_tool_use block whose results are due
+        self.markers = anthropic_search.MarkerScanner()
         self.index = -1
         self.kind: Optional[str] = None  # "thinking" or "text" while a block is open
         self._signature = signature
@@ -164,7 +201,26 @@ class _Blocks(Answer):
     def render_text(self, text: str) -> bytes:
         if not text:
             return b""
-        return self._delta.render(text) if self.kind == "text" else self.write("text", text)
+        written = self._delta.render(text) if self.kind == "text" else self.write("text", text)
+        if self.is_search_shown and self.sources:
+            for source in self.markers.scan(text, self.sources):
+                delta = {"type": "citations_delta", "citation": anthropic_search.citation(source)}
+                written += sse.event("content_block_delta", {"type": "content_block_delta", "index": self.index,
+                                                             "delta": delta})
+        return written
+
+    def render_search(self, search: WebSearch) -> bytes:
+        """A server_tool_use block, whole: start with an empty input, the query as one input_json_delta."""
+        if not self.is_search_shown:
+            return b""
+        self.searching = anthropic_search.tool_use_block(search)
+        return self._whole_block({**self.searching, "input": {}}, orjson.dumps(self.searching["input"]).decode())
+
+    def render_sources(self, sources: list[Source]) -> bytes:
+        if self.searching is None or not sources:
+            return b""
+        block, self.searching = anthropic_search.result_block(self.searching["id"], sources), None
+        return self._whole_block(block, None)
 
     def render_thinking(self, text: str) -> bytes:
         if not text:
@@ -181,10 +237,16 @@ class _Blocks(Answer):
         """A whole tool_use block: start with an empty input, the input as one input_json_delta, stop
         (the SDK parses the concatenated partial_json into the block's `input`)."""
         block = {"type": "tool_use", "id": tool_use_id(call), "name": call.name, "input": {}}
-        delta = {"type": "input_json_delta", "partial_json": call.arguments}
-        return (self._close() + self._start(block)
-                + sse.event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta})
-                + sse.event("content_block_stop", {"type": "content_block_stop", "index": self.index}))
+        return self._whole_block(block, call.arguments)
+
+    def _whole_block(self, block: dict, partial_json: Optional[str]) -> bytes:
+        """A block sent whole: start, its input as one input_json_delta (when it has one), stop."""
+        written = self._close() + self._start(block)
+        if partial_json is not None:
+            delta = {"type": "input_json_delta", "partial_json": partial_json}
+            written += sse.event("content_block_delta", {"type": "content_block_delta", "index": self.index,
+                                                         "delta": delta})
+        return written + sse.event("content_block_stop", {"type": "content_block_stop", "index": self.index})
 
     def finish(self) -> bytes:
         """Closes the last block; an empty answer still gets one (empty) text block."""

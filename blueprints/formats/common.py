@@ -14,7 +14,7 @@ import orjson
 from blueprints.formats import citations
 from kimi.errors import BadRequest, KimiError
 from kimi.events import (AnswerStream, Attachment, Citations, Event, Finished, Source, TextDelta, ThinkingDelta, Tool,
-                         ToolCall)
+                         ToolCall, WebSearch)
 from kimi.usage import TokenCounter
 
 CHOICES = ("auto", "none", "required")
@@ -173,6 +173,20 @@ def optional_field(body: dict, key: str, kind: type) -> Any:
     return value
 
 
+def positive_count(value: Optional[int], param: str) -> Optional[int]:
+    """`value` (an int or None) when it is at least 1; the real APIs answer 400 to a zero or negative
+    token limit or candidate count, and so do we (BadRequest naming `param`)."""
+    if value is not None and value < 1:
+        raise BadRequest(f"Invalid `{param}`: integer below minimum value. Expected a value >= 1, "
+                         f"but got {value} instead.", param=param, code="integer_below_min_value")
+    return value
+
+
+def optional_count(body: dict, key: str) -> Optional[int]:
+    """body[key] as a count of at least 1, None when absent; BadRequest naming `key` otherwise."""
+    return positive_count(optional_field(body, key, int), key)
+
+
 def optional_text(obj: dict, key: str, param: str) -> Optional[str]:
     value = obj.get(key)
     if value is not None and not isinstance(value, str):
@@ -229,8 +243,10 @@ class Answer:
     render_thinking: Callable[[str], Rendered]
     render_call: Callable[[ToolCall], Rendered]
 
-    def __init__(self, is_thinking_counted_apart: bool = False):
+    def __init__(self, is_thinking_counted_apart: bool = False, shows_progress: bool = True):
         self.finished = Finished()  # a plain "stop" until Kimi says otherwise
+        # Lines about Kimi's own tool use are thinking, unless the format shows that use its own way.
+        self.shows_progress = shows_progress
         self.is_finished = False
         self.sources: list[Source] = []
         self.text_tokens = TokenCounter()  # the text and the calls' arguments
@@ -245,25 +261,39 @@ class Answer:
             self.text_tokens.add(text)
             return self.render_text(text)
         if kind is ThinkingDelta:
+            if event.is_progress and not self.shows_progress:
+                return b""
             self.thinking_tokens.add(event.text)
             return self.render_thinking(event.text)
         if kind is ToolCall:
             self.text_tokens.add(event.arguments)
             return self.render_call(event)
         if kind is Citations:
+            known = len(self.sources)
             citations.unique(self.sources, event.sources)
-        elif kind is Finished:
+            return self.render_sources(self.sources[known:])
+        if kind is WebSearch:
+            return self.render_search(event)
+        if kind is Finished:
             self.finished, self.is_finished = event, True
         # ChatStarted and MessageStarted: the events object carries what they say; the chat stream
         # raises an UpstreamError as a KimiError before it could get here.
+        return b""
+
+    # Kimi's web search and the sources it found: most formats list the sources at the end (and
+    # show the search as a progress line of thinking); Anthropic's has blocks for both.
+    def render_search(self, search: WebSearch) -> Rendered:
+        return b""
+
+    def render_sources(self, sources: list[Source]) -> Rendered:
         return b""
 
 
 class Transcript(Answer):
     """A whole answer kept as it came: every thinking piece, and the text and calls in their order."""
 
-    def __init__(self, is_thinking_counted_apart: bool = False):
-        super().__init__(is_thinking_counted_apart)
+    def __init__(self, is_thinking_counted_apart: bool = False, shows_progress: bool = True):
+        super().__init__(is_thinking_counted_apart, shows_progress)
         self.thoughts: list[str] = []
         # Runs of text (their pieces, none empty) and the calls between them, in order.
         self.content: list[Union[list[str], ToolCall]] = []

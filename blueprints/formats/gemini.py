@@ -30,9 +30,10 @@ ERROR_STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 402: "PERMISS
                   429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "UNIMPLEMENTED", 502: "INTERNAL",
                   503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
-def response_id(chat_id: Optional[str]) -> str:
-    """`responseId` is the Kimi chat id, so a caller can send it back as `conversation_id`."""
-    return chat_id or uuid.uuid4().hex
+def response_id(reply_key: str) -> str:
+    """`responseId`, the reply's own; sent back as `conversation_id` it continues from this very
+    answer (gateway/reply_ids.py)."""
+    return reply_key or uuid.uuid4().hex
 
 
 def whole_response(events, request: GeminiRequest) -> dict[str, Any]:
@@ -121,7 +122,7 @@ def _nothing(text: str) -> bytes:
 
 
 def _head(events, request: GeminiRequest) -> dict[str, str]:
-    return {"modelVersion": request.chat.model, "responseId": response_id(events.chat_id)}
+    return {"modelVersion": request.chat.model, "responseId": response_id(events.reply_key)}
 
 
 def _function_call(call: ToolCall) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import orjson
 
 from blueprints.formats.common import (arguments_text, attachment_kind, choose_tools, data_uri, effort_for_budget,
-                                       inline_attachment, required_name)
+                                       inline_attachment, positive_count, required_name)
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
 from kimi.usage import estimate_tokens
@@ -55,7 +55,7 @@ def parse_request(body: Any, model: str, stream: bool = False) -> GeminiRequest:
                        thinking=False if effort == "none" else (True if include_thoughts else None),
                        reasoning_effort=effort,
                        search=search,
-                       max_tokens=_optional(config, "maxOutputTokens", int, "generationConfig."),
+                       max_tokens=_parse_max_output_tokens(config),
                        stop=_parse_stop_sequences(config), tools=tools, tool_choice=tool_choice)
     return GeminiRequest(chat, include_thoughts=include_thoughts and effort != "none", is_json=is_json,
                          schema=schema if is_json else None)
@@ -212,6 +212,13 @@ def _get(obj: dict, key: str) -> Any:
     """A field by its camelCase name or its snake_case one (Google's REST API accepts both)."""
     value = obj.get(key)
     return obj.get(re.sub("([A-Z])", r"_\1", key).lower()) if value is None else value
+
+
+def _parse_max_output_tokens(config: dict) -> Optional[int]:
+    """maxOutputTokens, at least 1; candidateCount is checked the same way (Kimi writes one answer)."""
+    positive_count(_optional(config, "candidateCount", int, "generationConfig."), "generationConfig.candidateCount")
+    return positive_count(_optional(config, "maxOutputTokens", int, "generationConfig."),
+                          "generationConfig.maxOutputTokens")
 
 
 # thinkingLevel (Gemini 3) as a neutral effort; MINIMAL is as near to no reasoning as Gemini goes.

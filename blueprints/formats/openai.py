@@ -29,20 +29,21 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "
 FINISH_REASONS = {"stop_sequence": "stop"}
 
 
-def completion_id(chat_id: Optional[str]) -> str:
-    """The reply `id` is the Kimi chat id, so a caller can send it back as `conversation_id`."""
-    return chat_id or f"chatcmpl-{uuid.uuid4().hex}"
+def completion_id(reply_key: str) -> str:
+    """The reply's own `id`; sent back as `conversation_id` it continues from this very answer
+    (gateway/reply_ids.py)."""
+    return f"chatcmpl-{reply_key or uuid.uuid4().hex}"
 
 
 def stream_completion(events, chat: ChatRequest) -> Iterator[bytes]:
     """SSE chunks as the openai SDK parses them, one per upstream delta and those of one upstream read
     in one write (common.stream_by_reads); errors end the stream."""
-    head = {"id": completion_id(events.chat_id), "object": "chat.completion.chunk",
+    head = {"id": completion_id(events.reply_key), "object": "chat.completion.chunk",
             "created": int(time.time()), "model": chat.model, "system_fingerprint": None}
     chunks = _Chunks(head)
 
     def closing() -> bytes:
-        written = b""
+        written = chunks.open_role()  # an answer with no content still says who speaks
         if chunks.sources:
             written += sse.data(_chunk(head, _sources_delta(chunks.sources, chunks.content.length), None))
         written += sse.data(_chunk(head, {}, _finish_reason(chunks) or "stop"))
@@ -54,9 +55,8 @@ def stream_completion(events, chat: ChatRequest) -> Iterator[bytes]:
     def failing(exc: Exception) -> bytes:
         return sse.data(error_body(stream_error(exc, log, "chat.completion"))) + sse.DONE
 
-    # The role chunk leaves with the first deltas, which open_chat has already read.
-    opening = sse.data(_chunk(head, {"role": "assistant", "content": ""}, None))
-    return stream_by_reads(events, chunks, opening, closing, failing)
+    # The role leaves with the first deltas, which open_chat has already read (see _Chunks).
+    return stream_by_reads(events, chunks, b"", closing, failing)
 
 
 def whole_completion(events, chat: ChatRequest) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def whole_completion(events, chat: ChatRequest) -> dict[str, Any]:
     if thinking:
         message["reasoning_content"] = thinking
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(answer)}
-    return {"id": completion_id(events.chat_id), "object": "chat.completion", "created": int(time.time()),
+    return {"id": completion_id(events.reply_key), "object": "chat.completion", "created": int(time.time()),
             "model": chat.model, "system_fingerprint": None, "choices": [choice],
             "usage": _usage(events.prompt_tokens, answer.text_tokens.tokens)}
 
@@ -96,13 +96,14 @@ def _tool_call(call: ToolCall) -> dict[str, Any]:
     return {"id": call.call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
-def _tool_call_chunks(head: dict, index: int, call: ToolCall) -> bytes:
+def _tool_call_chunks(head: dict, index: int, call: ToolCall, role: dict) -> bytes:
     """A call as OpenAI streams one: id, type and name with empty arguments first, then the arguments
-    (the SDK's accumulator concatenates `arguments` and keeps the first chunk's id)."""
+    (the SDK's accumulator concatenates `arguments` and keeps the first chunk's id). `role` is the
+    answer's role for its first chunk: OpenAI sends it with the first call and null content."""
     opening = {"index": index, "id": call.call_id, "type": "function",
                "function": {"name": call.name, "arguments": ""}}
     arguments = {"index": index, "function": {"arguments": call.arguments}}
-    return (sse.data(_chunk(head, {"tool_calls": [opening]}, None))
+    return (sse.data(_chunk(head, {**role, "tool_calls": [opening]}, None))
             + sse.data(_chunk(head, {"tool_calls": [arguments]}, None)))
 
 
@@ -126,21 +127,46 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
 
 
 class _Chunks(Answer):
-    """The chunks of one streamed completion, rendered as their events arrive."""
+    """The chunks of one streamed completion, rendered as their events arrive.
+
+    The role goes first, the way OpenAI streams it: a chunk of its own before text or reasoning
+    (without the empty `content` that @ai-sdk/openai would turn into an empty text part), beside
+    `content: null` in the first chunk of a tool call.
+    """
 
     def __init__(self, head: dict):
         super().__init__()
         self.head = head
         self.content = _DeltaTemplate(head, "content")
-        # The templates render the deltas themselves: nothing of ours between an event and its bytes.
-        self.render_text = self.content.render
-        self.render_thinking = _DeltaTemplate(head, "reasoning_content").render
+        self.reasoning = _DeltaTemplate(head, "reasoning_content")
+        self.is_role_sent = False
         self.calls = 0  # the index of the next call
 
+    def render_text(self, text: str) -> bytes:  # until the role is out; then the template's own
+        return self.open_role() + self.content.render(text) if text else b""
+
+    def render_thinking(self, text: str) -> bytes:
+        return self.open_role() + self.reasoning.render(text) if text else b""
+
+    def open_role(self) -> bytes:
+        """The role chunk, once; from then on the templates render the deltas themselves, so nothing
+        of ours stands between an event and its bytes."""
+        if self.is_role_sent:
+            return b""
+        self._role_sent()
+        return sse.data(_chunk(self.head, {"role": "assistant"}, None))
+
     def render_call(self, call: ToolCall) -> bytes:
-        chunks = _tool_call_chunks(self.head, self.calls, call)
+        role = {} if self.is_role_sent else {"role": "assistant", "content": None}
+        self._role_sent()
+        chunks = _tool_call_chunks(self.head, self.calls, call, role)
         self.calls += 1
         return chunks
+
+    def _role_sent(self) -> None:
+        self.is_role_sent = True
+        self.render_text = self.content.render
+        self.render_thinking = self.reasoning.render
 
 
 class _DeltaTemplate:

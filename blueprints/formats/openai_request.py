@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any, Optional, Union
 
 from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
-                                       message_role, optional_field, optional_text, parse_content_parts, part_text,
-                                       required_name)
+                                       message_role, optional_count, optional_field, optional_text,
+                                       parse_content_parts, part_text, required_name)
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
 
@@ -37,11 +37,18 @@ def parse_request(body: Any) -> ChatRequest:
         # Any web_search_options object asks for a searched answer; Kimi has no finer knobs.
         search=True if optional_field(body, "web_search_options", dict) is not None else None,
         include_usage=bool(stream_options.get("include_usage")),
-        max_tokens=optional_field(body, "max_completion_tokens", int) or optional_field(body, "max_tokens", int),
+        max_tokens=_parse_max_tokens(body),
         stop=_parse_stop(body.get("stop")),
         tools=tools,
         tool_choice=tool_choice,
     )
+
+
+def _parse_max_tokens(body: dict) -> Optional[int]:
+    """The output cap (`max_completion_tokens`, else the older `max_tokens`), each at least 1; `n`
+    is checked the same way (every answer is one choice: Kimi writes one answer per turn)."""
+    optional_count(body, "n")
+    return optional_count(body, "max_completion_tokens") or optional_count(body, "max_tokens")
 
 
 def parse_messages(messages: list) -> list[Message]:

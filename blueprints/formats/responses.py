@@ -8,49 +8,57 @@ import json
 import logging
 import time
 import uuid
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import orjson
 
 from blueprints.formats import citations, sse
 from blueprints.formats.common import Answer, fold_events, short_id, stream_by_reads, stream_error
-from blueprints.formats.responses_request import ResponsesRequest, parse_request, response_id
+from blueprints.formats.responses_request import Archive, ResponsesRequest, parse_request
 from kimi.errors import KimiError, RateLimited
 from kimi.events import ToolCall
 
-__all__ = ["ResponsesRequest", "parse_request", "response_id", "whole_response", "stream_response"]
+__all__ = ["Archive", "ResponsesRequest", "parse_request", "new_response_id", "whole_response", "stream_response"]
 
 log = logging.getLogger(__name__)
 
+Keep = Callable[[dict], None]  # what the view does with the final response object (archive it)
 
-def whole_response(events, request: ResponsesRequest) -> dict[str, Any]:
+
+def new_response_id(reply_key: str = "") -> str:
+    """Every response its own id; as previous_response_id it continues from this very answer
+    (gateway/reply_ids.py)."""
+    return f"resp_{reply_key or uuid.uuid4().hex}"
+
+
+def whole_response(events, request: ResponsesRequest, response_id: str) -> dict[str, Any]:
     """The non-stream `response` object, built from the same events as the stream."""
-    output = fold_events(events, _Output(request, _response_id(events.chat_id)))
+    output = fold_events(events, _Output(request, response_id))
     output.finish()
     return output.response(events.prompt_tokens)
 
 
-def stream_response(events, request: ResponsesRequest) -> Iterator[bytes]:
-    """The event stream, sequence-numbered from response.created to response.completed; the events
-    of one upstream read leave in one write (common.stream_by_reads)."""
-    output = _Output(request, _response_id(events.chat_id))
+def stream_response(events, request: ResponsesRequest, response_id: str, keep: Keep) -> Iterator[bytes]:
+    """The event stream, sequence-numbered from response.created to response.completed (or
+    response.failed); the events of one upstream read leave in one write (common.stream_by_reads).
+    The final response object, failed ones included, goes to `keep` before its event is written."""
+    output = _Output(request, response_id)
 
     def closing() -> bytes:
         written = output.finish()
         response = output.response(events.prompt_tokens)
+        keep(response)
         return written + output.event(_FINAL_EVENTS[response["status"]], {"response": response})
 
     def failing(exc: Exception) -> bytes:
-        return output.fail(stream_error(exc, log, "response"), events.prompt_tokens)
+        failed = output.failed(stream_error(exc, log, "response"), events.prompt_tokens)
+        keep(failed)
+        return output.event("response.failed", {"response": failed})
 
     return stream_by_reads(events, output, output.start(), closing, failing)
 
 
 _FINAL_EVENTS = {"completed": "response.completed", "incomplete": "response.incomplete"}
-
-
-def _response_id(chat_id: Optional[str]) -> str:
-    return response_id(chat_id) or f"resp_{uuid.uuid4().hex}"
 
 
 class _Output(Answer):
@@ -159,10 +167,13 @@ class _Output(Answer):
                 + self.event(prefix + ".done", {**place, field: value})
                 + self.event("response.output_item.done", {"output_index": index, "item": item}))
 
-    def fail(self, err: KimiError, prompt_tokens: int) -> bytes:
+    def failed(self, err: KimiError, prompt_tokens: int) -> dict[str, Any]:
+        """The failed response object: its output holds what was streamed before the failure, an
+        item still open then marked `incomplete`."""
         code = "rate_limit_exceeded" if isinstance(err, RateLimited) else "server_error"
-        failed = {**self.response(prompt_tokens), "status": "failed", "error": {"code": code, "message": err.message}}
-        return self.event("response.failed", {"response": failed})
+        output = self.items + ([self.open.snapshot()] if self.open else [])
+        return {**self.response(prompt_tokens), "status": "failed", "output": output,
+                "error": {"code": code, "message": err.message}}
 
     def head(self, status: str) -> dict[str, Any]:
         request = self.request
@@ -171,7 +182,7 @@ class _Output(Answer):
                 "instructions": request.instructions, "max_output_tokens": request.chat.max_tokens,
                 "model": request.chat.model, "output": [], "parallel_tool_calls": True,
                 "previous_response_id": request.previous_response_id,
-                "reasoning": {"effort": request.reasoning_effort, "summary": None}, "store": True,
+                "reasoning": {"effort": request.reasoning_effort, "summary": None}, "store": request.is_stored,
                 "temperature": None, "text": {"format": {"type": "text"}}, "tool_choice": request.tool_choice,
                 "tools": request.tools, "top_p": None, "truncation": "disabled", "usage": None, "metadata": {}}
 
@@ -203,6 +214,13 @@ class _OpenItem:
 
     def place(self) -> dict[str, Any]:
         return {"item_id": self.id, "output_index": self.index}
+
+    def snapshot(self) -> dict[str, Any]:
+        """The item as far as it got, for a response that failed while it was open."""
+        text = "".join(self.texts)
+        if self.kind == "message":
+            return {**_message_item(self.id, text, self.annotations), "status": "incomplete"}
+        return {"id": self.id, "type": "reasoning", "summary": [{"type": "summary_text", "text": text}]}
 
 
 class _DeltaTemplate:

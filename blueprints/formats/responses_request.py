@@ -1,27 +1,40 @@
 """OpenAI Responses API, request side: a /v1/responses body -> ResponsesRequest (a ChatRequest plus
-what the reply echoes). Input items, function and custom tools, previous_response_id as the Kimi
-chat to continue. Pure: no Flask, no requests (blueprints/formats/responses.py renders replies).
+what the reply echoes). Input items (item references looked up in the caller's archive), function and
+custom tools, previous_response_id as the conversation to continue. Pure: no Flask, no requests, no store
+but the lookups the view hands in (blueprints/formats/responses.py renders replies).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional, Protocol, Union
 
 from blueprints.formats.common import (CHOICES, arguments_text, choose_tools, inline_attachment,
-                                       message_role, optional_field, optional_text, parse_content_parts, part_text,
-                                       required_name)
+                                       message_role, optional_count, optional_field, optional_text,
+                                       parse_content_parts, part_text, required_name)
 from blueprints.formats.openai_request import effort_level, parse_reasoning_effort
 from kimi.errors import BadRequest
 from kimi.events import Attachment, ChatRequest, Message, Tool, ToolCall
 
-RESPONSE_PREFIX = "resp_"
 ROLES = ("user", "assistant", "system", "developer")
 TEXT_PARTS = ("input_text", "output_text", "text", "refusal")
 SEARCH_TOOLS = ("web_search", "web_search_preview")
 # A custom (freeform) tool takes one string; Kimi is offered it as a function of one `input` argument.
 CUSTOM_SCHEMA = {"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}
+
+
+class Archive(Protocol):
+    """What a request may name from the caller's earlier responses (gateway/response_archive.py,
+    bound to the caller by blueprints/responses.py)."""
+
+    def item(self, item_id: str) -> Optional[dict]: ...
+
+
+class _NoArchive:
+    def item(self, item_id: str) -> Optional[dict]:
+        return None
 
 
 @dataclass
@@ -33,41 +46,73 @@ class ResponsesRequest:
     custom_tools: frozenset = frozenset()  # names whose calls are custom_tool_call items
     tools: list = field(default_factory=list)  # echoed in the response object
     tool_choice: Any = "auto"
+    is_stored: bool = True  # `store`: whether GET /v1/responses/{id} may return it later
+    input_items: list = field(default_factory=list)  # the input as items with ids, references resolved
 
 
-def response_id(chat_id: Optional[str]) -> Optional[str]:
-    """A response id names the Kimi chat (`resp_<chat id>`), so previous_response_id continues it."""
-    return RESPONSE_PREFIX + chat_id if chat_id else None
-
-
-def parse_request(body: Any) -> ResponsesRequest:
-    """A ResponsesRequest from a /v1/responses body, or BadRequest naming the field."""
+def parse_request(body: Any, archive: Archive = _NoArchive()) -> ResponsesRequest:
+    """A ResponsesRequest from a /v1/responses body, or BadRequest naming the field (an item
+    reference that `archive` does not know is one)."""
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("`model` is required and must be a string.", param="model")
     instructions = optional_field(body, "instructions", str)
-    messages = ([Message("system", instructions)] if instructions else []) + _parse_input(body.get("input"))
+    input_items = _input_items(body.get("input"), archive)
+    messages = ([Message("system", instructions)] if instructions else []) + _parse_input(input_items)
     previous = optional_field(body, "previous_response_id", str)
     reasoning = optional_field(body, "reasoning", dict) or {}
     effort = optional_text(reasoning, "effort", "reasoning.effort")
     tools, custom, search, echoed = _parse_tools(optional_field(body, "tools", list) or [])
     tools, tool_choice = choose_tools(tools, _parse_tool_choice(body.get("tool_choice")), "tool_choice")
     chat = ChatRequest(model=model, messages=messages, stream=bool(optional_field(body, "stream", bool)),
-                       conversation_id=(previous.removeprefix(RESPONSE_PREFIX) if previous else None)
-                       or optional_field(body, "conversation_id", str) or None,
-                       thinking=parse_reasoning_effort(effort), reasoning_effort=effort_level(effort), search=search, tools=tools, tool_choice=tool_choice,
-                       max_tokens=optional_field(body, "max_output_tokens", int))
+                       # The turn resolves a response id to its chat and message (gateway/reply_ids.py).
+                       conversation_id=previous or optional_field(body, "conversation_id", str) or None,
+                       thinking=parse_reasoning_effort(effort), reasoning_effort=effort_level(effort), search=search,
+                       tools=tools, tool_choice=tool_choice, max_tokens=optional_count(body, "max_output_tokens"))
     return ResponsesRequest(chat, instructions=instructions, previous_response_id=previous, reasoning_effort=effort,
-                            custom_tools=frozenset(custom), tools=echoed, tool_choice=body.get("tool_choice") or "auto")
+                            custom_tools=frozenset(custom), tools=echoed, tool_choice=body.get("tool_choice") or "auto",
+                            is_stored=optional_field(body, "store", bool) is not False, input_items=input_items)
 
 
-def _parse_input(value: Any) -> list[Message]:
+def _input_items(value: Any, archive: Archive) -> list[dict]:
+    """The input as the items GET /v1/responses/{id}/input_items lists: a string becomes a user
+    message, each item gets an id when it has none, and an `item_reference` becomes the item it names."""
     if isinstance(value, str) and value:
-        return [Message("user", value)]
+        value = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": value}]}]
     if not isinstance(value, list) or not value:
         raise BadRequest("`input` must be a non-empty string or array of items.", param="input")
+    items = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict) and item.get("type") == "item_reference":
+            item = _referenced_item(item, archive, f"input[{i}]")
+        elif isinstance(item, dict):
+            item = _listed_item(item)
+        items.append(item)
+    return items
+
+
+def _listed_item(item: dict) -> dict:
+    """An input item as OpenAI lists it back: with an id, and a message's string content as one part."""
+    is_message = item.get("type", "message") == "message"
+    listed = {"id": ("msg_" if is_message else "item_") + uuid.uuid4().hex, **item}
+    if is_message and isinstance(item.get("content"), str):
+        kind = "output_text" if item.get("role") == "assistant" else "input_text"
+        listed.update(type="message", content=[{"type": kind, "text": item["content"]}])
+    return listed
+
+
+def _referenced_item(reference: dict, archive: Archive, param: str) -> dict:
+    """The stored item an `item_reference` names (one of the gateway's own msg_/fc_/rs_… ids)."""
+    item_id = reference.get("id")
+    item = archive.item(item_id) if isinstance(item_id, str) and item_id else None
+    if item is None:
+        raise BadRequest(f"Item with id '{item_id}' not found.", param=f"{param}.id")
+    return item
+
+
+def _parse_input(value: list) -> list[Message]:
     messages: list[Message] = []
     names: dict[str, str] = {}  # call id -> tool name, so an output can say which tool it answers
     for i, item in enumerate(value):
@@ -87,7 +132,7 @@ def _parse_input(value: Any) -> list[Message]:
             call_id = optional_text(item, "call_id", f"{param}.call_id") or ""
             text, attachments = _parse_content(item.get("output"), f"{param}.output")
             messages.append(Message("tool", text, attachments, tool_call_id=call_id, name=names.get(call_id, "")))
-        # Reasoning items, item references and built-in tool calls carry nothing Kimi can use.
+        # Reasoning items and built-in tool calls carry nothing Kimi can use (references are resolved).
     if not messages:
         raise BadRequest("`input` holds no message or tool output.", param="input")
     return messages

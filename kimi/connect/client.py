@@ -72,7 +72,8 @@ class KimiClient:
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
                                    tools=chat.tools, tool_choice=chat.tool_choice)
         inline, payloads = uploads.move_long_prompt(text, payloads, self.prompt_as_file_bytes)
-        parent_id = self.conversations.last_message_id(chat.conversation_id) if chat.conversation_id else None
+        parent_id = chat.parent_id or (self.conversations.last_message_id(chat.conversation_id)
+                                       if chat.conversation_id else None)
         try:
             file_ids = uploads.upload_all(self.uploader, payloads, token, identity) if payloads else []
         finally:

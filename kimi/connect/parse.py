@@ -220,7 +220,7 @@ class StreamParser:
         FieldMask: a set replaces what it carries, an append can only extend the arguments (A.9)."""
         block = payload.get("block") or {}
         tool = block.get("tool") or {}
-        use = self._tools.setdefault(block.get("id", ""), ToolUse())
+        use = self._tools.setdefault(block.get("id", ""), ToolUse(tool.get("toolCallId") or block.get("id", "")))
         use.name = tool.get("name") or use.name
         if tool.get("toolCallId"):  # citation markers name the call by this id (D.4)
             self._refs.tool_names[tool["toolCallId"]] = use.name
@@ -229,9 +229,10 @@ class StreamParser:
             use.args = use.args + args if op == "append" else args
         use.announce(events, is_done=False)
         contents = tool.get("contents")
+        # web_search results (A.8, A.9) before the call's end line, so they follow the call itself
+        self._add_sources(contents, events)
         if tool.get("status") in _TOOL_ENDS or tool.get("isError") or contents:
             use.finish(events, contents, bool(tool.get("isError")))
-        self._add_sources(contents, events)  # web_search results (A.8, A.9)
 
     def _on_search(self, payload: dict, op: str, events: list) -> None:
         """The older search block (A.6): queries in `keywords`, results in `webPages`."""

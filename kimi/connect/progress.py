@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kimi.events import ThinkingDelta
+from kimi.events import ThinkingDelta, WebSearch
 
 SUMMARY_CHARS = 300  # a progress line shows this much of a tool's arguments
 
@@ -16,7 +16,8 @@ class ToolUse:
     """One of Kimi's own tool calls: shown as a thinking line once its arguments parse, and a line
     when it ends (so an agent's long silences say what it is doing)."""
 
-    def __init__(self):
+    def __init__(self, call_id: str = ""):
+        self.call_id = call_id
         self.name = ""
         self.args = ""
         self.is_announced = self.is_done = False
@@ -32,7 +33,9 @@ class ToolUse:
             summary = self.args[:SUMMARY_CHARS]
         if summary or is_done:
             self.is_announced = True
-            events.append(ThinkingDelta(f"[{self.name or 'tool'}] {summary}".rstrip() + "\n"))
+            events.append(ThinkingDelta(f"[{self.name or 'tool'}] {summary}".rstrip() + "\n", is_progress=True))
+            if self.name == "web_search":
+                events.append(WebSearch(self.call_id, _queries(self.args)))
 
     def finish(self, events: list, contents: Any, is_error: bool) -> None:
         if self.is_done:
@@ -41,11 +44,26 @@ class ToolUse:
         self.is_done = True
         name = self.name or "tool"
         if is_error:
-            events.append(ThinkingDelta(f"[{name} failed]\n"))
+            line = f"[{name} failed]\n"
         elif isinstance(contents, list) and contents:
-            events.append(ThinkingDelta(f"[{name} done: {len(contents)} results]\n"))
+            line = f"[{name} done: {len(contents)} results]\n"
         else:
-            events.append(ThinkingDelta(f"[{name} done]\n"))
+            line = f"[{name} done]\n"
+        events.append(ThinkingDelta(line, is_progress=True))
+
+
+def _queries(args: str) -> tuple[str, ...]:
+    """The queries of a web_search call's arguments (`{"queries": [...]}`; a lone `query` too)."""
+    try:
+        value = json.loads(args) if args else {}
+    except ValueError:
+        return (args,) if args else ()
+    if not isinstance(value, dict):
+        return ()
+    queries = value.get("queries", value.get("query"))
+    if isinstance(queries, str):
+        return (queries,)
+    return tuple(q for q in queries if isinstance(q, str)) if isinstance(queries, list) else ()
 
 
 def _summary(args: Any) -> str:

@@ -159,7 +159,7 @@
           if (event.data === "[DONE]") continue;
           const chunk = JSON.parse(event.data);
           if (chunk.error) throw new Error(chunk.error.message);
-          if (chunk.id) conversation.conversationId = chunk.id; // the Kimi chat id: continues this chat
+          if (chunk.id) conversation.conversationId = chunk.id; // the reply's id: continues its Kimi chat from this answer
           const delta = (chunk.choices && chunk.choices[0] && chunk.choices[0].delta) || {};
           answer.content += delta.content || "";
           answer.reasoning += delta.reasoning_content || "";

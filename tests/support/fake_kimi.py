@@ -381,7 +381,9 @@ class FakeKimi(FakeServer):
         with self._lock:
             if chat_id and chat_id not in self.chats:
                 return [_error_trailer("not_found", "chat not found")]
-            if chat_id and parent_id and parent_id != self.chats[chat_id][-1]["assistant_id"]:
+            # Any assistant message of the chat may be the parent: a turn after an earlier one branches,
+            # as editing or regenerating on kimi.com does (messages list `children_message_ids`).
+            if chat_id and parent_id and parent_id not in {t["assistant_id"] for t in self.chats[chat_id]}:
                 return [_error_trailer("invalid_argument", "parent_id does not match")]
             if not chat_id:
                 chat_id = str(uuid.uuid4())
