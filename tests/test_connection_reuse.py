@@ -3,8 +3,14 @@ closes it (kimi/connect/stream.py). The fake upstream counts the connections it 
 import pytest
 import requests
 
+from configs.settings import load_models
+from kimi.connect.client import KimiClient
+from kimi.events import ChatRequest, Message
+from kimi.models import ModelTable
+from kimi.transport import Endpoints
 from tests.support.fake_kimi import load_fixture
 from tests.support.fixture_streams import PLAIN_TEXT
+from tests.support.jwts import make_jwt
 
 pytestmark = pytest.mark.app("served")
 
@@ -91,3 +97,14 @@ def test_answers_through_gunicorn_reuse_the_workers_connection(kimi, gateway, us
                                          "messages": [{"role": "user", "content": "hi"}]})
             assert response.status_code == 200
     assert kimi.connections_accepted - before <= 1  # none when an earlier test left one in the pool
+
+
+def test_a_deleted_chat_leaves_its_connection_to_the_next_answer(kimi):
+    client = KimiClient(endpoints=Endpoints(base_url=kimi.url), models=ModelTable(load_models()))
+    token = make_jwt(sub="reusereusereusereuse")
+    before = kimi.connections_accepted
+    for _ in range(2):
+        stream = client.open_chat(ChatRequest(model="kimi-latest", messages=[Message("user", "Hello")]), token)
+        list(stream)
+        client.delete_chat(stream.chat_id, token)
+    assert len(kimi.deleted_chats) == 2 and kimi.connections_accepted - before == 1

@@ -86,7 +86,8 @@ class KimiClient:
         headers = {**_headers(self.headers, token, tokens.read_claims(token) or {}),
                    "Content-Type": "application/json", "Accept": "application/json"}
         data = json.dumps({"chat_id": chat_id}).encode()
-        self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)).close()
+        with self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)) as response:
+            read_excerpt(response, 4096)  # its small body to the end: the connection goes back to the pool
 
     def _post(self, url: str, data: bytes, headers: dict[str, str], timeout: tuple) -> requests.Response:
         # Prepared here rather than by session.post, which merges session defaults (none are set: our
