@@ -1,6 +1,6 @@
 """HTTP/1.1 chunked transfer coding, removed incrementally: raw bytes off the connection in, body out.
 
-client.py reads the socket itself so that one read hands over every frame that has arrived (http.client
+stream.py reads the socket itself so that one read hands over every frame that has arrived (http.client
 would return one chunk per call). No I/O here, standard library only.
 """
 from __future__ import annotations
