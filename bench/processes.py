@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -31,6 +32,7 @@ class _Helper:
             raise RuntimeError(f"{module} did not start")
         self.port = int(line[1].rsplit(":", 1)[-1])
         self.url = f"http://127.0.0.1:{self.port}"
+        self.urls = line[1:]  # the plain one first, then any other (bench/upstream.py's TLS port)
 
     @property
     def pid(self) -> int:
@@ -44,10 +46,28 @@ class _Helper:
 
 
 class Upstream(_Helper):
-    """bench/upstream.py: the fake Kimi."""
+    """bench/upstream.py: the fake Kimi; with `tls_dir`, also over TLS with a throwaway certificate whose
+    authority is written to `ca_file` there (for the gateway's REQUESTS_CA_BUNDLE only)."""
 
-    def __init__(self):
-        super().__init__("bench.upstream")
+    def __init__(self, tls_dir: Optional[Path] = None):
+        self.ca_file: Optional[Path] = None
+        args: list[str] = []
+        if tls_dir is not None:
+            import trustme  # a dev dependency, needed only for this option
+            authority = trustme.CA()
+            cert, key, self.ca_file = tls_dir / "upstream.pem", tls_dir / "upstream.key", tls_dir / "ca.pem"
+            issued = authority.issue_cert("127.0.0.1")
+            cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+            issued.private_key_pem.write_to_path(str(key))
+            authority.cert_pem.write_to_path(str(self.ca_file))
+            args = ["--tls-cert", str(cert), "--tls-key", str(key)]
+        super().__init__("bench.upstream", *args)
+        self.gateway_url = self.urls[-1]  # over TLS when there is a TLS port
+
+    def stats(self) -> dict[str, int]:
+        """Connections that carried a Chat request, and Chat requests, since the upstream started."""
+        with urllib.request.urlopen(self.url + "/stats", timeout=5) as response:
+            return json.loads(response.read())
 
 
 class Relay(_Helper):
@@ -58,22 +78,27 @@ class Relay(_Helper):
 
 
 class Gateway:
-    """gunicorn -c configs/gunicorn.conf.py with one gevent worker on an ephemeral loopback port."""
+    """gunicorn -c configs/gunicorn.conf.py with `workers` gevent workers (one unless asked) on an ephemeral
+    loopback port; `ca_file` is the authority it trusts for Kimi (the bench's TLS upstream)."""
 
-    def __init__(self, upstream_url: str, workdir: Path):
+    def __init__(self, upstream_url: str, workdir: Path, workers: int = 1, ca_file: Optional[Path] = None):
         self.log_path = workdir / "gateway.log"
+        self.workers = workers
         # A throwaway admin password, so the gateway does not generate one and write it to its log.
-        env = {**os.environ, "KIMI_BASE_URL": upstream_url, "WEB_CONCURRENCY": "1",
+        env = {**os.environ, "KIMI_BASE_URL": upstream_url, "WEB_CONCURRENCY": str(workers),
                "DATA_DIR": str(workdir / "data"), "KIMI_TOKEN": "", "API_KEYS": "",
                "LEND_WITHOUT_KEY": "false",  # callers bring their own tokens: nothing is lent key-less
                "ADMIN_PASSWORD": secrets.token_urlsafe(24)}
+        if ca_file is not None:
+            env["REQUESTS_CA_BUNDLE"] = str(ca_file)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", "configs/gunicorn.conf.py",
                  "-b", "127.0.0.1:0", "app:app"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready()
-        self.worker_pid = self._find_worker()
+        self.worker_pids = self._find_workers()
+        self.worker_pid = self.worker_pids[0]
 
     def _wait_ready(self, timeout: float = 30) -> None:
         """Wait for the port gunicorn picked (it logs it) and for /ping to answer there."""
@@ -96,13 +121,17 @@ class Gateway:
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not become ready")
 
-    def _find_worker(self) -> int:
-        """The one worker is the master's only child."""
+    def _find_workers(self, timeout: float = 30) -> list[int]:
+        """The workers are the master's children (the second may still be starting when /ping answers)."""
         pid = self.process.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        if len(children) != 1:
-            raise RuntimeError(f"expected one gunicorn worker, found {children}")
-        return int(children[0])
+        deadline = time.monotonic() + timeout
+        while True:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            if len(children) == self.workers:
+                return [int(child) for child in children]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"expected {self.workers} gunicorn workers, found {children}")
+            time.sleep(0.05)
 
     def log_problems(self) -> dict[str, int]:
         """Log lines at WARNING or worse (the access log is INFO), counted by level, logger and message."""
@@ -137,10 +166,13 @@ def _stop(process: subprocess.Popen) -> None:
         process.stdout.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+def cpu_seconds(pids: int | list[int]) -> float:
+    """utime + stime of a process (or the sum over several), from /proc/<pid>/stat (fields 14 and 15)."""
+    total = 0
+    for pid in [pids] if isinstance(pids, int) else pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -154,11 +186,11 @@ def memory_kb(pid: int) -> dict[str, int]:
 
 
 class RssSampler:
-    """Polls a process's VmRSS in a thread while a scenario runs; keeps the highest value seen."""
+    """Polls the VmRSS of processes (summed) in a thread while a scenario runs; keeps the highest value seen."""
 
-    def __init__(self, pid: int, interval: float = 0.02):
-        self.pid, self.interval = pid, interval
-        self.before = memory_kb(pid)["VmRSS"]
+    def __init__(self, pids: list[int], interval: float = 0.02):
+        self.pids, self.interval = pids, interval
+        self.before = self._rss()
         self.peak = self.before
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -166,7 +198,10 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, memory_kb(self.pid)["VmRSS"])
+            self.peak = max(self.peak, self._rss())
+
+    def _rss(self) -> int:
+        return sum(memory_kb(pid)["VmRSS"] for pid in self.pids)
 
     def stop(self) -> dict[str, int]:
         self._stop.set()

@@ -41,7 +41,9 @@ def _target(result: dict) -> dict:
             worker_cpu_us_per_chunk=round(1e6 * result["worker_cpu"] / max(1, result["chunks"]), 2),
             rss_peak_mb=round(result["rss_peak_kb"] / 1024, 1),
             rss_per_stream_kb=round((result["rss_peak_kb"] - result["rss_before_kb"])
-                                    / max(1, result["max_open"]), 1))
+                                    / max(1, result["max_open"]), 1),
+            upstream_connections_per_100=round(100 * result["upstream_connections"]
+                                               / max(1, result["upstream_requests"]), 1))
     return summary
 
 
@@ -127,7 +129,8 @@ def table(plan: dict, summary: dict) -> str:
                       f"{plan['delay_ms']} ms apart", summary["burst"], latency)
     if "setup" in summary:
         rows += _part(f"Per-request cost: {setup['streams']} one-frame answers, {setup['rate']} new streams/s",
-                      summary["setup"], latency[:3] + [("CPU per request", "worker_cpu_ms_per_stream", " ms")])
+                      summary["setup"], latency[:3] + [("CPU per request", "worker_cpu_ms_per_stream", " ms"),
+                                                       ("conns/100 req", "upstream_connections_per_100", "")])
     if "throughput" in summary:
         rows += _part(f"CPU-bound relay: {load['streams']} streams x {load['frames']} frames, no delay",
                       summary["throughput"],
@@ -135,7 +138,10 @@ def table(plan: dict, summary: dict) -> str:
                        ("stream p50", "total_p50_s", " s"), ("chunks per read", "chunks_per_read", ""),
                        ("CPU per chunk", "worker_cpu_us_per_chunk", " us"), ("worker CPU", "worker_cpu_pct", "%"),
                        ("loadgen CPU", "loadgen_cpu_pct", "%")])
-    rows += ["", f"worker peak RSS (VmHWM): {summary['worker_vm_hwm_mb']} MB; "
+    rows += ["", f"gateway: {plan['workers']} worker(s), reaching the fake upstream over "
+                 f"{'TLS' if plan['tls'] else 'plain HTTP'}; conns/100 req: new upstream connections per 100 "
+                 "requests (the load generator's own opens one per stream)",
+             f"worker peak RSS (VmHWM): {summary['worker_vm_hwm_mb']} MB; "
                  f"gateway log lines at WARNING or worse: {summary['gateway_log_problems']}; "
                  "1-minute load average at start and end: {} and {} (other processes share the CPUs)".format(
                      *summary["load_average"])]

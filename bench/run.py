@@ -65,12 +65,17 @@ class Bench:
         scenario = {"target": target, "host": "127.0.0.1", "port": port, "streams": streams,
                     "frames": frames, "ramp": ramp, "timeout": frames * delay_ms / 1000 * 3 + 30,
                     "request": _request(target, port, self.token, frames, delay_ms)}
-        worker = self.relay.pid if target == "relay" else self.gateway.worker_pid
-        sampler = processes.RssSampler(worker) if target != "direct" else None
-        cpu_worker, cpu_upstream = processes.cpu_seconds(worker), self.upstream.cpu_seconds()
+        workers = [self.relay.pid] if target == "relay" else self.gateway.worker_pids
+        sampler = processes.RssSampler(workers) if target != "direct" else None
+        cpu_worker, cpu_upstream = processes.cpu_seconds(workers), self.upstream.cpu_seconds()
+        upstream_before = self.upstream.stats()
         result = processes.run_loadgen(scenario)
-        result["worker_cpu"] = processes.cpu_seconds(worker) - cpu_worker
+        result["worker_cpu"] = processes.cpu_seconds(workers) - cpu_worker
         result["upstream_cpu"] = self.upstream.cpu_seconds() - cpu_upstream
+        upstream_after = self.upstream.stats()
+        # New connections the upstream saw per Chat request: 1 when each request opens its own.
+        result["upstream_connections"] = upstream_after["connections"] - upstream_before["connections"]
+        result["upstream_requests"] = upstream_after["requests"] - upstream_before["requests"]
         if sampler:
             result.update(sampler.stop())
         result.update(target=target, streams=streams, frames=frames, delay_ms=delay_ms, ramp=ramp)
@@ -116,16 +121,19 @@ def main(argv=None) -> None:
     parser.add_argument("--rate", type=int, help="new streams per second in the held levels")
     parser.add_argument("--parts", default=",".join(PARTS), help="a comma-separated subset of " + ",".join(PARTS))
     parser.add_argument("--output", type=Path, default=Path("bench/results.json"))
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers of the gateway (default 1)")
+    parser.add_argument("--tls", action="store_true",
+                        help="the gateway reaches the fake over TLS (a throwaway certificate it alone trusts)")
     args = parser.parse_args(argv)
     parts = tuple(part for part in PARTS if part in args.parts.split(","))
     name = "quick" if args.quick else "smoke" if args.smoke else "full"
     plan = {**PLANS[name], **({"rate": args.rate} if args.rate else {})}
     started, load_before = time.monotonic(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="kimi-bench-") as workdir:
-        upstream = processes.Upstream()
+        upstream = processes.Upstream(Path(workdir) if args.tls else None)
         try:
             relay = processes.Relay(upstream.port)
-            gateway = processes.Gateway(upstream.url, Path(workdir))
+            gateway = processes.Gateway(upstream.gateway_url, Path(workdir), args.workers, upstream.ca_file)
             try:
                 bench = Bench(upstream, gateway, relay, make_jwt(sub="benchuser00000000001"))
                 results = run_plan(plan, bench, parts)
@@ -138,11 +146,11 @@ def main(argv=None) -> None:
             upstream.stop()
     load_average = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     summary = report.summarize(results, worker_memory, problems, load_average)
-    output = {"plan": name, **plan, "cpus": os.cpu_count(), "seconds": round(time.monotonic() - started, 1),
+    output = {"plan": name, **plan, "workers": args.workers, "tls": args.tls, "cpus": os.cpu_count(), "seconds": round(time.monotonic() - started, 1),
               "summary": summary, "results": results, "gateway_log_problems": problems}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(output, indent=2) + "\n")
-    print(report.table(plan, summary))
+    print(report.table({**plan, "workers": args.workers, "tls": args.tls}, summary))
     print(f"\n{name} run in {output['seconds']} s; raw results in {args.output}")
 
 

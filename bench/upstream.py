@@ -1,12 +1,17 @@
 """A lean fake Kimi upstream for the benchmark: asyncio, one process, the Connect framing and frame
 order of tests/support/fake_kimi.py. The workload rides in the prompt: "bench frames=N delay_ms=D".
+Connections stay open for the next request unless the request says `Connection: close` (as Kimi's
+servers do); `GET /stats` answers how many connections carried a Chat request, and how many requests.
+With --tls-cert/--tls-key it also listens over TLS on a second port (the handshakes are then priced in).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import re
+import json
 import signal
+import ssl
 import uuid
 
 import uvloop
@@ -14,8 +19,9 @@ import uvloop
 from tests.support.fake_kimi import _answer_frames, encode_envelope
 
 WORKLOAD = re.compile(rb"frames=(\d+) delay_ms=(\d+)")
+CLOSE = re.compile(rb"(?i)\r\nconnection:\s*close")
 RESPONSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/connect+json\r\n"
-                 b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                 b"Transfer-Encoding: chunked\r\n%s\r\n")
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 # With no delay, frames leave BURST at a time in one write (each still its own HTTP chunk): the fake must
 # outrun one gateway worker, or the CPU-bound figures would measure the fake.
@@ -39,6 +45,7 @@ def _answer() -> tuple[list[bytes], list[bytes]]:
     return frames[:_PREAMBLE], frames[_PREAMBLE:] + [b"0\r\n\r\n"]
 
 
+STATS = {"connections": 0, "requests": 0}  # connections that carried a Chat request; Chat requests
 _CONTENT: list[bytes] = []  # content frame i of every answer, rendered once (identical across streams)
 
 
@@ -52,7 +59,7 @@ def _content(i: int) -> bytes:
 
 
 class _Stream(asyncio.Protocol):
-    """One connection: read one request, stream the answer on a timer, close."""
+    """One connection: read a request, stream the answer on a timer; then the next request, or close."""
 
     def __init__(self):
         self.buffer = bytearray()
@@ -60,6 +67,7 @@ class _Stream(asyncio.Protocol):
         self.started = False
         self.paused = False
         self.timer = None
+        self.answered = 0
 
     def connection_made(self, transport):
         self.transport = transport
@@ -70,6 +78,9 @@ class _Stream(asyncio.Protocol):
         self.buffer += data
         head_end = self.buffer.find(b"\r\n\r\n")
         if head_end < 0:
+            return
+        if self.buffer.startswith(b"GET /stats "):
+            self._answer_stats()
             return
         length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", self.buffer[:head_end])
         if length is None:
@@ -82,16 +93,29 @@ class _Stream(asyncio.Protocol):
             self._refuse()
             return
         self.started = True
+        self.keep_alive = CLOSE.search(self.buffer, 0, head_end + 2) is None
         self.frames, delay_ms = max(1, int(workload[1])), int(workload[2])
+        self.buffer.clear()  # a client sends its next request only after this answer's end
+        if not self.answered:
+            STATS["connections"] += 1
+        self.answered += 1
+        STATS["requests"] += 1
         self.delay = delay_ms / 1000
         preamble, self.tail = _answer()
-        self.transport.write(RESPONSE_HEAD)
+        self.transport.write(RESPONSE_HEAD % (b"" if self.keep_alive else b"Connection: close\r\n"))
         for chunk in preamble:
             self.transport.write(chunk)
         self.next_frame = 0
         self.loop = asyncio.get_running_loop()
         self.start = self.loop.time()
         self._send()
+
+    def _answer_stats(self):
+        self.started = True
+        body = json.dumps(STATS).encode()
+        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                             b"Connection: close\r\n\r\n%s" % (len(body), body))
+        self.transport.close()
 
     def _refuse(self):
         self.started = True
@@ -126,7 +150,10 @@ class _Stream(asyncio.Protocol):
         self.timer = None
         if not self.transport.is_closing():
             self.transport.write(b"".join(self.tail))
-            self.transport.close()
+            if self.keep_alive:
+                self.started = False
+            else:
+                self.transport.close()
 
     def pause_writing(self):
         self.paused = True
@@ -142,22 +169,34 @@ class _Stream(asyncio.Protocol):
             self.timer = None
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, tls: ssl.SSLContext | None = None) -> None:
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopped.set)
     # A deep backlog: the bench opens hundreds of upstream connections within a second.
-    server = await loop.create_server(_Stream, "127.0.0.1", port, backlog=4096)
-    print("READY http://127.0.0.1:%d" % server.sockets[0].getsockname()[1], flush=True)
-    async with server:
-        await stopped.wait()
+    servers = [await loop.create_server(_Stream, "127.0.0.1", port, backlog=4096)]
+    urls = ["http://127.0.0.1:%d" % servers[0].sockets[0].getsockname()[1]]
+    if tls is not None:
+        servers.append(await loop.create_server(_Stream, "127.0.0.1", 0, backlog=4096, ssl=tls))
+        urls.append("https://127.0.0.1:%d" % servers[1].sockets[0].getsockname()[1])
+    print("READY", *urls, flush=True)
+    await stopped.wait()
+    for server in servers:
+        server.close()
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
-    uvloop.run(serve(parser.parse_args(argv).port))
+    parser.add_argument("--tls-cert", help="PEM certificate chain for 127.0.0.1: also serve over TLS")
+    parser.add_argument("--tls-key", help="its PEM private key")
+    args = parser.parse_args(argv)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    uvloop.run(serve(args.port, tls))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 worker_class = "gevent"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# One worker per core: a gevent worker is one process on one core. Hosts that size the dyno set
+# WEB_CONCURRENCY themselves (Heroku does), and their value wins.
+workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "2000"))
 # gevent workers heartbeat from their own greenlet, so long streams do not trip this timeout.
 timeout = 60

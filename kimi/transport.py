@@ -124,9 +124,12 @@ def pooled_session(base_url: str, pool_size: int) -> requests.Session:
     """A shared session that keeps up to `pool_size` connections to Kimi open for reuse: one gevent worker
     holds hundreds of streams, and requests' default pool of 10 would drop (and log) the rest."""
     session = shared_session()
-    # Proxy settings (HTTPS_PROXY, NO_PROXY) are read once here instead of on every request, which
-    # with trust_env also re-reads ~/.netrc: a measurable share of each request's CPU (bench/).
-    session.proxies = requests.utils.get_environ_proxies(base_url)
+    # Proxy settings (HTTPS_PROXY, NO_PROXY) and the CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) are
+    # read once here instead of on every request, which with trust_env also re-reads ~/.netrc: a
+    # measurable share of each request's CPU (bench/). Prepared requests go to session.send, which reads
+    # only the session's own `proxies` and `verify`.
+    environ = session.merge_environment_settings(base_url, {}, None, None, None)
+    session.proxies, session.verify = environ["proxies"], environ["verify"]
     session.trust_env = False
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
     session.mount("https://", adapter)

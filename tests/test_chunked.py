@@ -59,3 +59,11 @@ def test_broken_framing_raises_protocol_error(wire, message):
     with pytest.raises(ProtocolError, match=message) as caught:
         ChunkedDecoder().feed(wire)
     assert caught.value.code == "bad_chunk"
+
+
+def test_the_response_is_complete_only_once_the_trailer_section_has_ended():
+    decoder = ChunkedDecoder()
+    assert decoder.feed(chunked([b"ab"], last=b"0\r\n")) == b"ab"
+    assert decoder.is_done and not decoder.is_complete  # the blank line may come in the next read
+    assert decoder.feed(b"X-Trailer: yes\r\n") == b"" and not decoder.is_complete
+    assert decoder.feed(b"\r\n") == b"" and decoder.is_complete

@@ -17,7 +17,7 @@ CONFIG = str(Path(__file__).resolve().parent.parent / "configs" / "gunicorn.conf
 
 
 def _load_config(monkeypatch, **env) -> dict:
-    for name in ("GEVENT_RESOLVER", "PORT", "PROMETHEUS_MULTIPROC_DIR"):
+    for name in ("GEVENT_RESOLVER", "PORT", "PROMETHEUS_MULTIPROC_DIR", "WEB_CONCURRENCY"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -36,6 +36,12 @@ def test_the_server_binds_the_hosts_port(monkeypatch):
     assert _load_config(monkeypatch, PORT="6123")["bind"] == "0.0.0.0:6123"
     assert _load_config(monkeypatch)["bind"] == "0.0.0.0:5000"
     assert _load_config(monkeypatch)["worker_class"] == "gevent"
+
+
+def test_every_core_gets_a_worker_unless_the_host_sets_web_concurrency(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)  # a machine unlike this one and the old default
+    assert _load_config(monkeypatch)["workers"] == 7
+    assert _load_config(monkeypatch, WEB_CONCURRENCY="3")["workers"] == 3
 
 
 def _worker_gc_after_init(**env) -> dict:

@@ -9,7 +9,8 @@ import urllib3.exceptions
 
 from configs.settings import load_settings
 from kimi import errors
-from kimi.transport import USER_AGENT, Endpoints, Faults, browser_headers, calling, reading_answer
+from kimi.transport import (USER_AGENT, Endpoints, Faults, browser_headers, calling, pooled_session,
+                            reading_answer)
 from kimi.stall import Watched
 
 TIMEOUT_FAILURES = [requests.ConnectTimeout(), requests.ReadTimeout(), socket.timeout(), TimeoutError(),
@@ -98,3 +99,12 @@ def test_browser_headers_take_origin_and_referer_from_the_host():
     assert browser_headers("https://www.kimi.com/some/prefix", "/chat/c1") == {
         "Origin": "https://www.kimi.com", "Referer": "https://www.kimi.com/chat/c1", "User-Agent": USER_AGENT,
         "X-Msh-Platform": "web"}
+
+
+def test_the_pooled_session_trusts_the_ca_bundle_the_environment_names(monkeypatch):
+    # A TLS-inspecting proxy's authority (or the bench's throwaway one) reaches prepared requests too.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company-ca.pem")
+    assert pooled_session("https://www.kimi.com", 4).verify == "/etc/ssl/company-ca.pem"
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert pooled_session("https://www.kimi.com", 4).verify is True

@@ -1,6 +1,6 @@
 """HTTP/1.1 chunked transfer coding, removed incrementally: raw bytes off the connection in, body out.
 
-client.py reads the socket itself so that one read hands over every frame that has arrived (http.client
+stream.py reads the socket itself so that one read hands over every frame that has arrived (http.client
 would return one chunk per call). No I/O here, standard library only.
 """
 from __future__ import annotations
@@ -14,18 +14,21 @@ class ChunkedDecoder:
     """Strips chunk-size lines and CRLFs from bytes read in arbitrary pieces.
 
     Between feeds it keeps only a chunk-size line not yet complete and how much of the current
-    chunk is still to come. `is_done` turns true at the last (zero-size) chunk; trailers are ignored.
+    chunk is still to come. `is_done` turns true at the last (zero-size) chunk; `is_complete` once the
+    trailer section after it (usually empty) has ended too, with its blank line: only then is nothing
+    of this response left on the connection, and it may carry the next request.
     """
 
     def __init__(self):
         self.is_done = False
+        self.is_complete = False
         self._line = b""  # the start of a chunk-size line cut by the end of a read
         self._left = 0  # body bytes of the current chunk not yet seen
         self._after_chunk = False  # the CRLF closing a chunk's data is due
 
     def feed(self, data: bytes) -> bytes:
         """The body bytes `data` carries (often all of it but a few bytes of framing)."""
-        if self.is_done:
+        if self.is_complete:
             return b""
         if self._line:
             data, self._line = self._line + data, b""
@@ -44,6 +47,11 @@ class ChunkedDecoder:
                 self._keep_line(data[pos:])
                 break
             line, pos = data[pos:newline].strip(), newline + 1
+            if self.is_done:  # a trailer line (never body); the blank one ends the response
+                if not line:
+                    self.is_complete = True
+                    break
+                continue
             if self._after_chunk:
                 self._after_chunk = False
                 if line:
@@ -51,9 +59,7 @@ class ChunkedDecoder:
                                         code="bad_chunk")
                 continue
             self._left = _chunk_size(line)
-            if not self._left:
-                self.is_done = True
-                break
+            self.is_done = not self._left
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _keep_line(self, start: bytes) -> None:

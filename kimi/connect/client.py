@@ -4,6 +4,7 @@ KimiErrors through kimi/transport.py here; those of reading a stream, in kimi/co
 """
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from typing import Any, Optional
@@ -95,19 +96,30 @@ class KimiClient:
         headers = {**_headers(self.headers, _identity(credential.token, credential.claims or {}, credential.device_id)),
                    "Content-Type": "application/json", "Accept": "application/json"}
         data = json.dumps({"chat_id": chat_id}).encode()
-        self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)).close()
+        with self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)) as response:
+            read_excerpt(response, 4096)  # its small body to the end: the connection goes back to the pool
 
     def _post(self, url: str, data: bytes, headers: dict[str, str], timeout: tuple) -> requests.Response:
         # Prepared here rather than by session.post, which merges session defaults (none are set: our
         # headers are complete) through requests' generic helpers: 50-90 µs of CPU per call (`python -m bench.micro`).
-        request = requests.PreparedRequest()
-        request.prepare(method="POST", url=url, headers=headers, data=data)
+        # The URL is parsed once per URL (_posting_to), about half of what preparing costs.
+        request = _posting_to(url).copy()
+        request.prepare_headers(headers)
+        request.prepare_body(data, None)
         with _SEND_FAULTS:
             response = self.session.send(request, timeout=timeout, stream=True)
         if response.status_code != 200:
             with response:
                 raise errors.from_http_status(response.status_code, read_excerpt(response, 2048))
         return response
+
+
+@functools.lru_cache(maxsize=8)
+def _posting_to(url: str) -> requests.PreparedRequest:
+    """A POST to `url` with nothing else prepared yet: each call copies it and adds headers and body."""
+    request = requests.PreparedRequest()
+    request.prepare(method="POST", url=url)
+    return request
 
 
 def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: Optional[str],

@@ -75,8 +75,9 @@ class ChatStream:
         parse = self._parser.feed
         batch: list[Event] = []
         is_ended = False
+        reads = self._frames()
         try:
-            for frames in self._frames():
+            for frames in reads:
                 batch = []
                 for frame in frames:
                     for event in parse(frame):
@@ -108,8 +109,10 @@ class ChatStream:
                 self._conversations.remember(self.chat_id, self.message_id)
             batch.append(finished or Finished("stop"))
             yield batch
+            _read_to_the_end(reads)
         finally:
-            self._response.close()
+            reads.close()
+            self._response.close()  # nothing left to do once the connection went back to the pool
 
     def _frames(self) -> Iterator[list[Frame]]:
         """The frames each upstream read completes: one list per read, however many arrived."""
@@ -134,15 +137,36 @@ class ChatStream:
                     if is_last:  # a chunked body ends with its zero-size chunk, never with EOF
                         raise errors.cut_mid_answer()
                     data = chunked.feed(data)
-                    is_last = chunked.is_done
+                    is_last = chunked.is_complete
                 if data:
                     yield decoder.feed(data)
                 if is_last:
                     decoder.finish()
-                    return
+                    break
+        if chunked is not None:
+            _release(self._response)
 
     def _note(self, event: Event) -> None:
         if isinstance(event, ChatStarted):
             self.chat_id = event.chat_id
         elif isinstance(event, MessageStarted):
             self.message_id = event.message_id
+
+
+def _read_to_the_end(reads: Iterator[list[Frame]]) -> None:
+    """Read what follows the end-of-stream envelope (the body's terminating chunk), so that `_frames` can
+    hand the connection back to the pool. Runs once the last events are out, when the consumer asks for
+    more: a consumer that stops at Finished closes the connection instead, as does any fault here."""
+    try:
+        for _ in reads:
+            pass  # frames after the end of the stream mean nothing (A.10)
+    except errors.KimiError:
+        pass  # the answer is whole; this connection is merely not reused
+
+
+def _release(response: requests.Response) -> None:
+    """Give the connection of a fully read chunked answer back to urllib3's pool. The body was read past
+    urllib3 (`_frames`), so urllib3 cannot see that it ended: http.client's response is closed as it would
+    close itself after the last chunk (its file, not the socket) and the connection released by hand."""
+    response.raw._fp.close()
+    response.raw.release_conn()

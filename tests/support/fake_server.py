@@ -3,6 +3,7 @@ on 127.0.0.1 served from a daemon thread, its lifecycle, the release event that 
 and a request handler that writes whole and chunked bodies. Standard library only.
 """
 
+import socket
 import sys
 import threading
 import time
@@ -19,6 +20,16 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         pass  # keep test and bench output clean
+
+    def setup(self):
+        super().setup()
+        self.fake._connection_opened(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.fake._connection_closed(self.connection)
 
     def _send_body(self, status, body, content_type="application/json"):
         self.send_response(status)
@@ -69,6 +80,10 @@ class FakeServer:
         self._lock = threading.Lock()
         self._release = threading.Event()  # set to end every response still streaming or hanging
         self._server = self._thread = None
+        # Connections are counted for the whole life of the server (reset() keeps them): a test compares
+        # the count before and after what it does. HTTP/1.1 keeps each one open for the next request.
+        self.connections_accepted = 0
+        self._connections: dict = {}  # open connection -> its number
         self.reset()
 
     def reset(self):
@@ -113,6 +128,30 @@ class FakeServer:
                 return False
             time.sleep(0.01)
         return True
+
+    def is_connection_open(self, number) -> bool:
+        """Whether the connection accepted `number`th (from 1, in `connections_accepted` order) is open."""
+        with self._lock:
+            return number in self._connections.values()
+
+    def close_connections(self):
+        """Shut every open connection down, as a server does with idle ones past its keep-alive timeout."""
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
+
+    def _connection_opened(self, connection):
+        with self._lock:
+            self.connections_accepted += 1
+            self._connections[connection] = self.connections_accepted
+
+    def _connection_closed(self, connection):
+        with self._lock:
+            self._connections.pop(connection, None)
 
     def _renew_release(self):
         """End the responses still streaming (they wait on the old event); later ones get a fresh one.
