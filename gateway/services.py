@@ -18,6 +18,7 @@ from gateway.continuation import ContinuationMap
 from gateway.conversations import ConversationMemory
 from gateway.filters import thinking_output
 from gateway.hygiene import ChatJanitor
+from gateway.login_throttle import LoginThrottle
 from gateway.pool import AccountPool
 from gateway.registry import Registry
 from gateway.store import Store, open_store
@@ -44,6 +45,7 @@ class Services:
     pool: AccountPool
     registry: Registry
     keyring: Keyring
+    logins: LoginThrottle  # paces admin password checks
     router: UpstreamRouter
     turns: TurnSettings
     secret_key: str  # signs the admin session cookie
@@ -76,7 +78,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     _say_who_is_served(keyring)
     return Services(
         settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,
-        keyring=keyring,
+        keyring=keyring, logins=_login_throttle(store, settings),
         secret_key=settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0],
         admin_password=_admin_password(store, settings))
 
@@ -92,6 +94,12 @@ def _router(settings: Mapping[str, Any], endpoints: Endpoints, models: ModelTabl
                          max_frame_bytes=int(settings["max_frame_mb"] * 1024 * 1024), **attachments, **timeouts)
     legacy = LegacyClient(endpoints=endpoints, models=models, on_rotated=on_rotated, **attachments, **timeouts)
     return UpstreamRouter(connect, legacy)
+
+
+def _login_throttle(store: Store, settings: Mapping[str, Any]) -> LoginThrottle:
+    return LoginThrottle(store, free_failures=settings["admin_login_max_failures"],
+                         max_delay=settings["admin_login_max_delay"], ceiling=settings["admin_login_ceiling_per_hour"],
+                         max_wait=settings["admin_login_max_wait"])
 
 
 def _say_who_is_served(keyring: Keyring) -> None:
