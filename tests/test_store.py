@@ -188,8 +188,8 @@ def test_concurrent_saves_from_several_processes_all_land(backend):
 
 def test_file_store_is_private_and_its_files_are_plain_json(tmp_path):
     store = FileStore(tmp_path / "data")
-    store.modify("accounts", lambda data: data.update(a={"label": "x"}))
-    path = tmp_path / "data" / "accounts.json"
+    store.modify("keys", lambda data: data.update(a={"label": "x"}))
+    path = tmp_path / "data" / "keys.json"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path / "data").st_mode) == 0o700
     assert json.loads(path.read_text()) == {"a": {"label": "x"}}

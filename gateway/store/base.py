@@ -48,6 +48,10 @@ class Store:
         """The value remembered under `name`, or None."""
         raise NotImplementedError
 
+    def sweep_temporary(self) -> int:
+        """Delete what writes cut short by a crash left behind; how many pieces (none on most backends)."""
+        return 0
+
     def close(self) -> None:
         pass
 

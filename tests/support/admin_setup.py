@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gateway.store import FileStore
 from tests.support.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
 
 ADMIN_PASSWORD = "admin-pass-for-tests"
@@ -32,3 +33,6 @@ def wipe_state(data_dir: Path) -> None:
     for path in data_dir.glob("*.json"):
         if path.name != "secrets.json":
             path.unlink()
+    store = FileStore(data_dir)
+    store.modify("accounts", dict.clear)
+    store.close()
