@@ -1,10 +1,7 @@
 """The file store's accounts are a row each: a save writes the changed account alone, an older
-accounts.json is adopted once, a process killed mid-save leaves every account whole, and the
-temporary files of cut-short writes are swept at start and by "clear"."""
+accounts.json is adopted once, and the temporary files of cut-short writes are swept at start and by
+"clear" (a process killed mid-save: tests/test_store.py, for both stores)."""
 import contextlib
-import multiprocessing
-import os
-import signal
 import sqlite3
 import stat
 
@@ -17,7 +14,6 @@ from gateway.store.file import RECORDS_DATABASE
 from kimi.refresh import AccountCalls
 from kimi.transport import Endpoints
 from tests.support.jwts import make_jwt
-from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -71,22 +67,3 @@ def test_clearing_the_accounts_sweeps_temporary_files(data):
     leftover.write_text('{"a1": {"access_token": "secret"}}')
     assert registry.clear() == 1
     assert not leftover.exists() and store.read("accounts") == {}
-
-
-def _save_forever(directory: str) -> None:
-    registry = registry_on(FileStore(directory))
-    for n in range(100_000):
-        registry.save(make_jwt(sub=f"killeduser{n:010d}"), None, label=str(n))
-
-
-def test_a_process_killed_mid_save_leaves_every_saved_account_whole(data):
-    FileStore(data)
-    saver = multiprocessing.get_context("spawn").Process(target=_save_forever, args=(str(data),))
-    saver.start()
-    wait_until(lambda: len(FileStore(data).read("accounts")) >= 30, timeout=60)
-    os.kill(saver.pid, signal.SIGKILL)
-    saver.join(10)
-    records = FileStore(data).read("accounts")
-    labels = sorted(int(record["label"]) for record in records.values())
-    assert labels == list(range(len(labels))) and all(record["access_token"] for record in records.values())
-    assert [path.name for path in data.glob(".*.tmp")] == []

@@ -12,7 +12,15 @@ import contextlib
 import time
 from typing import Any, Callable, Optional, TypeVar
 
+from kimi.errors import KimiError
+
 T = TypeVar("T")
+
+
+class StoreUnavailable(KimiError):
+    """The store cannot be reached (Redis down or restarting): every API answers 503 in its own shape."""
+    status = 503
+    default_message = "The gateway's state store is unreachable; try again shortly."
 
 
 class Store:
