@@ -1,14 +1,13 @@
 """Proxy API keys end to end (gunicorn, two gevent workers): each API format's own key header lends
 the server's accounts, a wrong or missing key is refused in that format's shape, the loopback rule,
 and the per-key limit answering 429 with Retry-After."""
-import re
 
 import openai
 import pytest
 import requests
 
 from blueprints.upstream import services
-from tests.support.admin_setup import ADMIN_PASSWORD
+from tests.support.admin_setup import ADMIN_PASSWORD, create_key
 from tests.support.jwts import make_jwt
 
 pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
@@ -23,18 +22,6 @@ def save_account(gateway, token=ACCOUNT):
     response = requests.post(gateway.url + "/auth/save", json={"cookies": token}, headers=ADMIN, timeout=10)
     assert response.status_code in (200, 201)
     return response.json()["account"]
-
-
-def create_key(gateway, rate_limit=""):
-    """Log in on the page and create a key through its form, as the owner would."""
-    with requests.Session() as browser:
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(gateway.url + "/auth", timeout=10).text)
-        browser.post(gateway.url + "/auth/login", data={"password": ADMIN_PASSWORD, "csrf_token": csrf.group(1)},
-                     timeout=10)
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(gateway.url + "/auth", timeout=10).text)
-        page = browser.post(gateway.url + "/auth/keys", data={"label": "tests", "rate_limit": rate_limit,
-                                                              "csrf_token": csrf.group(1)}, timeout=10)
-    return re.search(r'<code id="new-key">(sk-[\w-]+)</code>', page.text).group(1)
 
 
 def openai_call(gateway, key):
