@@ -77,6 +77,20 @@ def test_with_redis_down_each_api_answers_503_in_its_own_shape(gateway_app, redi
     assert (refused.status_code, refused.headers["Retry-After"], refused.json) == (503, "5", body)
 
 
+def test_a_stream_under_way_when_redis_goes_down_ends_complete(gateway_app, redis_server, kimi):
+    kimi.long_answer(n_frames=30, delay=0.01)
+    response = gateway_app.test_client().post(
+        "/v1/chat/completions", json={"model": MODEL, "messages": MESSAGES, "stream": True},
+        headers={"Authorization": f"Bearer {gateway_app.proxy_key}"}, buffered=False)
+    chunks = iter(response.response)
+    first = next(chunks)
+    redis_server.stop()
+    rest = b"".join(chunks)
+    response.close()
+    events = (first + rest).decode().split("\n\n")
+    assert events[-2:] == ["data: [DONE]", ""] and '"finish_reason":"stop"' in events[-3].replace(" ", "")
+
+
 def test_the_admin_page_says_the_store_is_unreachable_with_redis_down(gateway_app, redis_server):
     redis_server.stop()
     refused = gateway_app.test_client().get("/auth/status", headers=ADMIN)
