@@ -1,6 +1,8 @@
 """The Redis store under faults: a Redis that is down answers every API 503 in its own shape within
 seconds (no hang), a restarted Redis (append-only file on) still holds every acknowledged write, and the
 gateway carries on over it without a restart of its own."""
+import signal
+
 import pytest
 
 from blueprints.upstream import services
@@ -31,7 +33,8 @@ def gateway_app(make_app, redis_server, kimi, kimi_auth):
     app = make_app("admin", redis_url=redis_server.url)
     assert app.test_client().post("/auth/save", json={"cookies": ACCOUNT}, headers=ADMIN).status_code == 201
     app.proxy_key, _ = services(app).keyring.create("tests")
-    return app
+    yield app
+    services(app).store.close()
 
 
 def openai_chat(app):
@@ -89,6 +92,15 @@ def test_a_stream_under_way_when_redis_goes_down_ends_complete(gateway_app, redi
     response.close()
     events = (first + rest).decode().split("\n\n")
     assert events[-2:] == ["data: [DONE]", ""] and '"finish_reason":"stop"' in events[-3].replace(" ", "")
+
+
+def test_a_hung_redis_answers_503_after_the_answer_timeout_instead_of_hanging(gateway_app, redis_server):
+    redis_server.process.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+    try:
+        refused = openai_chat(gateway_app)
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
+    assert refused.status_code == 503 and refused.json["error"]["code"] == "store_unavailable"
 
 
 def test_the_admin_page_says_the_store_is_unreachable_with_redis_down(gateway_app, redis_server):

@@ -22,9 +22,11 @@ CONNECT_TIMEOUT, ANSWER_TIMEOUT = 2, 5
 
 class RedisStore(Store):
     def __init__(self, url: str, prefix: str = "kimi-gateway"):
-        # Two quick retries: a pooled connection that a Redis restart cut fails once, the next one works.
+        # Two quick retries of a refused or cut connection (a pooled one a Redis restart cut fails once, the
+        # next works); none of a timeout, so a Redis that hangs costs a request ANSWER_TIMEOUT, not three.
+        retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(redis.ConnectionError,))
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=ANSWER_TIMEOUT,
-                                          retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2))
+                                          retry=retry)
         self.prefix = prefix
 
     def _key(self, *parts: str) -> str:
