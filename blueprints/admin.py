@@ -1,36 +1,48 @@
 """Admin rights for /auth: the admin password (ADMIN_PASSWORD, or generated once and kept in the
-store by gateway/services.py), the session login, CSRF tokens and the throttle on failed logins.
+store by gateway/services.py), the session login and its end, CSRF tokens, and the throttle on failed
+logins (gateway/login_throttle.py).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
-import math
 import secrets
+import time
 from datetime import timedelta
 from typing import Optional
 
 from flask import Flask, current_app, request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from blueprints.upstream import services
 from gateway.access import bearer
 from gateway.services import Services
 from gateway.store import Store
-from kimi.errors import AuthRejected, PermissionDenied, RateLimited
+from kimi.errors import AuthRejected, PermissionDenied
 
 log = logging.getLogger(__name__)
 
-LOGIN_WINDOW = 15 * 60
+SEEN_EVERY = 60  # seconds between refreshes of a session's last-seen time (each one re-sends the cookie)
 
 
 class CsrfRejected(PermissionDenied):
     default_message = "The form has expired or did not come from this site; reload the page and try again."
 
 
+class _SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked `Secure` whenever the request came over HTTPS (directly, or through
+    a proxy trusted by FORWARDED_ALLOW_IPS that said so in X-Forwarded-Proto), so a browser never sends
+    it back over plain HTTP; a gateway reached over plain HTTP keeps a cookie it can use."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure
+
+
 def install(app: Flask, services: Services) -> None:
-    """The admin session cookie: signed with the gateway's secret key, kept a week."""
+    """The admin session cookie: signed with the gateway's secret key, kept a week at most."""
     app.secret_key = services.secret_key
+    app.session_interface = _SessionCookies()
     app.config.update(SESSION_COOKIE_NAME="kimi_admin", SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_HTTPONLY=True, PERMANENT_SESSION_LIFETIME=timedelta(days=7))
 
@@ -40,7 +52,17 @@ def store() -> Store:
 
 
 def is_admin() -> bool:
-    return secrets.compare_digest(session.get("admin", ""), _fingerprint())
+    """Whether this request carries a live admin session: signed for the current password, opened after
+    the last logout, and used within the idle time (using it keeps it alive)."""
+    if not secrets.compare_digest(session.get("admin", ""), _fingerprint()):
+        return False
+    now = int(time.time())
+    if session.get("epoch") != _session_epoch() or now - session.get("seen", 0) > _idle_seconds():
+        session.clear()
+        return False
+    if now - session["seen"] >= SEEN_EVERY:
+        session["seen"] = now
+    return True
 
 
 def log_in(password: str) -> bool:
@@ -49,26 +71,26 @@ def log_in(password: str) -> bool:
         return False
     session.clear()
     session.permanent = True
-    session["admin"] = _fingerprint()
+    session.update(admin=_fingerprint(), epoch=_session_epoch(), seen=int(time.time()))
     return True
 
 
 def log_out() -> None:
+    """End every admin session, this one and any other browser's (a copied cookie too)."""
+    store().modify("secrets", lambda stored: stored.update(session_epoch=secrets.token_hex(8)))
     session.clear()
 
 
 def check_password(given: str) -> bool:
-    """Whether `given` is the admin password; RateLimited after too many failures from one address."""
-    name = "login-failures:" + (request.remote_addr or "?")
-    failures, left = store().peek(name, LOGIN_WINDOW)
-    limit = services().settings["admin_login_max_failures"]
-    if failures >= limit:
-        raise RateLimited("Too many wrong admin passwords; wait before trying again.",
-                          retry_after=max(1, math.ceil(left)), code="too_many_logins")
+    """Whether `given` is the admin password, checked once this client's turn comes (gateway/login_throttle.py:
+    guessers wait longer and longer, the right password always passes); RateLimited only when too many
+    checks are queued already."""
+    client = request.remote_addr or "?"
+    time.sleep(services().logins.reserve(client))  # a gevent worker serves others meanwhile
     if hmac.compare_digest(given.encode(), services().admin_password.encode()):
         return True
-    store().hit(name, LOGIN_WINDOW)
-    log.warning("wrong admin password from %s", request.remote_addr)
+    services().logins.record_failure(client)
+    log.warning("wrong admin password from %s", client)
     return False
 
 
@@ -103,6 +125,16 @@ def check_csrf() -> None:
 
 def password_source() -> str:
     return "env" if services().settings["admin_password"] else "generated"
+
+
+def _session_epoch() -> str:
+    # Sessions carry the epoch they were opened in; a logout starts a new one.
+    epoch = store().read("secrets").get("session_epoch")
+    return epoch or store().ensure_secret("session_epoch", lambda: secrets.token_hex(8))[0]
+
+
+def _idle_seconds() -> float:
+    return services().settings["admin_session_idle_minutes"] * 60
 
 
 def _fingerprint() -> str:

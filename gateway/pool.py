@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any, Iterable, Optional
 
 from gateway import accounts
-from gateway.store import Store
+from gateway.store import Store, StoreUnavailable
 from kimi import tokens
 from kimi.errors import AuthRejected, KimiError, RateLimited, UpstreamTimeout
 from kimi.refresh import AccountCalls
@@ -55,7 +55,13 @@ class Lease:
     def release(self, chat_id: Optional[str] = None) -> None:
         if not self._released:
             self._released = True
-            self.pool._release(self, chat_id)
+            try:
+                self.pool._release(self, chat_id)
+            except StoreUnavailable:
+                # Released as a stream ends, after its answer went out: the answer stands, and the
+                # slot the store still counts frees itself when the lease runs out.
+                log.warning("could not give account %s its stream slot back: the store is unreachable",
+                            self.account_id)
 
 
 class AccountPool:

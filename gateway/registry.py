@@ -75,6 +75,7 @@ class Registry:
             return len(gone)
 
         count = self.store.modify("accounts", drop)
+        self.store.sweep_temporary()  # a crashed write's leftovers may hold tokens of the cleared accounts
         log.info("cleared %d saved accounts", count)
         return count
 

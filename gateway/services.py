@@ -19,6 +19,7 @@ from gateway.continuation import ContinuationMap
 from gateway.conversations import ChatOwners, ConversationMemory
 from gateway.filters import thinking_output
 from gateway.hygiene import ChatJanitor
+from gateway.login_throttle import LoginThrottle
 from gateway.pool import AccountPool
 from gateway.quota import QuotaBoard
 from gateway.registry import Registry
@@ -50,6 +51,7 @@ class Services:
     pool: AccountPool
     registry: Registry
     keyring: Keyring
+    logins: LoginThrottle  # paces admin password checks
     router: UpstreamRouter
     turns: TurnSettings
     responses: ResponseArchive  # Responses API objects kept for GET, item_reference, previous_response_id
@@ -90,6 +92,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     return Services(
         settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,
         keyring=keyring, responses=ResponseArchive(store, int(settings["responses_ttl"])),
+        logins=_login_throttle(store, settings),
         secret_key=settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0],
         admin_password=_admin_password(store, settings), quotas=quotas)
 
@@ -108,6 +111,12 @@ def _router(settings: Mapping[str, Any], endpoints: Endpoints, models: ModelTabl
                          prompt_as_file_bytes=int(settings["prompt_as_file_kb"] * 1024), **attachments, **timeouts)
     legacy = LegacyClient(endpoints=endpoints, models=models, on_rotated=on_rotated, **attachments, **timeouts)
     return UpstreamRouter(connect, legacy)
+
+
+def _login_throttle(store: Store, settings: Mapping[str, Any]) -> LoginThrottle:
+    return LoginThrottle(store, free_failures=settings["admin_login_max_failures"],
+                         max_delay=settings["admin_login_max_delay"], ceiling=settings["admin_login_ceiling_per_hour"],
+                         max_wait=settings["admin_login_max_wait"])
 
 
 def _say_who_is_served(keyring: Keyring) -> None:

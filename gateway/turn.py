@@ -257,8 +257,12 @@ class Turn:
             log.warning("could not record who opened chat %s: %s", chat_id, type(exc).__name__)
 
     def _release_hold(self) -> None:
-        if self.hold is not None:
+        if self.hold is None:
+            return
+        try:
             self.hold.release()
+        except Exception as exc:  # the store is down: the hold runs out by itself (STREAM_HOLD_SECONDS)
+            log.warning("could not give back a key's stream hold: %s", type(exc).__name__)
 
     def _plan_deletion(self, chat_id: Optional[str]) -> None:
         janitor = self.settings.janitor

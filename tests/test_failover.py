@@ -1,13 +1,13 @@
 """The account pool behind the API, end to end: a rejected or overloaded account hands the request to
 another before the first byte, cooldowns answer 429 with Retry-After, stream slots come back when a
 stream closes, and tokens are renewed once, rotated, and kept across a restart."""
-import json
 import threading
 
 import openai
 import pytest
 import requests
 
+from gateway.store import FileStore
 from tests.support.admin_setup import ADMIN_PASSWORD, gateway_env
 from tests.support.gateways import PatientGateway
 from tests.support.jwts import make_jwt
@@ -94,7 +94,7 @@ def test_an_unauthenticated_account_with_a_refresh_token_is_renewed_and_retried(
     assert chat(admin_gateway).status_code == 200
     [(access, rotated)] = kimi_auth.issued
     assert sent_tokens(kimi) == [FIRST, access] and kimi_auth.refresh_calls == [refresh]
-    stored = json.loads((admin_gateway.data_dir / "accounts.json").read_text())[account_id]
+    stored = FileStore(admin_gateway.data_dir).read("accounts")[account_id]
     assert (stored["access_token"], stored["refresh_token"]) == (access, rotated)
     assert states(admin_gateway)[account_id] == ("active", "")
 

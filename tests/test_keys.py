@@ -1,13 +1,13 @@
 """Proxy API keys end to end (gunicorn, two gevent workers): each API format's own key header lends
 the server's accounts, a wrong or missing key is refused in that format's shape, the loopback rule,
 and the per-key limit answering 429 with Retry-After."""
-import re
 
 import openai
 import pytest
 import requests
 
-from tests.support.admin_setup import ADMIN_PASSWORD
+from blueprints.upstream import services
+from tests.support.admin_setup import ADMIN_PASSWORD, create_key
 from tests.support.jwts import make_jwt
 
 pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
@@ -22,18 +22,6 @@ def save_account(gateway, token=ACCOUNT):
     response = requests.post(gateway.url + "/auth/save", json={"cookies": token}, headers=ADMIN, timeout=10)
     assert response.status_code in (200, 201)
     return response.json()["account"]
-
-
-def create_key(gateway, rate_limit=""):
-    """Log in on the page and create a key through its form, as the owner would."""
-    with requests.Session() as browser:
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(gateway.url + "/auth", timeout=10).text)
-        browser.post(gateway.url + "/auth/login", data={"password": ADMIN_PASSWORD, "csrf_token": csrf.group(1)},
-                     timeout=10)
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(gateway.url + "/auth", timeout=10).text)
-        page = browser.post(gateway.url + "/auth/keys", data={"label": "tests", "rate_limit": rate_limit,
-                                                              "csrf_token": csrf.group(1)}, timeout=10)
-    return re.search(r'<code id="new-key">(sk-[\w-]+)</code>', page.text).group(1)
 
 
 def openai_call(gateway, key):
@@ -164,15 +152,12 @@ def test_the_startup_log_says_whether_accounts_are_lent_without_a_key(make_app, 
 
 def test_a_trusted_proxy_tells_the_client_address_and_an_untrusted_peer_does_not(make_app):
     """Throttles count the real client behind a proxy named in FORWARDED_ALLOW_IPS (loopback by default)."""
-    app = make_app("admin", kimi_token=ACCOUNT, api_keys="sk-k123456", admin_login_max_failures=1)
+    app = make_app("admin", kimi_token=ACCOUNT, api_keys="sk-k123456")
     client = app.test_client()
-
-    def wrong_login(peer, client_address):
-        return client.get("/auth/status", environ_base={"REMOTE_ADDR": peer},
-                          headers={"Authorization": "Bearer wrong", "X-Forwarded-For": client_address})
-
-    assert wrong_login("127.0.0.1", "198.51.100.1").status_code == 401
-    assert wrong_login("127.0.0.1", "198.51.100.1").status_code == 429  # that client is throttled...
-    assert wrong_login("127.0.0.1", "198.51.100.2").status_code == 401  # ...not every caller of the proxy
-    assert wrong_login("203.0.113.9", "198.51.100.3").status_code == 401
-    assert wrong_login("203.0.113.9", "198.51.100.4").status_code == 429  # an untrusted peer is its own client
+    for peer, client_address in [("127.0.0.1", "198.51.100.1"), ("127.0.0.1", "198.51.100.2"),
+                                 ("203.0.113.9", "198.51.100.3"), ("203.0.113.9", "198.51.100.4")]:
+        client.get("/auth/status", environ_base={"REMOTE_ADDR": peer},
+                   headers={"Authorization": "Bearer wrong", "X-Forwarded-For": client_address})
+    failures = {address: counter["failures"]
+                for address, counter in services(app).store.read("login-throttle")["clients"].items()}
+    assert failures == {"198.51.100.1": 1, "198.51.100.2": 1, "203.0.113.9": 2}

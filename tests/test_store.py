@@ -4,11 +4,13 @@ import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import sqlite3
 import stat
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,7 @@ from gateway.store.redis import RedisStore
 from kimi.transport import Endpoints
 from tests.support import ROOT
 from tests.support.jwts import make_jwt
+from tests.support.waiting import wait_until
 
 pytest_plugins = ["tests.support.auth_fixtures"]  # fake account service, redis-server, admin gateways
 
@@ -166,10 +169,13 @@ def test_a_lock_held_elsewhere_times_out_and_is_free_after_release(store, backen
     other.close()
 
 
+def registry_on(opened: Store) -> Registry:
+    return Registry(AccountPool(opened, AccountCalls(endpoints=Endpoints(refresh_url="http://127.0.0.1:9", probe_url=""))))
+
+
 def _save_many(kind: str, where: str, writer: int, start) -> None:
     opened = open_backend(kind, where)
-    calls = AccountCalls(endpoints=Endpoints(refresh_url="http://127.0.0.1:9", probe_url=""))
-    registry = Registry(AccountPool(opened, calls))
+    registry = registry_on(opened)
     start.wait(30)
     for n in range(WRITES_EACH):
         registry.save(make_jwt(sub=f"writer{writer}account{n:06d}"), None, label=f"{writer}-{n}")
@@ -186,10 +192,29 @@ def test_concurrent_saves_from_several_processes_all_land(backend):
     opened.close()
 
 
+def _save_forever(kind: str, where: str) -> None:
+    registry = registry_on(open_backend(kind, where))
+    for n in range(100_000):
+        registry.save(make_jwt(sub=f"killeduser{n:010d}"), None, label=str(n))
+
+
+def test_a_process_killed_mid_save_leaves_every_saved_account_whole(store, backend):
+    saver = multiprocessing.get_context("spawn").Process(target=_save_forever, args=backend)
+    saver.start()
+    assert wait_until(lambda: len(store.read("accounts")) >= 30, timeout=60)
+    os.kill(saver.pid, signal.SIGKILL)
+    saver.join(10)
+    records = store.read("accounts")
+    labels = sorted(int(record["label"]) for record in records.values())
+    assert labels == list(range(len(labels))) and all(record["access_token"] for record in records.values())
+    if backend[0] == "file":
+        assert [path.name for path in Path(backend[1]).glob(".*.tmp")] == []
+
+
 def test_file_store_is_private_and_its_files_are_plain_json(tmp_path):
     store = FileStore(tmp_path / "data")
-    store.modify("accounts", lambda data: data.update(a={"label": "x"}))
-    path = tmp_path / "data" / "accounts.json"
+    store.modify("keys", lambda data: data.update(a={"label": "x"}))
+    path = tmp_path / "data" / "keys.json"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path / "data").st_mode) == 0o700
     assert json.loads(path.read_text()) == {"a": {"label": "x"}}

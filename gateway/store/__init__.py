@@ -1,10 +1,10 @@
 """Where the gateway keeps its state: the file store under DATA_DIR, or Redis when REDIS_URL is set."""
 from __future__ import annotations
 
-from gateway.store.base import Store
+from gateway.store.base import Store, StoreUnavailable
 from gateway.store.file import FileStore
 
-__all__ = ["FileStore", "Store", "open_store"]
+__all__ = ["FileStore", "Store", "StoreUnavailable", "open_store"]
 
 
 def open_store(data_dir: str, redis_url: str = "") -> Store:

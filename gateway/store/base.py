@@ -12,7 +12,15 @@ import contextlib
 import time
 from typing import Any, Callable, Optional, TypeVar
 
+from kimi.errors import KimiError
+
 T = TypeVar("T")
+
+
+class StoreUnavailable(KimiError):
+    """The store cannot be reached (Redis down or restarting): every API answers 503 in its own shape."""
+    status = 503
+    default_message = "The gateway's state store is unreachable; try again shortly."
 
 
 class Store:
@@ -47,6 +55,10 @@ class Store:
     def recall(self, name: str) -> Optional[str]:
         """The value remembered under `name`, or None."""
         raise NotImplementedError
+
+    def sweep_temporary(self) -> int:
+        """Delete what writes cut short by a crash left behind; how many pieces (none on most backends)."""
+        return 0
 
     def close(self) -> None:
         pass

@@ -1,5 +1,6 @@
 """The Redis store: the same sections as FileStore, so several machines share accounts, keys and
-counters. Sections are JSON strings changed with WATCH/MULTI; counters are native INCRs.
+counters. Sections are JSON strings changed with WATCH/MULTI; counters are native INCRs. A Redis that
+is down or restarting answers StoreUnavailable within seconds, never a hang.
 """
 from __future__ import annotations
 
@@ -8,26 +9,36 @@ import json
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
-from gateway.store.base import Store, window_bounds
+from gateway.store.base import Store, StoreUnavailable, window_bounds
 
 T = TypeVar("T")
+
+# Seconds to connect and to wait for an answer: a request waits at most about this long on a dead Redis.
+CONNECT_TIMEOUT, ANSWER_TIMEOUT = 2, 5
 
 
 class RedisStore(Store):
     def __init__(self, url: str, prefix: str = "kimi-gateway"):
-        self.redis = redis.Redis.from_url(url)
+        # Two quick retries of a refused or cut connection (a pooled one a Redis restart cut fails once, the
+        # next works); none of a timeout, so a Redis that hangs costs a request ANSWER_TIMEOUT, not three.
+        retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(redis.ConnectionError,))
+        self.redis = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=ANSWER_TIMEOUT,
+                                          retry=retry)
         self.prefix = prefix
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
     def read(self, section: str) -> dict[str, Any]:
-        return _decode(self.redis.get(self._key("section", section)))
+        with _reachable():
+            return _decode(self.redis.get(self._key("section", section)))
 
     def modify(self, section: str, change: Callable[[dict[str, Any]], T]) -> T:
         key = self._key("section", section)
-        with self.redis.pipeline() as pipe:
+        with _reachable(), self.redis.pipeline() as pipe:
             while True:
                 try:
                     pipe.watch(key)
@@ -48,7 +59,7 @@ class RedisStore(Store):
     def hit(self, name: str, window: int) -> tuple[int, float]:
         start, left = window_bounds(window)
         key = self._key("count", name, str(start))
-        with self.redis.pipeline() as pipe:
+        with _reachable(), self.redis.pipeline() as pipe:
             pipe.set(key, 0, ex=window + 1, nx=True)
             pipe.incr(key)
             _, count = pipe.execute()
@@ -56,32 +67,44 @@ class RedisStore(Store):
 
     def peek(self, name: str, window: int) -> tuple[int, float]:
         start, left = window_bounds(window)
-        return int(self.redis.get(self._key("count", name, str(start))) or 0), left
+        with _reachable():
+            return int(self.redis.get(self._key("count", name, str(start))) or 0), left
 
     def remember(self, name: str, value: str, ttl: int) -> None:
-        if ttl > 0:
-            self.redis.set(self._key("value", name), value, ex=ttl)
-        else:
-            self.redis.delete(self._key("value", name))
+        with _reachable():
+            if ttl > 0:
+                self.redis.set(self._key("value", name), value, ex=ttl)
+            else:
+                self.redis.delete(self._key("value", name))
 
     def recall(self, name: str) -> Optional[str]:
-        raw = self.redis.get(self._key("value", name))
+        with _reachable():
+            raw = self.redis.get(self._key("value", name))
         return raw.decode() if raw is not None else None
 
     @contextlib.contextmanager
     def lock(self, name: str, timeout: float = 30, expires: float = 60) -> Iterator[None]:
         # The lock expires by itself if its holder dies (another machine cannot tell otherwise).
         lock = self.redis.lock(self._key("lock", name), timeout=expires, sleep=0.02, blocking_timeout=timeout)
-        if not lock.acquire():
-            raise TimeoutError("another worker holds the lock")
+        with _reachable():
+            if not lock.acquire():
+                raise TimeoutError("another worker holds the lock")
         try:
             yield
         finally:
-            with contextlib.suppress(redis.exceptions.LockError):
-                lock.release()
+            with contextlib.suppress(redis.exceptions.LockError, redis.ConnectionError, redis.TimeoutError):
+                lock.release()  # a lock Redis lost with a restart is free already
 
     def close(self) -> None:
         self.redis.close()
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError):  # BusyLoadingError too: a restart reading its file
+        raise StoreUnavailable(code="store_unavailable", retry_after=5) from None
 
 
 def _decode(raw: Any) -> dict[str, Any]:

@@ -3,8 +3,12 @@ the admin password, gateway environments and app configs aimed at the fake upstr
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+import requests
+
+from gateway.store import FileStore
 from tests.support.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
 
 ADMIN_PASSWORD = "admin-pass-for-tests"
@@ -32,3 +36,18 @@ def wipe_state(data_dir: Path) -> None:
     for path in data_dir.glob("*.json"):
         if path.name != "secrets.json":
             path.unlink()
+    store = FileStore(data_dir)
+    store.modify("accounts", dict.clear)
+    store.close()
+
+
+def create_key(gateway, rate_limit=""):
+    """Log in on the page and create a key through its form, as the owner would."""
+    with requests.Session() as browser:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(gateway.url + "/auth", timeout=10).text)
+        browser.post(gateway.url + "/auth/login", data={"password": ADMIN_PASSWORD, "csrf_token": csrf.group(1)},
+                     timeout=10)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(gateway.url + "/auth", timeout=10).text)
+        page = browser.post(gateway.url + "/auth/keys", data={"label": "tests", "rate_limit": rate_limit,
+                                                              "csrf_token": csrf.group(1)}, timeout=10)
+    return re.search(r'<code id="new-key">(sk-[\w-]+)</code>', page.text).group(1)

@@ -3,10 +3,6 @@ the fake Kimi account service, a real redis-server on a free loopback port, and 
 admin password whose state is wiped before each test."""
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
-
 import pytest
 import redis
 
@@ -17,7 +13,8 @@ from kimi.refresh import AccountCalls
 from kimi.transport import Endpoints
 from tests.support.admin_setup import gateway_env, wipe_state
 from tests.support.fake_kimi_auth import FakeKimiAuth
-from tests.support.gateways import PatientGateway, free_port
+from tests.support.gateways import PatientGateway
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -35,27 +32,11 @@ def kimi_auth(fake_auth_server):
 
 
 @pytest.fixture(scope="session")
-def redis_url():
+def redis_url(tmp_path_factory):
     """A throwaway redis-server (no persistence) on 127.0.0.1; `make test` installs the binary."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing: run `make test`, which installs it (Debian package redis-server)"
-    port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    client.close()
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture

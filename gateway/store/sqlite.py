@@ -1,0 +1,165 @@
+"""The file store's SQLite tables: remembered values (many, small, hints) and record sections (the
+accounts, one row per account, so saving one account writes that account alone)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, TypeVar
+
+from gateway.store.locks import file_lock
+
+T = TypeVar("T")
+
+PRUNE_EVERY = 500  # remembered values written by one process between sweeps of the expired ones
+
+
+class Database:
+    """One SQLite database in WAL mode, a connection per process, used by one greenlet at a time."""
+
+    def __init__(self, path: Path, synchronous: str, schema: tuple[str, ...]):
+        self.path = path
+        self._synchronous = synchronous
+        self._schema = schema
+        self._connection: Optional[sqlite3.Connection] = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._open()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
+
+    def _open(self) -> sqlite3.Connection:
+        # Opened on first use and again in a forked child: a connection must not cross a fork.
+        if self._connection is None or self._pid != os.getpid():
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))  # SQLite's -wal/-shm copy this mode
+            # isolation_level=None: each statement commits at once unless a transaction is begun.
+            # check_same_thread=False: gevent greenlets and test threads share it, one at a time (the lock).
+            db = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            # Workers opening a new database at the same moment each try to switch it to WAL, and SQLite
+            # refuses all but one with "database is locked" at once, without waiting out `timeout`. So
+            # the set-up takes turns under a file lock, held for milliseconds once per process.
+            with file_lock(self.path.with_name(self.path.name + ".lock")):
+                db.execute("PRAGMA journal_mode=WAL")
+                for statement in self._schema:
+                    db.execute(statement)
+            self._connection, self._pid = db, os.getpid()
+        return self._connection
+
+
+class ValueTable:
+    """Remembered values: one SQLite table shared by every worker of the machine.
+
+    A value is written on nearly every answer, so it must cost microseconds: a file per value cost a
+    create and a rename each (hundreds of microseconds on ext4, during which the gevent worker stands
+    still). SQLite in WAL mode takes one write at a time from several processes and never makes a
+    reader wait. `synchronous=OFF`: these are hints (losing the newest ones to a power cut costs a
+    continued chat its parent id, nothing more), so no write waits for the disk.
+    """
+
+    def __init__(self, path: Path):
+        self._db = Database(path, "OFF", (
+            "CREATE TABLE IF NOT EXISTS value (name TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS value_expires ON value (expires)"))
+        self._written = 0
+
+    def put(self, name: str, value: str, expires: float) -> None:
+        with self._db.connection() as db:
+            db.execute("INSERT OR REPLACE INTO value (name, value, expires) VALUES (?, ?, ?)",
+                       (name, value, expires))
+            self._written += 1
+            if self._written % PRUNE_EVERY == 0:
+                db.execute("DELETE FROM value WHERE expires <= ?", (time.time(),))
+
+    def get(self, name: str, now: float) -> Optional[str]:
+        with self._db.connection() as db:
+            row = db.execute("SELECT value FROM value WHERE name = ? AND expires > ?", (name, now)).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class RecordTable:
+    """Sections kept one record per row: `modify` reads the section whole, as for any section, but writes
+    back only the records its change added, altered or removed, in one transaction. `synchronous=FULL`:
+    a saved account (a rotated refresh token exists nowhere else) is on disk when the change returns,
+    and a process killed mid-write leaves the last committed version."""
+
+    def __init__(self, path: Path):
+        self._db = Database(path, "FULL", (
+            "CREATE TABLE IF NOT EXISTS record (section TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+            "PRIMARY KEY (section, key))",
+            "CREATE TABLE IF NOT EXISTS adopted (section TEXT PRIMARY KEY)"))
+        self._known: dict[str, dict[str, tuple[str, Any]]] = {}
+
+    def read(self, section: str) -> dict[str, Any]:
+        with self._db.connection() as db:
+            return {key: json.loads(value) for key, value in _rows(db, section).items()}
+
+    def modify(self, section: str, change: Callable[[dict[str, Any]], T]) -> T:
+        """Apply `change` atomically; the caller holds the section's lock, so no re-run is needed."""
+        with self._db.connection() as db, _transaction(db):
+            before = _rows(db, section)
+            data = {key: json.loads(value) for key, value in before.items()}
+            result = change(data)
+            reference = self._decoded(section, before)  # compared, not re-encoded: 11k records cost 50 ms to encode
+            changed = [(section, str(key), json.dumps(value, separators=(",", ":")))
+                       for key, value in data.items() if key not in reference or value != reference[key]]
+            db.executemany("INSERT OR REPLACE INTO record (section, key, value) VALUES (?, ?, ?)", changed)
+            db.executemany("DELETE FROM record WHERE section = ? AND key = ?",
+                           [(section, key) for key in before.keys() - data.keys()])
+        return result
+
+    def _decoded(self, section: str, rows: dict[str, str]) -> dict[str, Any]:
+        """The section's records as last read, decoded once per version of each row and kept read-only."""
+        known = self._known.get(section, {})
+        fresh = {key: known[key] if key in known and known[key][0] == raw else (raw, json.loads(raw))
+                 for key, raw in rows.items()}
+        self._known[section] = fresh
+        return {key: decoded for key, (_, decoded) in fresh.items()}
+
+    def adopt(self, section: str, legacy: Path) -> None:
+        """Move a section an older version kept as one JSON file into the table, once: the copy and the
+        mark that it was made commit together, so a crash before the file is deleted never copies again
+        (over changes made since)."""
+        with self._db.connection() as db:
+            with _transaction(db):
+                if db.execute("SELECT 1 FROM adopted WHERE section = ?", (section,)).fetchone() is None:
+                    records = json.loads(legacy.read_bytes() or b"{}")
+                    db.execute("DELETE FROM record WHERE section = ?", (section,))
+                    db.executemany("INSERT INTO record (section, key, value) VALUES (?, ?, ?)",
+                                   [(section, key, json.dumps(value, separators=(",", ":")))
+                                    for key, value in records.items()])
+                    db.execute("INSERT INTO adopted (section) VALUES (?)", (section,))
+        legacy.unlink()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _rows(db: sqlite3.Connection, section: str) -> dict[str, str]:
+    return dict(db.execute("SELECT key, value FROM record WHERE section = ?", (section,)))
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
