@@ -121,7 +121,7 @@ def test_a_client_that_stops_reading_loses_its_stream_and_frees_the_account(kimi
         # Never read again: the account's one slot must come back without this client's help.
         assert requests.get(url + "/ping", timeout=5).text == "pong"
         assert wait_until(lambda: kimi.open_streams == 0, timeout=30)
-        answer = _chat(url, KEY_B)
-    assert answer.status_code == 200
-    assert answer.json()["choices"][0]["message"]["content"] == "x"
+        # The upstream answer closes a moment before the worker gives the account's slot back.
+        answer = wait_until(lambda: (reply := _chat(url, KEY_B)).status_code == 200 and reply)
+    assert answer and answer.json()["choices"][0]["message"]["content"] == "x"
     assert "Traceback" not in bounded_gateway.log_text()  # a cut write is a departed client, not a crash
