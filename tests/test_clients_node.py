@@ -20,9 +20,11 @@ SCRIPTS = ROOT / "tests" / "support" / "clients"
 RUN_SECONDS = 60  # a script takes a second or two; the bound only keeps a hung client from hanging CI
 CALL = {"name": TOOL, "arguments": TOOL_ARGUMENTS, "then": AFTER_TOOL}
 STREAM = {"text": GREETING, "chunks": 6}  # the fake sends the greeting in six pieces
+# The AI SDK runs the tool itself: step one ends in the call, step two is the text after its result.
+AI_SDK = {"stream": STREAM, "tool": {**CALL, "steps": 2}}
 
 
-def play(stage, token: str, *argv: str) -> dict:
+def play(stage, token: str, argv: tuple[str, ...]) -> dict:
     """Runs one client script (and its arguments) against the stage; what it printed, parsed."""
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
            "GATEWAY_URL": stage.gateway.url, "GATEWAY_KEY": token}
@@ -32,13 +34,19 @@ def play(stage, token: str, *argv: str) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("script, expected", [
-    ("openai_node.mjs", {"stream": STREAM, "tool": {"finish_reason": "tool_calls", **CALL}}),
-    ("anthropic_sdk.mjs", {"stream": {**STREAM, "final": GREETING}, "tool": {"stop_reason": "tool_use", **CALL}}),
-    ("google_genai.mjs", {"stream": STREAM, "tool": CALL}),
-], ids=["openai-node", "anthropic-sdk", "google-genai"])
-def test_sdk_reads_text_stream_tool_call_and_continues_the_chat(stage, user_token, script, expected):
-    parsed = play(stage, user_token, script)
+@pytest.mark.parametrize("argv, expected", [
+    (("openai_node.mjs",), {"stream": STREAM, "tool": {"finish_reason": "tool_calls", **CALL}}),
+    (("anthropic_sdk.mjs",), {"stream": {**STREAM, "final": GREETING}, "tool": {"stop_reason": "tool_use", **CALL}}),
+    (("google_genai.mjs",), {"stream": STREAM, "tool": CALL}),
+    (("ai_sdk.mjs", "openai-chat"), AI_SDK),
+    (("ai_sdk.mjs", "openai-responses"), AI_SDK),
+    (("ai_sdk.mjs", "anthropic"), AI_SDK),
+    (("ai_sdk.mjs", "google"), AI_SDK),
+    (("ai_sdk.mjs", "openai-compatible"), AI_SDK),
+], ids=["openai-node", "anthropic-sdk", "google-genai", "ai-sdk-openai-chat", "ai-sdk-openai-responses",
+        "ai-sdk-anthropic", "ai-sdk-google", "ai-sdk-openai-compatible"])
+def test_client_reads_text_stream_tool_call_and_continues_the_chat(stage, user_token, argv, expected):
+    parsed = play(stage, user_token, argv)
     assert parsed == {"text": GREETING, **expected, "second_turn": NAME_ANSWER}
     # The tool result and the second turn went into the chat that asked for them, as the new message only.
     assert stage.kimi.continued_turns() == [TOOL_RESULT, NAME_QUESTION]
