@@ -35,8 +35,9 @@ def main(prefix: str) -> None:
         call = first.message.tool_calls[0]
         messages += [first.message.model_dump(exclude_none=True),
                      {"role": "tool", "tool_call_id": call.id, "content": TOOL_RESULT}]
+        then = ask(messages, tools=[WEATHER_TOOL]).choices[0].message.content
         return {"finish_reason": first.finish_reason, "name": call.function.name,
-                "arguments": call.function.arguments, "then": ask(messages, tools=[WEATHER_TOOL]).choices[0].message.content}
+                "arguments": call.function.arguments, "then": then}
 
     def second_turn():
         messages = [user(INTRODUCTION)]
