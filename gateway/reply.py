@@ -20,7 +20,7 @@ class Reply:
     def __init__(self, stream: AnswerStream, transforms: list[Transform], continuation: str = "",
                  on_error: Optional[Callable[[KimiError], None]] = None,
                  on_close: Optional[Callable[[AnswerStream], None]] = None, reply_key: str = "",
-                 chat_id: Optional[str] = None):
+                 chat_id: Optional[str] = None, fallback_from: Optional[str] = None):
         self._stream = stream
         self.reply_key = reply_key  # what the formats spell this reply's id around (gateway/reply_ids.py)
         self._chat_id = chat_id  # the chat the turn was sent to, when Kimi does not name it again
@@ -34,7 +34,7 @@ class Reply:
         self._on_close = on_close
         self._is_closed = False
         self.continuation = continuation  # "native", "folded" or "new": how the turn reached Kimi
-        self.fallback_from: Optional[str] = None  # the overloaded model, when another one answers (OVERLOAD_FALLBACK)
+        self.fallback_from = fallback_from  # the overloaded model, when another one answered (OVERLOAD_FALLBACK)
 
     @property
     def chat_id(self) -> Optional[str]:

@@ -117,11 +117,10 @@ class Turn:
         # Kimi names the answer's message before its first delta: the id resolves before the caller
         # could send it back (a stream's close runs only after its last byte left).
         self._remember_reply(self.stream)
-        reply = Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
-                      on_close=self._after_close, reply_key=self.reply_key, chat_id=self.upstream_chat_id)
-        if position:  # never a silent downgrade: the reply names the model that answered instead
-            reply.fallback_from = self.chat.model
-        return reply
+        # Never a silent downgrade: a reply a fallback model gave names the overloaded one it stands for.
+        return Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
+                     on_close=self._after_close, reply_key=self.reply_key, chat_id=self.upstream_chat_id,
+                     fallback_from=self.chat.model if position else None)
 
     def _open_chain(self) -> tuple[AnswerStream, int]:
         """The stream, and its model's position in the chain (0: the model asked for)."""
@@ -160,7 +159,7 @@ class Turn:
     def _open_once(self, attempt: ChatRequest, cool_down: bool) -> AnswerStream:
         if self.own:
             self.account = token_ref(self.own.token)
-            if self.own.is_connect and _has_new_attachments(attempt):
+            if self.own.is_connect and attempt.newest_attachments:
                 self.settings.accepted.require(self.own.token)
             return self._open_on(self._upstream_chat(attempt, self.account), self.own)
         prefer = self.entry.account if self.entry else self.pool.account_for_chat(self.chat.conversation_id)
@@ -293,9 +292,3 @@ class Turn:
             token = record.get("access_token")
             return tokens.Credential(token, tokens.read_claims(token), record.get("device_id")) if token else None
         return current
-
-
-def _has_new_attachments(chat: ChatRequest) -> bool:
-    """Whether the newest user message carries attachments (the ones a turn fetches and uploads)."""
-    last = next((m for m in reversed(chat.messages) if m.role == "user"), None)
-    return bool(last and last.attachments)

@@ -70,6 +70,13 @@ class ChatRequest:
     # "auto", "none", "required", or the name of the one tool that must be called.
     tool_choice: str = "auto"
 
+    @property
+    def newest_attachments(self) -> tuple[Attachment, ...]:
+        """The newest user message's attachments: the ones a turn fetches and uploads (earlier ones were
+        answered already, or are described in the folded history)."""
+        last = next((message for message in reversed(self.messages) if message.role == "user"), None)
+        return last.attachments if last else ()
+
 
 @dataclass(frozen=True)
 class ChatStarted:

@@ -32,8 +32,7 @@ def fetch_newest(fetcher: Fetcher, chat: ChatRequest) -> list[tuple[Payload, str
     """(bytes, Kimi's upload kind) of the newest user message's attachments: earlier ones were answered
     already, or are described in the folded history. BadRequest (400) for a bad or refused one, PayloadTooLarge
     (413) over the request's caps."""
-    last = next((m for m in reversed(chat.messages) if m.role == "user"), None)
-    attachments = last.attachments if last else ()
+    attachments = chat.newest_attachments
     return [(payload, "image" if attachment.kind == "image" else "file")
             for payload, attachment in zip(fetcher.fetch_all(attachments), attachments)]
 

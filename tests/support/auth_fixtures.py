@@ -15,6 +15,7 @@ from tests.support.admin_setup import gateway_env, wipe_state
 from tests.support.fake_kimi_auth import FakeKimiAuth
 from tests.support.gateways import PatientGateway
 from tests.support.redis_server import RedisServer
+from tests.support.fake_server import emptied_around
 
 
 @pytest.fixture(scope="session")
@@ -26,9 +27,7 @@ def fake_auth_server():
 @pytest.fixture
 def kimi_auth(fake_auth_server):
     """The fake account service, with no valid refresh token and default lifetimes, per test."""
-    fake_auth_server.reset()
-    yield fake_auth_server
-    fake_auth_server.reset()
+    yield from emptied_around(fake_auth_server)
 
 
 @pytest.fixture(scope="session")

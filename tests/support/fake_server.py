@@ -158,3 +158,11 @@ class FakeServer:
         Called with `_lock` held, from reset()."""
         self._release.set()
         self._release = threading.Event()
+
+
+def emptied_around(fake):
+    """A test's use of a fake that outlives it (yield from this in a fixture): emptied of scripts,
+    records and state before the test and after it."""
+    fake.reset()
+    yield fake
+    fake.reset()

@@ -9,6 +9,7 @@ from kimi.legacy.client import LegacyClient
 from kimi.models import ModelTable
 from kimi.transport import Endpoints
 from tests.support.fake_kimi_legacy import FakeKimiLegacy
+from tests.support.fake_server import emptied_around
 
 _MODELS = ModelTable(load_models())
 
@@ -22,9 +23,7 @@ def module_legacy_server():
 @pytest.fixture
 def legacy(module_legacy_server):
     """The test module's fake legacy upstream, emptied of scripts, records and state before and after."""
-    module_legacy_server.reset()
-    yield module_legacy_server
-    module_legacy_server.reset()
+    yield from emptied_around(module_legacy_server)
 
 
 @pytest.fixture

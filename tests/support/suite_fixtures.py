@@ -11,6 +11,7 @@ from tests.support.fake_kimi import FakeKimi
 from tests.support.fake_kimi_legacy import FakeKimiLegacy
 from tests.support.gateways import Gateway
 from tests.support.jwts import make_jwt
+from tests.support.fake_server import emptied_around
 
 
 @pytest.fixture(scope="session")
@@ -28,17 +29,13 @@ def fake_legacy_server():
 @pytest.fixture
 def legacy_kimi(fake_legacy_server):
     """The fake legacy (refresh-token) upstream, emptied before each test."""
-    fake_legacy_server.reset()
-    yield fake_legacy_server
-    fake_legacy_server.reset()
+    yield from emptied_around(fake_legacy_server)
 
 
 @pytest.fixture
 def kimi(fake_kimi_server):
     """The fake upstream, emptied of scripts and records before each test."""
-    fake_kimi_server.reset()
-    yield fake_kimi_server
-    fake_kimi_server.reset()
+    yield from emptied_around(fake_kimi_server)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.fake_kimi import FakeKimi
 from tests.support.gateways import Gateway
+from tests.support.fake_server import emptied_around
 
 FALLBACK = "kimi-k2.5-thinking>kimi-k2.5-instant"
 NATIVE_TTL = 4  # seconds: long enough for a few turns, short enough to watch a deferred deletion
@@ -33,9 +34,7 @@ def turn_fake_server():
 @pytest.fixture
 def turn_kimi(turn_fake_server):
     """The turn gateways' fake upstream, emptied before each test."""
-    turn_fake_server.reset()
-    yield turn_fake_server
-    turn_fake_server.reset()
+    yield from emptied_around(turn_fake_server)
 
 
 @pytest.fixture(scope="session")
