@@ -66,7 +66,8 @@ def _pair(direct: dict, gateway: dict, relay: Optional[dict] = None) -> dict:
 
 def summarize(results: dict, worker_memory: dict, problems: dict[str, int], load_average: list) -> dict:
     return {"levels": [_pair(*pair) for pair in results.get("levels", [])],
-            **{part: _pair(*results[part]) for part in ("burst", "setup", "throughput") if part in results},
+            "burst": [_pair(*pair) for pair in results.get("burst", [])],
+            **{part: _pair(*results[part]) for part in ("setup", "throughput", "paced") if part in results},
             "worker_vm_hwm_mb": round(worker_memory["VmHWM"] / 1024, 1),
             "gateway_log_problems": sum(problems.values()), "load_average": load_average}
 
@@ -111,22 +112,31 @@ def _part(title: str, pair: dict, columns: list[tuple[str, str, str]]) -> list[s
     """A small table of one direct/gateway pair; columns are (heading, summary key, unit)."""
     line = "{:<8}" + "{:>16}" * len(columns)
     rows = ["", title, "", line.format("target", *(heading for heading, _, _ in columns))]
-    for name in ("direct", "gateway"):
-        rows.append(line.format(name, *(_cell(pair[name].get(key), unit) for _, key, unit in columns)))
+    for name in ("direct", "relay", "gateway"):
+        if name in pair:
+            rows.append(line.format(name, *(_cell(pair[name].get(key), unit) for _, key, unit in columns)))
     if any(key == "ttfb_p50_ms" for _, key, _ in columns):
         rows.append(f"gateway adds {_cell(pair['added_ttfb_p50_ms'], ' ms', True)} (p50) and "
-                    f"{_cell(pair['added_ttfb_p99_ms'], ' ms', True)} (p99) to the time to first content")
+                    f"{_cell(pair['added_ttfb_p99_ms'], ' ms', True)} (p99) to the time to first content"
+                    + _relay_adds(pair))
     return rows
 
 
+def _relay_adds(pair: dict) -> str:
+    if "relay" not in pair:
+        return ""
+    added = _added(pair["direct"], pair["relay"], "ttfb_p50_ms")
+    return f"; the bare relay adds {_cell(added, ' ms', True)} (p50)"
+
+
 def table(plan: dict, summary: dict) -> str:
-    burst, setup, load = plan["burst"], plan["setup"], plan["throughput"]
+    burst, setup, load, paced = plan["burst"], plan["setup"], plan["throughput"], plan["paced"]
     latency = [("errors", "errors", ""), ("TTFB p50", "ttfb_p50_ms", " ms"), ("TTFB p99", "ttfb_p99_ms", " ms"),
                ("stream p50", "total_p50_s", " s"), ("stream p99", "total_p99_s", " s")]
     rows = _levels(plan, summary) if summary["levels"] else []
-    if "burst" in summary:
-        rows += _part(f"Burst: {burst['streams']} streams opened at once, {burst['frames']} frames "
-                      f"{plan['delay_ms']} ms apart", summary["burst"], latency)
+    for level in summary.get("burst", []):
+        rows += _part(f"Burst: {level['streams']} streams opened at once, {burst['frames']} frames "
+                      f"{plan['delay_ms']} ms apart", level, latency + [("CPU", "worker_cpu_pct", "%")])
     if "setup" in summary:
         rows += _part(f"Per-request cost: {setup['streams']} one-frame answers, {setup['rate']} new streams/s",
                       summary["setup"], latency[:3] + [("CPU per request", "worker_cpu_ms_per_stream", " ms"),
@@ -138,6 +148,12 @@ def table(plan: dict, summary: dict) -> str:
                        ("stream p50", "total_p50_s", " s"), ("chunks per read", "chunks_per_read", ""),
                        ("CPU per chunk", "worker_cpu_us_per_chunk", " us"), ("worker CPU", "worker_cpu_pct", "%"),
                        ("loadgen CPU", "loadgen_cpu_pct", "%")])
+    if "paced" in summary:
+        rows += _part(f"Paced relay: {paced['streams']} streams x {paced['frames']} frames, each frame its own "
+                      f"upstream write, {paced['delay_ms']} ms apart", summary["paced"],
+                      [("errors", "errors", ""), ("chunks/s", "chunks_per_s", ""),
+                       ("chunks per read", "chunks_per_read", ""), ("CPU per chunk", "worker_cpu_us_per_chunk", " us"),
+                       ("worker CPU", "worker_cpu_pct", "%")])
     rows += ["", f"gateway: {plan['workers']} worker(s), reaching the fake upstream over "
                  f"{'TLS' if plan['tls'] else 'plain HTTP'}; conns/100 req: new upstream connections per 100 "
                  "requests (the load generator's own opens one per stream)",

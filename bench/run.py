@@ -20,15 +20,15 @@ CHAT_PATH = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
 # of a level are open at once before the first of them ends.
 PLANS = {
     "full": {"levels": [1, 100, 1000], "frames": 600, "delay_ms": 20, "rate": 100,
-             "burst": {"streams": 100, "frames": 50}, "setup": {"streams": 200, "rate": 100},
-             "throughput": {"streams": 20, "frames": 5000}},
+             "burst": {"streams": [100, 200, 1000], "frames": 50}, "setup": {"streams": 200, "rate": 100},
+             "throughput": {"streams": 20, "frames": 5000}, "paced": {"streams": 50, "frames": 1000, "delay_ms": 2}},
     "quick": {"levels": [1, 100, 1000], "frames": 250, "delay_ms": 20, "rate": 250,
-              "burst": {"streams": 100, "frames": 25}, "setup": {"streams": 100, "rate": 100},
-              "throughput": {"streams": 20, "frames": 1000}},
+              "burst": {"streams": [100, 200], "frames": 25}, "setup": {"streams": 100, "rate": 100},
+              "throughput": {"streams": 20, "frames": 1000}, "paced": {"streams": 50, "frames": 300, "delay_ms": 2}},
     # A few streams of every part, in seconds: proves the bench still runs end to end (tests/test_bench.py).
     "smoke": {"levels": [5], "frames": 40, "delay_ms": 10, "rate": 100,
-              "burst": {"streams": 5, "frames": 5}, "setup": {"streams": 5, "rate": 50},
-              "throughput": {"streams": 2, "frames": 200}},
+              "burst": {"streams": [5], "frames": 5}, "setup": {"streams": 5, "rate": 50},
+              "throughput": {"streams": 2, "frames": 200}, "paced": {"streams": 2, "frames": 20, "delay_ms": 2}},
 }
 
 
@@ -82,11 +82,12 @@ class Bench:
         return result
 
 
-PARTS = ("levels", "burst", "setup", "throughput")
+PARTS = ("levels", "burst", "setup", "throughput", "paced")
 
 
 def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
-    """The chosen parts of the plan, each sent direct and then through the gateway."""
+    """The chosen parts of the plan, each sent direct and then through the gateway (and, where the
+    gateway's cost is compared with the floor, the bare relay)."""
     bench.run("gateway", 20, 20, 0, 0.0)  # warm-up: imports, first connections, allocator arenas
 
     def pair(streams: int, frames: int, delay_ms: int, ramp: float,
@@ -103,12 +104,17 @@ def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
             results = pair(10, frames, plan["delay_ms"], 9 * (frames * plan["delay_ms"] / 1000 + 0.5), targets)
         return [{**result, "level": n} for result in results]
 
-    burst, setup, load = plan["burst"], plan["setup"], plan["throughput"]
+    burst, setup, load, paced = plan["burst"], plan["setup"], plan["throughput"], plan["paced"]
+    with_relay = ("direct", "gateway", "relay")
     runs = {
         "levels": lambda: [level(n) for n in plan["levels"]],
-        "burst": lambda: pair(burst["streams"], burst["frames"], plan["delay_ms"], 0.0),
+        # Every stream of a burst opened at the same instant: new requests queue behind each one's setup.
+        "burst": lambda: [[{**result, "level": n} for result in
+                           pair(n, burst["frames"], plan["delay_ms"], 0.0, with_relay)] for n in burst["streams"]],
         "setup": lambda: pair(setup["streams"], 1, 0, (setup["streams"] - 1) / setup["rate"]),
         "throughput": lambda: pair(load["streams"], load["frames"], 0, 0.0),
+        # Each frame in its own upstream write, as Kimi paces them: the CPU per relayed frame users meet.
+        "paced": lambda: pair(paced["streams"], paced["frames"], paced["delay_ms"], 0.0, with_relay),
     }
     return {part: runs[part]() for part in parts}
 

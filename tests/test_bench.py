@@ -31,17 +31,23 @@ def test_the_smoke_plan_relays_every_frame_of_every_part(tmp_path):
             "rss_per_stream_kb"} <= level["gateway"].keys()
     assert isinstance(level["added_ttfb_p50_ms"], float) and level["gateway"]["rss_peak_mb"] > 0
 
-    def errors_and_chunks(part: str) -> list[tuple[int, int]]:
-        return [(summary[part][target]["errors"], summary[part][target]["chunks"])
-                for target in ("direct", "gateway")]
+    def errors_and_chunks(pair: dict, targets=("direct", "gateway")) -> list[tuple[int, int]]:
+        return [(pair[target]["errors"], pair[target]["chunks"]) for target in targets]
 
-    burst, setup, throughput = SMOKE["burst"], SMOKE["setup"], SMOKE["throughput"]
-    assert errors_and_chunks("burst") == [(0, burst["streams"] * burst["frames"])] * 2
-    assert errors_and_chunks("setup") == [(0, setup["streams"])] * 2  # one frame per answer
-    assert errors_and_chunks("throughput") == [(0, throughput["streams"] * throughput["frames"])] * 2
-    assert {"chunks_per_s", "worker_cpu_us_per_chunk"} <= summary["throughput"]["gateway"].keys()
+    burst, setup, throughput, paced = SMOKE["burst"], SMOKE["setup"], SMOKE["throughput"], SMOKE["paced"]
+    with_relay = ("direct", "gateway", "relay")
+    [burst_streams] = burst["streams"]
+    [burst_level] = summary["burst"]
+    assert burst_level["streams"] == burst_streams
+    assert errors_and_chunks(burst_level, with_relay) == [(0, burst_streams * burst["frames"])] * 3
+    assert errors_and_chunks(summary["setup"]) == [(0, setup["streams"])] * 2  # one frame per answer
+    assert errors_and_chunks(summary["throughput"]) == [(0, throughput["streams"] * throughput["frames"])] * 2
+    assert errors_and_chunks(summary["paced"], with_relay) == [(0, paced["streams"] * paced["frames"])] * 3
+    for part in ("throughput", "paced"):
+        assert {"chunks_per_s", "worker_cpu_us_per_chunk"} <= summary[part]["gateway"].keys()
     assert summary["gateway_log_problems"] == 0
 
-    for heading in ("TTFB p50", "added", f"Burst: {burst['streams']} streams", "Per-request cost",
-                    "CPU per chunk", "worker peak RSS (VmHWM)", f"raw results in {output}"):
+    for heading in ("TTFB p50", "added", f"Burst: {burst_streams} streams", "the bare relay adds",
+                    "Per-request cost", "Paced relay", "CPU per chunk", "worker peak RSS (VmHWM)",
+                    f"raw results in {output}"):
         assert heading in done.stdout, heading
