@@ -1,11 +1,15 @@
 """Usage counts per hour (gateway/usage_book.py): what record() buffers reaches the store at flush(), and
 summary() reads it back per key and per account in hours over a day or days over a week."""
+import logging
+
 import pytest
 
 from gateway.request_log import RequestLog
 from gateway.store import FileStore
+from gateway.store.redis import RedisStore
 from gateway.usage import LOCAL_CALLER, OWN_TOKEN, RequestEntry, Totals
 from gateway.usage_book import UsageBook
+from tests.support.redis_server import RedisServer
 
 DAY, HOUR = 86400, 3600
 NOW = 1_000 * DAY + 10 * HOUR + 600  # 10:10 UTC
@@ -74,3 +78,27 @@ def test_the_median_time_to_first_byte_is_read_across_workers(store):
     one.flush(), two.flush()
     median = one.summary("24h").overall.totals.median_first_byte_ms
     assert 400 / 1.19 < median < 400 * 1.19  # the middle of the five, within its bucket's width
+
+
+def test_a_store_outage_warns_once_and_the_batch_is_written_when_it_is_back(tmp_path, caplog):
+    server = RedisServer(tmp_path / "redis").start()
+    store = RedisStore(server.url)
+    book = UsageBook(store, RequestLog(store, keep_days=3, clock=lambda: NOW), clock=lambda: NOW)
+    try:
+        server.stop()
+        with caplog.at_level(logging.INFO, logger="gateway.usage_book"):
+            book.record(entry(NOW))
+            book.flush()
+            book.record(entry(NOW + 1))
+            book.flush()
+            server.start()
+            book.flush()
+        assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [
+            ("WARNING", "could not write usage counts and the request log (StoreUnavailable); kept for the next try",
+             None),
+            ("INFO", "usage counts and the request log are written again", None)]
+        assert book.summary("24h").overall.totals.requests == 2
+        assert [e.at for e in book.requests_log.entries()] == [NOW + 1, NOW]
+    finally:
+        store.close()
+        server.stop()
