@@ -75,6 +75,8 @@ def test_refusals_and_a_mid_stream_error_are_logged_by_kind(app, client, kimi):
     newest_first = [(e.status, e.error, e.key_id, e.key_label) for e in logged(app)]
     assert newest_first == [(401, "invalid_api_key", "", ""), (429, "key_rate_limited", record["id"], "team"),
                             (200, "internal", record["id"], "team")]
+    kinds = services(app).usage.summary("24h").overall.totals.errors_by_kind
+    assert kinds == {"internal": 1, "invalid_api_key": 1, "key_rate_limited": 1}
 
 
 def test_model_lists_are_logged_too(app, client):
