@@ -38,7 +38,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     app.json.sort_keys = False
     # Browser clients (chat websites) call the API cross-origin; credentials travel as headers.
     CORS(app, expose_headers=["X-Conversation-Id", "X-Kimi-Continuation", "X-Kimi-Scenario", "X-Request-Id",
-                              "Retry-After"])
+                              "Retry-After", "Server-Timing"])
     app.wsgi_app = TrustedProxies(app.wsgi_app, settings["forwarded_allow_ips"])
     observability.install(app, settings["client_write_timeout"])
     services = build_services(settings)

@@ -29,6 +29,14 @@ def test_a_stream_names_the_gateways_time_and_kimis_first_byte(client, kimi):
         assert WITH_KIMI.fullmatch(response.headers["Server-Timing"])
 
 
+def test_a_chat_website_on_another_origin_may_read_it(client, kimi):
+    kimi.replay("plain_text.jsonl")
+    with client.post("/v1/chat/completions", json=CHAT, headers={"Origin": "https://chat.example"}) as response:
+        assert response.status_code == 200
+        exposed = [name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")]
+        assert "Server-Timing" in exposed
+
+
 def test_a_refused_request_names_the_gateways_time_alone(app, client, kimi):
     services(app).keyring.create(label="only key")
     with client.post("/v1/chat/completions", json=CHAT) as response:
