@@ -6,6 +6,7 @@ from typing import Optional
 from flask import Blueprint, Response, jsonify, request
 
 from blueprints.formats import anthropic as fmt
+from blueprints.request_notes import note_error
 from blueprints.upstream import STREAM_HEADERS, answered_as, conversation_headers, json_body, open_events
 from gateway.access import bearer
 from kimi.errors import KimiError
@@ -37,4 +38,5 @@ def _credential() -> Optional[str]:
 
 @bp.errorhandler(KimiError)
 def kimi_error(err: KimiError):
+    note_error(err)
     return jsonify(fmt.error_body(err)), fmt.error_status(err), err.response_headers()

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from blueprints.formats import gemini as fmt
+from blueprints.request_notes import note_error
 from blueprints.upstream import (STREAM_HEADERS, answered_as, conversation_headers, find_model, json_body,
                                  listed_models, open_events)
 from gateway.access import bearer
@@ -98,4 +99,5 @@ def _model(spec: ModelSpec) -> dict:
 
 @bp.errorhandler(KimiError)
 def kimi_error(err: KimiError):
+    note_error(err)
     return jsonify(fmt.error_body(err)), err.status, err.response_headers()

@@ -1,4 +1,5 @@
-"""Request ids, one JSON access-log line per request, and Prometheus metrics at GET /metrics.
+"""Request ids, one JSON access-log line per request, the Server-Timing header, one request-log entry
+per API request (blueprints/request_notes.py), and Prometheus metrics at GET /metrics.
 
 Metrics use prometheus-client's multi-process mode when PROMETHEUS_MULTIPROC_DIR is set (the
 gunicorn config sets it), so every worker's counts add up in one scrape. Streamed bodies are also where
@@ -27,6 +28,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from blueprints.request_notes import API_BLUEPRINTS, Notes, request_entry, server_timing
 from blueprints.upstream import services
 from gateway import accounts
 from kimi.stall import StallWatch, Watched
@@ -98,14 +100,19 @@ def current_request_id() -> str:
 def _start() -> None:
     given = request.headers.get("X-Request-Id", "")
     g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-    g.started = time.monotonic()
+    g.started, g.arrived = time.monotonic(), time.time()
 
 
 def _finish(response: Response) -> Response:
+    now = time.monotonic()
     response.headers["X-Request-Id"] = g.request_id
+    notes = g.get("request_notes")
+    response.headers["Server-Timing"] = server_timing((now - g.started) * 1000, notes, now)
     labels = {"route": request.url_rule.rule if request.url_rule else "unmatched",
               "format": request.blueprint or "none", "status": str(response.status_code)}
     record = _Record(labels, g.request_id, request.method, request.path, g.started)
+    if request.blueprint in API_BLUEPRINTS:
+        record.usage, record.notes, record.arrived = services().usage, notes, g.arrived
     if response.is_streamed:
         response.response = _WatchedBody(response.response, record, current_app.extensions[_WRITES],
                                          request.environ.get("gunicorn.socket"))
@@ -124,6 +131,9 @@ class _Record:
         self.labels, self.request_id, self.method, self.path = labels, request_id, method, path
         self.started = started
         self.first_byte_at = None
+        self.usage = None  # the usage book, for an API request
+        self.notes: Optional[Notes] = None
+        self.arrived = 0.0
 
     def close(self) -> None:
         now = time.monotonic()
@@ -136,6 +146,11 @@ class _Record:
             "request_id": self.request_id, "status": int(self.labels["status"]),
             "duration_ms": round((now - self.started) * 1000, 1),
             "first_byte_ms": round((first - self.started) * 1000, 1)})
+        if self.usage is not None:
+            self.usage.record(request_entry(
+                self.notes, at=self.arrived, request_id=self.request_id, method=self.method, path=self.path,
+                api=self.labels["format"], status=int(self.labels["status"]),
+                first_byte_ms=(first - self.started) * 1000, duration_ms=(now - self.started) * 1000))
 
 
 def _cut_quietly(sock: socket.socket) -> None:

@@ -10,6 +10,7 @@ from blueprints.callers import is_anthropic_caller, is_google_caller
 from blueprints.formats import anthropic
 from blueprints.formats import gemini as gemini_format
 from blueprints.formats import openai as fmt
+from blueprints.request_notes import note_error
 from blueprints.upstream import (STREAM_HEADERS, answered_as, conversation_headers, json_body, listed_models,
                                  find_model, open_events, services)
 from gateway.access import bearer
@@ -62,6 +63,7 @@ def _model(model_id: str, created: int) -> dict:
 
 @bp.errorhandler(KimiError)
 def kimi_error(err: KimiError):
+    note_error(err)
     if is_anthropic_caller():  # the models routes also serve the anthropic SDK
         return jsonify(anthropic.error_body(err)), anthropic.error_status(err), err.response_headers()
     if is_google_caller():  # and the Google ones

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from blueprints.formats import openai
 from blueprints.formats import responses as fmt
+from blueprints.request_notes import note_error
 from blueprints.upstream import (STREAM_HEADERS, answered_as, caller_access, conversation_headers, json_body,
                                  open_events, services)
 from gateway.access import Access, bearer
@@ -106,4 +107,5 @@ def _limit(text: str) -> int:
 
 @bp.errorhandler(KimiError)
 def kimi_error(err: KimiError):
+    note_error(err)
     return jsonify(openai.error_body(err)), err.status, err.response_headers()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional
 
+import time
+
 import gevent
 import orjson
 from flask import Flask, current_app, request
@@ -12,13 +14,14 @@ from gevent import monkey
 
 from blueprints.formats.common import MAX_JSON_DEPTH, nests_deeper_than
 from blueprints.proxy import came_through_proxy
+from blueprints.request_notes import note_access, note_body, note_key, note_turn
 from gateway.access import Access, choose_access
 from gateway.catalogue import pool_credentials
 from gateway.reply import Reply
 from gateway.services import Services
 from gateway.turn import Turn
 from kimi import tokens
-from kimi.errors import BadRequest, RequestTimeout
+from kimi.errors import BadRequest, RateLimited, RequestTimeout
 from kimi.events import ChatRequest
 from kimi.models import ModelSpec
 
@@ -42,6 +45,8 @@ def json_body() -> Any:
     """The parsed request body; BadRequest when it is not JSON or nests deeper than MAX_JSON_DEPTH,
     RequestTimeout (408) when it does not arrive within BODY_READ_TIMEOUT."""
     raw = read_body_in_time(cache=False)
+    if services().settings["log_bodies"]:
+        note_body(raw)
     if not raw:
         raise BadRequest("The request body is empty; send a JSON object.")
     try:
@@ -74,8 +79,14 @@ def _read_form_in_time() -> None:
 
 def caller_access(credential: Optional[str]) -> Access:
     """What the credential grants this request (AuthRejected or RateLimited when nothing)."""
-    return choose_access(credential, request.remote_addr, services().keyring,
-                         forwarded=came_through_proxy(request.environ))
+    keyring = services().keyring
+    try:
+        access = choose_access(credential, request.remote_addr, keyring, forwarded=came_through_proxy(request.environ))
+    except RateLimited:
+        note_key(keyring.find(credential))  # the refused key, for the request log: a second read, when refused only
+        raise
+    note_access(access)
+    return access
 
 
 def open_events(chat: ChatRequest, credential: Optional[str], access: Optional[Access] = None) -> Reply:
@@ -91,7 +102,13 @@ def open_events(chat: ChatRequest, credential: Optional[str], access: Optional[A
     gateway = services()
     access = access or caller_access(credential)
     hold = gateway.keyring.hold_stream(access)  # 429 when the key holds KEY_MAX_STREAMS already
-    return Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool, hold).open()
+    turn = Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool, hold)
+    opened_at, reply = time.monotonic(), None
+    try:
+        reply = turn.open()
+        return reply
+    finally:  # Kimi's time to its first byte, or to its refusal, and which account it spent
+        note_turn(chat.model, chat.stream, opened_at, turn.account, turn.own is not None, reply)
 
 
 def _with_conversation_headers(chat: ChatRequest) -> ChatRequest:
@@ -118,7 +135,14 @@ def listed_models(credential: Optional[str]) -> list[ModelSpec]:
     """The models a model list shows this caller: the table's and, for the caller's own Kimi token,
     its account's catalogue; for anyone else, the saved accounts' catalogues together. Never waits on Kimi."""
     gateway = services()
+    _note_lister(gateway, credential)
     return gateway.turns.catalogue.listed(_catalogue_credentials(gateway, credential))
+
+
+def _note_lister(gateway: Services, credential: Optional[str]) -> None:
+    """Who asks for a model list (no access is chosen for one), for the request log."""
+    is_own = any(c.claims is not None for c in map(tokens.credential, tokens.split_tokens(credential or "")))
+    note_key(None if is_own else gateway.keyring.find(credential), is_own=is_own)
 
 
 def find_model(credential: Optional[str], model_id: str) -> Optional[ModelSpec]:

@@ -47,6 +47,12 @@ def post_worker_init(worker):
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def worker_exit(server, worker):
+    # Runs in the worker as it ends: the usage counts and request-log rows of its last second reach the store.
+    from gateway.usage_book import flush_all
+    flush_all()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
     multiprocess.mark_process_dead(worker.pid)

@@ -15,7 +15,7 @@ import math
 import random
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from gateway.accounts import short_prefix
@@ -48,6 +48,7 @@ class Access:
     caller: str = "key:local"
     presented: tuple[tokens.Credential, ...] = ()  # every own token sent (comma-separated), `own` among them
     stream_limit: int = 0  # concurrent streams the proxy key may hold (0: no cap)
+    key_label: str = field(default="", compare=False)  # the proxy key's label, for the request log only
 
 
 def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring: "Keyring",
@@ -63,7 +64,8 @@ def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring
     key = keyring.find(credential)
     if key is not None:
         keyring.count_use(key)
-        return Access(key_id=key["id"], caller="key:" + key["id"], stream_limit=keyring.stream_limit(key))
+        return Access(key_id=key["id"], caller="key:" + key["id"], stream_limit=keyring.stream_limit(key),
+                      key_label=key.get("label") or "")
     if keyring.lends_keyless() and not forwarded and _is_loopback(remote_addr):
         return Access()
     raise AuthRejected(KEY_REQUIRED_MESSAGE, code="invalid_api_key")

@@ -3,15 +3,20 @@
 A Reply shows the answer through the request's transforms (gateway/filters.py, first innermost),
 declares what a renderer may read of it (kimi.events.AnswerStream plus how the turn reached Kimi), and
 runs the turn's own work on the two occasions a turn cares about: an upstream error in mid-stream,
-and the close, once the upstream connection is released.
+and the close, once the upstream connection is released. It also notes, for the request log, the text it
+passed (as a token estimate), the error that ended it and when it closed.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Iterable, Iterator, Optional
 
 from gateway.filters import Transform
 from kimi.errors import KimiError
-from kimi.events import AnswerStream, Event
+from kimi.events import AnswerStream, Event, TextDelta, ThinkingDelta
+from kimi.usage import TokenCounter
+
+_COUNTED = (TextDelta, ThinkingDelta)  # what the formats count as output tokens (tool calls aside)
 
 
 class Reply:
@@ -35,6 +40,9 @@ class Reply:
         self._is_closed = False
         self.continuation = continuation  # "native", "folded" or "new": how the turn reached Kimi
         self.fallback_from = fallback_from  # the overloaded model, when another one answered (OVERLOAD_FALLBACK)
+        self.output_tokens = TokenCounter()  # the text and thinking passed on, estimated as the formats do
+        self.error: Optional[KimiError] = None  # the upstream error that ended the answer mid-stream
+        self.closed_at: Optional[float] = None  # time.monotonic() at close
 
     @property
     def chat_id(self) -> Optional[str]:
@@ -67,16 +75,21 @@ class Reply:
 
     def __next__(self) -> Event:
         try:
-            return next(self._events)
+            event = next(self._events)
         except KimiError as err:
+            self.error = err
             if self._on_error is not None:
                 self._on_error(err)
             raise
+        if type(event) in _COUNTED:
+            self.output_tokens.add(event.text)
+        return event
 
     def close(self) -> None:
         if self._is_closed:
             return
         self._is_closed = True
+        self.closed_at = time.monotonic()
         try:
             for stage in reversed(self._stages):  # outermost first, as the events flow back
                 close = getattr(stage, "close", None)

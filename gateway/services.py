@@ -24,10 +24,12 @@ from gateway.login_throttle import LoginThrottle
 from gateway.pool import AccountPool
 from gateway.quota import QuotaBoard
 from gateway.registry import Registry
+from gateway.request_log import RequestLog
 from gateway.reply_ids import ReplyIds
 from gateway.response_archive import ResponseArchive
 from gateway.store import Store, open_store
 from gateway.turn import TurnSettings
+from gateway.usage_book import UsageBook
 from kimi.catalogue import CatalogueClient
 from kimi.connect.client import KimiClient
 from kimi.conversations import DEFAULT_TTL
@@ -60,6 +62,8 @@ class Services:
     admin_password: str
     quotas: QuotaBoard  # the accounts' quota readouts shown on /auth
     audit: AuditLog  # the owner's actions, shown on /auth/audit
+    usage: UsageBook  # usage counts per key and account for the owner's console
+    requests_log: RequestLog  # one entry per API request, kept REQUEST_LOG_DAYS
 
 
 def build_services(settings: Mapping[str, Any]) -> Services:
@@ -91,13 +95,15 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     _say_who_is_served(keyring)
     quotas = QuotaBoard(QuotaClient(endpoints, router.connect.session, settings["upstream_connect_timeout"]),
                         store, ttl=settings["quota_ttl"])
+    requests_log = RequestLog(store, settings["request_log_days"])
     return Services(
         settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,
         keyring=keyring, responses=ResponseArchive(store, int(settings["responses_ttl"])),
         logins=_login_throttle(store, settings),
         secret_key=settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0],
         admin_password=_admin_password(store, settings), quotas=quotas,
-        audit=AuditLog(store, settings["audit_log_days"]))
+        audit=AuditLog(store, settings["audit_log_days"]),
+        usage=UsageBook(store, requests_log), requests_log=requests_log)
 
 
 def _router(settings: Mapping[str, Any], endpoints: Endpoints, models: ModelTable, tips: ConversationMemory,

@@ -22,8 +22,10 @@ class TokenCounter:
         self._bytes = 0
 
     def add(self, text: str) -> None:
-        self._chars += len(text)
-        self._bytes += len(text.encode("utf-8"))
+        chars = len(text)
+        self._chars += chars
+        # isascii() reads a flag CPython keeps on every str: most deltas are never encoded.
+        self._bytes += chars if text.isascii() else len(text.encode("utf-8"))
 
     @property
     def tokens(self) -> int:

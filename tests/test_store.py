@@ -237,3 +237,37 @@ def test_file_store_keeps_remembered_values_private_and_sweeps_out_expired_ones(
 def test_file_store_survives_a_restart(tmp_path):
     FileStore(tmp_path).modify("keys", lambda data: data.update(k1={"hash": "h"}))
     assert FileStore(tmp_path).read("keys") == {"k1": {"hash": "h"}}
+
+
+def test_counts_add_up_per_field_across_batches_and_stores(store, backend):
+    store.add_counts({"usage:1": {"requests": 2, "ttfb_ms": 1.5}, "usage:2": {"requests": 1}}, ttl=60)
+    other = open_backend(*backend)
+    other.add_counts({"usage:1": {"requests": 3, "ttfb_ms": 0.25, "errors": 1}}, ttl=60)
+    assert store.read_counts(["usage:2", "never", "usage:1"]) == [
+        {"requests": 1}, {}, {"requests": 5, "ttfb_ms": 1.75, "errors": 1}]
+    other.close()
+
+
+def test_counts_written_by_several_processes_at_once_all_land(backend):
+    with multiprocessing.get_context("spawn").Pool(WRITERS) as pool:
+        pool.starmap(_add_counts, [(backend, WRITES_EACH)] * WRITERS)
+    store = open_backend(*backend)
+    assert store.read_counts(["usage:1"]) == [{"requests": WRITERS * WRITES_EACH}]
+    store.close()
+
+
+def _add_counts(backend, times):
+    store = open_backend(*backend)
+    for _ in range(times):
+        store.add_counts({"usage:1": {"requests": 1}}, ttl=60)
+    store.close()
+
+
+def test_rows_read_back_newest_first_from_a_time_on_and_old_ones_are_dropped(store):
+    store.append_rows("log", [(100.0, "a"), (101.0, "b"), (102.0, "c")], keep_seconds=1000)
+    store.append_rows("other", [(101.5, "x")], keep_seconds=1000)
+    assert store.read_rows("log", since=101.0, limit=10) == [(102.0, "c"), (101.0, "b")]
+    assert store.read_rows("log", since=0, limit=2) == [(102.0, "c"), (101.0, "b")]
+    store.append_rows("log", [(1101.0, "d")], keep_seconds=1000)  # keeps 101.0 on: exactly 1000 s older
+    assert store.read_rows("log", since=0, limit=10) == [(1101.0, "d"), (102.0, "c"), (101.0, "b")]
+    assert store.read_rows("other", since=0, limit=10) == [(101.5, "x")]

@@ -4,13 +4,14 @@ Server-side state kept across requests, workers and restarts: saved accounts, pr
 account runtime status, rate-limit counters and generated secrets. Data lives in named sections,
 each one JSON object that is read whole and changed by a function (`modify`), so a backend may re-run
 the change when another writer got there first. Remembered values (many small, short-lived, written
-on every answer) live apart from the sections.
+on every answer) live apart from the sections, and so do usage counts and the request log (named hashes of
+numbers added to, and append-only rows trimmed by age), each written in batches.
 """
 from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
 
 from kimi.errors import KimiError
 
@@ -54,6 +55,24 @@ class Store:
 
     def recall(self, name: str) -> Optional[str]:
         """The value remembered under `name`, or None."""
+        raise NotImplementedError
+
+    def add_counts(self, counts: Mapping[str, Mapping[str, float]], ttl: int) -> None:
+        """Add each number to its field of its named hash ({name: {field: amount}}), all in one batch,
+        atomically per field; each hash written lives `ttl` seconds from now."""
+        raise NotImplementedError
+
+    def read_counts(self, names: Iterable[str]) -> list[dict[str, float]]:
+        """Each named hash's fields and totals, in the order asked (an empty dict for one never written)."""
+        raise NotImplementedError
+
+    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float) -> None:
+        """Append (time, text) rows to the named log in one batch, and drop its rows older than
+        `keep_seconds` before the newest row given."""
+        raise NotImplementedError
+
+    def read_rows(self, name: str, since: float, limit: int) -> list[tuple[float, str]]:
+        """The named log's rows from `since` on, newest first, at most `limit` of them."""
         raise NotImplementedError
 
     def sweep_temporary(self) -> int:

@@ -1,5 +1,5 @@
-"""The file store: each section a JSON file under DATA_DIR, but the accounts a row each and remembered
-values in SQLite databases there (gateway/store/sqlite.py); gateway/store/base.py says what a store offers,
+"""The file store: each section a JSON file under DATA_DIR, but the accounts a row each, remembered
+values, usage counts and the request log in SQLite databases there (gateway/store/sqlite.py); gateway/store/base.py says what a store offers,
 RedisStore is chosen by REDIS_URL.
 """
 from __future__ import annotations
@@ -12,13 +12,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, TypeVar
 
 from gateway.store.base import Store, window_bounds
 from gateway.store.locks import file_lock
-from gateway.store.sqlite import PRUNE_EVERY, RecordTable, ValueTable
+from gateway.store.sqlite import PRUNE_EVERY, RecordTable, UsageTables, ValueTable
 
-__all__ = ["FileStore", "PRUNE_EVERY", "RECORDS_DATABASE", "VALUES_DATABASE"]
+__all__ = ["FileStore", "PRUNE_EVERY", "RECORDS_DATABASE", "USAGE_DATABASE", "VALUES_DATABASE"]
 
 T = TypeVar("T")
 
@@ -30,6 +30,7 @@ DURABLE_SECTIONS = {"keys", "secrets"}
 RECORD_SECTIONS = {"accounts"}
 VALUES_DATABASE = "values.sqlite3"
 RECORDS_DATABASE = "records.sqlite3"
+USAGE_DATABASE = "usage.sqlite3"  # apart from the values: the flushers' batches never queue behind an answer's write
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -52,6 +53,7 @@ class FileStore(Store):
         self._guard = threading.Lock()
         self._values = ValueTable(self.dir / VALUES_DATABASE)
         self._records = RecordTable(self.dir / RECORDS_DATABASE)
+        self._usage = UsageTables(self.dir / USAGE_DATABASE)
         self.sweep_temporary()
         for section in RECORD_SECTIONS:
             self._adopt(section)
@@ -99,9 +101,22 @@ class FileStore(Store):
     def recall(self, name: str) -> Optional[str]:
         return self._values.get(name, time.time())
 
+    def add_counts(self, counts: Mapping[str, Mapping[str, float]], ttl: int) -> None:
+        self._usage.add_counts(counts, time.time() + ttl)
+
+    def read_counts(self, names: Iterable[str]) -> list[dict[str, float]]:
+        return self._usage.read_counts(list(names), time.time())
+
+    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float) -> None:
+        self._usage.append_rows(name, rows, keep_seconds)
+
+    def read_rows(self, name: str, since: float, limit: int) -> list[tuple[float, str]]:
+        return self._usage.read_rows(name, since, limit)
+
     def close(self) -> None:
         self._values.close()
         self._records.close()
+        self._usage.close()
 
     def sweep_temporary(self) -> int:
         """Delete the temporary files of writes a crash cut short (they may hold tokens); how many.

@@ -1,12 +1,13 @@
 """The Redis store: the same sections as FileStore, so several machines share accounts, keys and
-counters. Sections are JSON strings changed with WATCH/MULTI; counters are native INCRs. A Redis that
+counters. Sections are JSON strings changed with WATCH/MULTI; counters are native INCRs; usage counts are
+hashes added to with HINCRBYFLOAT, the request log a sorted set scored by time. A Redis that
 is down or restarting answers StoreUnavailable within seconds, never a hang.
 """
 from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -81,6 +82,41 @@ class RedisStore(Store):
         with _reachable():
             raw = self.redis.get(self._key("value", name))
         return raw.decode() if raw is not None else None
+
+    def add_counts(self, counts: Mapping[str, Mapping[str, float]], ttl: int) -> None:
+        with _reachable(), self.redis.pipeline() as pipe:
+            for name, fields in counts.items():
+                key = self._key("counts", name)
+                for field, amount in fields.items():
+                    if amount == int(amount):
+                        pipe.hincrby(key, field, int(amount))
+                    else:
+                        pipe.hincrbyfloat(key, field, amount)
+                pipe.expire(key, ttl)
+            pipe.execute()
+
+    def read_counts(self, names: Iterable[str]) -> list[dict[str, float]]:
+        with _reachable(), self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.hgetall(self._key("counts", name))
+            found = pipe.execute()
+        return [{field.decode(): float(value) for field, value in fields.items()} for fields in found]
+
+    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float) -> None:
+        if not rows:
+            return
+        key = self._key("rows", name)
+        with _reachable(), self.redis.pipeline() as pipe:
+            pipe.zadd(key, {value: at for at, value in rows})
+            pipe.zremrangebyscore(key, "-inf", f"({max(at for at, _ in rows) - keep_seconds}")
+            pipe.expire(key, max(1, int(keep_seconds)))
+            pipe.execute()
+
+    def read_rows(self, name: str, since: float, limit: int) -> list[tuple[float, str]]:
+        with _reachable():
+            found = self.redis.zrevrangebyscore(self._key("rows", name), "+inf", since, start=0, num=limit,
+                                                withscores=True)
+        return [(at, value.decode()) for value, at in found]
 
     @contextlib.contextmanager
     def lock(self, name: str, timeout: float = 30, expires: float = 60) -> Iterator[None]:

@@ -1,5 +1,6 @@
-"""The file store's SQLite tables: remembered values (many, small, hints) and record sections (the
-accounts, one row per account, so saving one account writes that account alone)."""
+"""The file store's SQLite tables: remembered values (many, small, hints), record sections (the
+accounts, one row per account, so saving one account writes that account alone), and usage counts and
+the request log (written in batches by each worker's usage flusher)."""
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +10,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
 
 from gateway.store.locks import file_lock
 
@@ -87,6 +88,52 @@ class ValueTable:
         with self._db.connection() as db:
             row = db.execute("SELECT value FROM value WHERE name = ? AND expires > ?", (name, now)).fetchone()
         return row[0] if row else None
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class UsageTables:
+    """Usage counts (named hashes of numbers, added to by an upsert) and append-only row logs (indexed on
+    name and time, trimmed by age as rows are added). `synchronous=OFF`, as for remembered values: a power
+    cut may lose the last second of counts, and nothing depends on them but the owner's console."""
+
+    def __init__(self, path: Path):
+        self._db = Database(path, "OFF", (
+            "CREATE TABLE IF NOT EXISTS count (name TEXT NOT NULL, field TEXT NOT NULL, value REAL NOT NULL, "
+            "expires REAL NOT NULL, PRIMARY KEY (name, field))",
+            "CREATE INDEX IF NOT EXISTS count_expires ON count (expires)",
+            "CREATE TABLE IF NOT EXISTS row (name TEXT NOT NULL, at REAL NOT NULL, value TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS row_name_at ON row (name, at)"))
+
+    def add_counts(self, counts: Mapping[str, Mapping[str, float]], expires: float) -> None:
+        added = [(name, field, amount, expires) for name, fields in counts.items() for field, amount in fields.items()]
+        with self._db.connection() as db, _transaction(db):
+            db.executemany("INSERT INTO count (name, field, value, expires) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (name, field) DO UPDATE SET value = value + excluded.value, "
+                           "expires = excluded.expires", added)
+            db.execute("DELETE FROM count WHERE expires <= ?", (time.time(),))
+
+    def read_counts(self, names: list[str], now: float) -> list[dict[str, float]]:
+        found: dict[str, dict[str, float]] = {name: {} for name in names}
+        with self._db.connection() as db:
+            for name in names:
+                for field, value in db.execute("SELECT field, value FROM count WHERE name = ? AND expires > ?",
+                                               (name, now)):
+                    found[name][field] = value
+        return [found[name] for name in names]
+
+    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float) -> None:
+        if not rows:
+            return
+        with self._db.connection() as db, _transaction(db):
+            db.executemany("INSERT INTO row (name, at, value) VALUES (?, ?, ?)", [(name, at, value) for at, value in rows])
+            db.execute("DELETE FROM row WHERE name = ? AND at < ?", (name, max(at for at, _ in rows) - keep_seconds))
+
+    def read_rows(self, name: str, since: float, limit: int) -> list[tuple[float, str]]:
+        with self._db.connection() as db:
+            return db.execute("SELECT at, value FROM row WHERE name = ? AND at >= ? ORDER BY at DESC LIMIT ?",
+                              (name, since, limit)).fetchall()
 
     def close(self) -> None:
         self._db.close()
