@@ -54,11 +54,12 @@ def requests_log():
     entries = services().requests_log.entries(key=filters["key"] or None, account=filters["account"] or None,
                                               status=status, model=filters["model"] or None, limit=LOG_ROWS)
     base_url, fallback = request.host_url.rstrip("/"), services().router.models.default_id
-    accounts, t = _account_names(), _texts()
-    rows = [{"entry": entry, "account": subject_name(entry.account, accounts, t) if entry.account else "",
+    keys, accounts, t = _key_names(), _account_names(), _texts()
+    rows = [{"entry": entry, "key": entry.key_label or subject_name(entry.key_id, keys, t),
+             "account": subject_name(entry.account, accounts, t) if entry.account else "",
              "curl": render_curl(entry, base_url, fallback)} for entry in entries]
     return _render("auth/console_requests.html", rows=rows, filters=filters, status_choices=STATUS_CHOICES,
-                   key_choices=_choices(_key_names(), LOCAL_CALLER, OWN_TOKEN),
+                   key_choices=_choices(keys, LOCAL_CALLER, OWN_TOKEN),
                    account_choices=_choices(accounts, OWN_TOKEN))
 
 
@@ -77,7 +78,7 @@ def console_error(err: KimiError):
 @bp.app_context_processor
 def console_context() -> dict[str, Any]:
     # The console's navigation is included on /auth too, and shows the banner there as well.
-    return {"console_log_bodies": bool(services().settings.get("log_bodies"))}
+    return {"console_log_bodies": services().settings["log_bodies"]}
 
 
 @bp.app_template_filter("when_seconds")

@@ -38,7 +38,7 @@ def test_console_pages_send_a_visitor_without_a_session_to_the_login(client, pat
     assert response.status_code == 303 and response.headers["Location"] == "/auth"
 
 
-@pytest.mark.parametrize("path", ["/auth/audit"])
+@pytest.mark.parametrize("path", CONSOLE)
 def test_console_pages_carry_the_auth_pages_security_headers_and_navigation(admin, path):
     response = admin.get(path + "?lang=en")
     assert response.status_code == 200
