@@ -42,7 +42,7 @@ def render_chart(chart: BarChart) -> str:
     svg = _horizontal(chart) if chart.horizontal else _vertical(chart)
     legend = "".join(f'<li><span class="swatch bar-{_e(part.kind)}"></span>{_e(part.name)}</li>'
                      for part in chart.parts)
-    return (f'<figure class="chart" id="{_e(chart.id)}">{svg}'
+    return (f'<figure class="chart" id="{_e(chart.id)}"><figcaption>{_e(chart.title)}</figcaption>{svg}'
             f'<ul class="legend" aria-hidden="true">{legend}</ul>{_table(chart)}</figure>')
 
 
@@ -157,8 +157,9 @@ def _table(chart: BarChart) -> str:
     rows = "".join(f'<tr><th scope="row">{_e(category)}</th>'
                    + "".join(f"<td>{_n(part.values[i])}</td>" for part in chart.parts) + "</tr>"
                    for i, category in enumerate(chart.categories))
-    return (f'<table class="visually-hidden"><caption>{_e(chart.title)}</caption><thead><tr>'
-            f'<th scope="col">{_e(chart.category_label)}</th>{head}</tr></thead><tbody>{rows}</tbody></table>')
+    # In a div: a table grows to its content whatever its width, and would widen a phone's page.
+    return (f'<div class="visually-hidden"><table><caption>{_e(chart.title)}</caption><thead><tr>'
+            f'<th scope="col">{_e(chart.category_label)}</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
 
 
 def _summary(chart: BarChart) -> str:

@@ -20,7 +20,9 @@ def bars(figure, part):
 
 
 def test_the_svg_is_an_image_named_by_its_title_and_described_by_the_totals():
-    svg = parse(HOURS).find(f"{SVG}svg")
+    figure = parse(HOURS)
+    assert figure.find("figcaption").text == "Requests per hour"
+    svg = figure.find(f"{SVG}svg")
     assert svg.get("role") == "img" and svg.get("aria-labelledby") == "requests-title requests-desc"
     assert svg.find(f"{SVG}title").get("id") == "requests-title"
     assert svg.find(f"{SVG}title").text == "Requests per hour"
@@ -51,8 +53,9 @@ def test_a_day_of_hours_labels_every_third_bucket():
 
 
 def test_the_hidden_table_holds_every_number_for_screen_readers():
-    table = parse(HOURS).find("table")
-    assert table.get("class") == "visually-hidden" and table.find("caption").text == "Requests per hour"
+    hidden = parse(HOURS).find("div")
+    table = hidden.find("table")
+    assert hidden.get("class") == "visually-hidden" and table.find("caption").text == "Requests per hour"
     assert [th.text for th in table.find("thead").iter("th")] == ["Hour (UTC)", "OK", "Errors"]
     assert [[cell.text for cell in row] for row in table.find("tbody")] == [
         ["00:00", "3", "1"], ["01:00", "0", "0"], ["02:00", "5", "2"]]
@@ -68,7 +71,7 @@ def test_a_comparison_lays_bars_side_by_side_with_long_names_cut_in_the_picture_
     assert [float(rect.get("width")) for rect in ok] == [167, 41.75]
     assert [float(rect.get("x")) for rect in errors] == [130 + 167, 130 + 41.75]
     assert "a-very-long-key-l…" in [text.text for text in figure.iter(f"{SVG}text")]
-    assert figure.find("table/tbody/tr/th").text == name
+    assert figure.find("div/table/tbody/tr/th").text == name
 
 
 def test_names_are_escaped_in_the_markup():
