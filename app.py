@@ -15,6 +15,7 @@ from blueprints import (
     anthropic,
     auth,
     auth_api,
+    console,
     docs,
     errors,
     gemini,
@@ -44,7 +45,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     services = build_services(settings)
     upstream.install(app, services)
     admin.install(app, services)
-    for blueprint in (meta.bp, openai.bp, responses.bp, anthropic.bp, gemini.bp, auth.bp, auth_api.bp, docs.bp):
+    for blueprint in (meta.bp, openai.bp, responses.bp, anthropic.bp, gemini.bp, auth.bp, auth_api.bp, console.bp,
+                      docs.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     return app

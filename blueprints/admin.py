@@ -72,6 +72,7 @@ def log_in(password: str) -> bool:
     session.clear()
     session.permanent = True
     session.update(admin=_fingerprint(), epoch=_session_epoch(), seen=int(time.time()))
+    audit("login")
     return True
 
 
@@ -79,6 +80,7 @@ def log_out() -> None:
     """End every admin session, this one and any other browser's (a copied cookie too)."""
     store().modify("secrets", lambda stored: stored.update(session_epoch=secrets.token_hex(8)))
     session.clear()
+    audit("logout")
 
 
 def check_password(given: str) -> bool:
@@ -90,8 +92,14 @@ def check_password(given: str) -> bool:
     if hmac.compare_digest(given.encode(), services().admin_password.encode()):
         return True
     services().logins.record_failure(client)
+    audit("login_failed", detail=request.path)  # the address and where, never the password typed
     log.warning("wrong admin password from %s", client)
     return False
+
+
+def audit(action: str, target: str = "", detail: str = "") -> None:
+    """Note an admin action in the audit log (gateway/audit.py), with the client's address."""
+    services().audit.note(action, target, detail, client=request.remote_addr or "")
 
 
 def require_admin(state_changing: bool) -> None:

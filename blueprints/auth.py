@@ -61,11 +61,12 @@ def save_account():
     _require_admin()
     form = request.form
     try:
-        _, created = _registry().save(form.get("cookies"), form.get("refresh_token"), form.get("label", ""))
+        view, created = _registry().save(form.get("cookies"), form.get("refresh_token"), form.get("label", ""))
     except BadRequest as err:
         token = tokens.extract_token(form.get(err.param or "cookies") or "")
         expiry = when(pasted.describe_token(token)["expires_at"]) if token else ""
         return _render_dashboard(error=_message(err, expiry)), 400
+    admin.audit("account_saved" if created else "account_updated", view["id"], view["label"])
     flash("auth_saved" if created else "auth_updated")
     return redirect(url_for("auth.page"), 303)
 
@@ -76,6 +77,7 @@ def account_action(account_id: str, action: str):
     if action not in _ACCOUNT_ACTIONS:
         raise NotFound(f"No action {action!r}.")
     _, message = _ACCOUNT_ACTIONS[action](_registry(), account_id)
+    admin.audit("account_" + action, account_id)
     flash(message)
     return redirect(url_for("auth.page"), 303)
 
@@ -88,7 +90,8 @@ def create_key():
         return _render_dashboard(error=_t("auth_bad_rate_limit")), 400
     if streams is False:
         return _render_dashboard(error=_t("auth_bad_max_streams")), 400
-    key, _ = services().keyring.create(request.form.get("label", ""), limit, streams)
+    key, record = services().keyring.create(request.form.get("label", ""), limit, streams)
+    admin.audit("key_created", record["id"], record["label"])
     return _render_dashboard(new_key=key), 201  # shown this once; only its hash is stored
 
 
@@ -104,6 +107,7 @@ def _positive(field: str):
 def revoke_key(key_id: str):
     _require_admin()
     services().keyring.revoke(key_id)
+    admin.audit("key_revoked", key_id)
     flash("auth_key_revoked")
     return redirect(url_for("auth.page"), 303)
 

@@ -42,6 +42,7 @@ def save():
     admin.require_admin(state_changing=True)
     body = json_body()
     view, created = registry().save(*_pasted(body), _text(body, "label"), source="api")
+    admin.audit("account_saved" if created else "account_updated", view["id"], view["label"])
     message = "Account saved." if created else "Account updated."
     return jsonify({"saved": True, "created": created, "account": view,
                     "success": True, "message": message, "token_info": view}), 201 if created else 200
@@ -64,7 +65,9 @@ def status():
 def clear():
     """Delete every account saved through the page or this API (KIMI_TOKEN accounts stay)."""
     admin.require_admin(state_changing=True)
-    return jsonify({"cleared": registry().clear()})
+    cleared = registry().clear()
+    admin.audit("accounts_cleared", detail=str(cleared))
+    return jsonify({"cleared": cleared})
 
 
 @bp.get("/auth/clear")

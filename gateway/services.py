@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from configs.settings import load_models
 from gateway.access import AcceptedTokens, Keyring
+from gateway.audit import AuditLog
 from gateway.catalogue import ModelCatalogue
 from gateway.continuation import ContinuationMap
 from gateway.conversations import ChatOwners, ConversationMemory
@@ -60,6 +61,7 @@ class Services:
     secret_key: str  # signs the admin session cookie
     admin_password: str
     quotas: QuotaBoard  # the accounts' quota readouts shown on /auth
+    audit: AuditLog  # the owner's actions, shown on /auth/audit
     usage: UsageBook  # usage counts per key and account for the owner's console
     requests_log: RequestLog  # one entry per API request, kept REQUEST_LOG_DAYS
 
@@ -100,6 +102,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
         logins=_login_throttle(store, settings),
         secret_key=settings["secret_key"] or store.ensure_secret("secret_key", lambda: secrets.token_hex(32))[0],
         admin_password=_admin_password(store, settings), quotas=quotas,
+        audit=AuditLog(store, settings["audit_log_days"]),
         usage=UsageBook(store, requests_log), requests_log=requests_log)
 
 

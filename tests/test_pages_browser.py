@@ -1,36 +1,19 @@
 """The web pages in a real browser: Debian's chromium driven headless by Playwright against the gateway
 under gunicorn and the fake upstream. The browser is on 127.0.0.1, so with no key typed in, the
 loopback rule serves it with the server's token, as it serves a user on the server's own machine."""
-import base64
 import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.support.admin_setup import ADMIN_PASSWORD
+from tests.support.browser import ARTIFACTS, DESKTOP, PHONE, brightness_spread, serious_violations
 
-pytest_plugins = ["tests.support.auth_fixtures"]  # the fake account service and a gateway with an admin password
-
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-# Flags this machine needs: no sandbox as root, no GPU, and none of Chromium's own calls home
-# (the network is closed, and those calls would be refused many at a time).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-quic", "--disable-sync"]
-DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 360, "height": 740}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+# The fake account service and a gateway with an admin password; chromium and the checks on its pages.
+pytest_plugins = ["tests.support.auth_fixtures", "tests.support.browser_fixtures"]
 
 
 @pytest.fixture
@@ -209,25 +192,7 @@ def test_each_page_has_a_non_blank_screenshot_and_fits_the_width(open_page, path
     name = (path.strip("/") or "docs") + f"-{viewport['width']}.png"
     png = page.screenshot(path=ARTIFACTS / name, full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-    assert brightness_spread(open_page, png) > 100  # a blank or one-colour page has about 0
-
-
-def brightness_spread(open_page, png: bytes) -> float:
-    """The variance of the screenshot's pixel brightness, decoded by the browser's own PNG decoder."""
-    blank = open_page("/ping")
-    return blank.evaluate("""async (data) => {
-        const bitmap = await createImageBitmap(await (await fetch(`data:image/png;base64,${data}`)).blob());
-        const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-        const context = canvas.getContext("2d");
-        context.drawImage(bitmap, 0, 0);
-        const pixels = context.getImageData(0, 0, bitmap.width, bitmap.height).data;
-        let sum = 0, squares = 0, count = 0;
-        for (let i = 0; i < pixels.length; i += 4) {
-            const value = (pixels[i] + pixels[i + 1] + pixels[i + 2]) / 3;
-            sum += value; squares += value * value; count += 1;
-        }
-        return squares / count - (sum / count) ** 2;
-    }""", base64.b64encode(png).decode())
+    assert brightness_spread(open_page("/ping"), png) > 100  # a blank or one-colour page has about 0
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
@@ -240,11 +205,7 @@ def test_pages_have_no_serious_accessibility_violations(open_page, kimi, path, v
     elif path == "/chat":
         ask(page, "Show me `code` and a table\n\n| a | b |\n|---|---|\n| 1 | 2 |")
         expect(page.locator(".message-assistant table")).to_be_visible()
-    page.add_script_tag(path=str(AXE))
-    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    serious = [(v["id"], v["impact"], [node["target"] for node in v["nodes"]][:3]) for v in results["violations"]
-               if v["impact"] in ("serious", "critical")]
-    assert serious == []
+    assert serious_violations(page) == []
 
 
 def test_the_auth_page_works_under_its_own_content_security_policy(browser, gateway):

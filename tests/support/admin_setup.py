@@ -2,13 +2,16 @@
 the admin password, gateway environments and app configs aimed at the fake upstreams."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 from pathlib import Path
 
 import requests
 
 from gateway.store import FileStore
+from gateway.store.file import USAGE_DATABASE
 from tests.support.fake_kimi_auth import PROBE_PATH, REFRESH_PATH
 
 ADMIN_PASSWORD = "admin-pass-for-tests"
@@ -39,6 +42,11 @@ def wipe_state(data_dir: Path) -> None:
     store = FileStore(data_dir)
     store.modify("accounts", dict.clear)
     store.close()
+    # The request log and usage counts live in their own database, which the workers keep open.
+    with contextlib.closing(sqlite3.connect(data_dir / USAGE_DATABASE)) as usage:
+        for (table,) in usage.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            usage.execute(f"DELETE FROM {table}")  # count and row, once a flusher made them
+        usage.commit()
 
 
 def create_key(gateway, rate_limit=""):
