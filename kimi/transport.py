@@ -1,6 +1,7 @@
 """HTTP to Kimi, written once: the shared sessions, the browser headers, the endpoints every call is aimed
-at (built from settings), and the one mapping of `requests`/urllib3/socket failures to KimiErrors, used
-around each send and around each body's reads. Nothing here imports flask or the layers above kimi/.
+at (built from settings), the Chat path's lean POST (Poster: a session's urllib3 pool without requests'
+per-call work), and the one mapping of `requests`/urllib3/socket failures to KimiErrors, used around each
+send and around each body's reads. Nothing here imports flask or the layers above kimi/.
 
 A requests.Session stores every Set-Cookie it sees and sends it back on later calls to that host. One
 session serves every caller here, so a cookie Kimi (or a site an attachment is fetched from) set for one
