@@ -4,9 +4,9 @@
   every wait). 200 loopback socket pairs, one greenlet reading each through a buffered file as the
   gateway reads Kimi, one writer feeding them all every 2 ms. The reason for kimi/stall.py.
 - upstream call: one Chat call to bench/upstream.py (a one-frame answer, read to the end) through
-  `session.post`, through a request prepared by hand and given to `session.send`, as kimi/connect/client.py
-  does, and through KimiClient._post itself (that, plus its status check and failure mapping). The reason
-  for KimiClient._post's shape.
+  `session.post`, through a request prepared by hand and given to `session.send`, and through
+  KimiClient._post itself (urllib3's pool called directly: kimi/transport.py Poster, plus the status check
+  and failure mapping). The reason for KimiClient._post's shape.
 
 Run: .venv/bin/python -m bench.micro
 """
@@ -27,7 +27,7 @@ import requests  # noqa: E402
 from bench import processes  # noqa: E402
 from bench.run import CHAT_PATH, _prompt  # noqa: E402
 from configs.settings import load_models  # noqa: E402
-from kimi.connect.client import KimiClient, _access_claims, _constant_headers, _headers  # noqa: E402
+from kimi.connect.client import KimiClient, _access_claims, _constant_headers, _identity  # noqa: E402
 from kimi.connect.frames import encode_envelope  # noqa: E402
 from kimi.models import ModelTable  # noqa: E402
 from kimi.transport import Endpoints, pooled_session  # noqa: E402
@@ -74,7 +74,7 @@ def cpu_per_call(call) -> float:
 def upstream_calls(upstream: processes.Upstream) -> tuple[float, float, float]:
     url = upstream.url + CHAT_PATH
     token = make_jwt(sub="benchuser00000000001")
-    headers = _headers(_constant_headers(upstream.url), token, _access_claims(token))
+    headers = {**_constant_headers(upstream.url), **_identity(token, _access_claims(token)), "X-Request-Id": "0" * 32}
     body = encode_envelope({"scenario": "SCENARIO_K2D5", "message": {
         "role": "user", "blocks": [{"message_id": "", "text": {"content": _prompt(1, 0)}}]}})
     session = pooled_session(upstream.url, 10)
@@ -92,7 +92,7 @@ def upstream_calls(upstream: processes.Upstream) -> tuple[float, float, float]:
             response.raw.read()
 
     def via_client():
-        with client._post(url, body, headers, (10, 120)) as response:
+        with client._post(client._chat, body, headers) as response:
             response.raw.read()
 
     return cpu_per_call(via_post), cpu_per_call(via_send), cpu_per_call(via_client)
@@ -107,7 +107,7 @@ def main() -> None:
         for _ in range(3):
             post, send, client = upstream_calls(upstream)
             print(f"CPU per upstream call: {post:.0f} µs by session.post, {send:.0f} µs prepared + session.send, "
-                  f"{client:.0f} µs by KimiClient._post")
+                  f"{client:.0f} µs by KimiClient._post (urllib3 directly)")
     finally:
         upstream.stop()
 

@@ -4,7 +4,6 @@ KimiErrors through kimi/transport.py here; those of reading a stream, in kimi/co
 """
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from typing import Any, Optional
@@ -20,7 +19,7 @@ from kimi.models import ModelSpec, ModelTable, choose_effort
 from kimi.stall import StallWatch
 from kimi.connect.stream import ChatStream
 from kimi.attachments import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT, Fetcher, close_all
-from kimi.transport import Endpoints, browser_headers, calling, pooled_session, read_excerpt
+from kimi.transport import Answer, Endpoints, Poster, browser_headers, calling, pooled_session, read_excerpt
 from kimi.uploads import Uploader, fetch_newest
 from kimi.usage import estimate_tokens
 
@@ -28,6 +27,7 @@ __all__ = ["ChatStream", "KimiClient", "build_chat_body"]  # ChatStream lives in
 
 _SEND_FAULTS = calling("Kimi")
 UNARY_READ_TIMEOUT = 10  # DeleteChat and friends answer at once; a stuck one must not hold a greenlet long
+CALLERS_KEPT = 4096  # tokens whose headers are kept built: the pool's accounts and own tokens seen lately
 
 
 class KimiClient:
@@ -42,8 +42,6 @@ class KimiClient:
                  prompt_as_file_bytes: int = uploads.PROMPT_AS_FILE_BYTES,
                  max_attachments: int = DEFAULT_MAX_COUNT, max_attachments_bytes: int = DEFAULT_MAX_BYTES,
                  session: Optional[requests.Session] = None, pool_size: int = 1000):
-        self.chat_url = endpoints.chat_url
-        self.delete_url = endpoints.delete_chat_url
         self.models = models
         self.connect_timeout = connect_timeout
         self.timeout = (connect_timeout, read_timeout)
@@ -59,6 +57,10 @@ class KimiClient:
                                  endpoints, parse_timeout=parse_timeout)
         self.prompt_as_file_bytes = prompt_as_file_bytes  # 0: every prompt goes inline
         self.headers = _constant_headers(endpoints.base_url)
+        self._chat = Poster(self.session, endpoints.chat_url, self.timeout)
+        self._delete = Poster(self.session, endpoints.delete_chat_url, (connect_timeout, UNARY_READ_TIMEOUT))
+        # A caller's headers are the same on every call but the request id: built once per token.
+        self._callers: dict[tuple[str, Optional[str]], _Caller] = {}
 
     def open_chat(self, chat: ChatRequest, token: str, claims: Optional[dict[str, Any]] = None,
                   device_id: Optional[str] = None, model: Optional[ModelSpec] = None) -> ChatStream:
@@ -67,7 +69,7 @@ class KimiClient:
         Attachments are fetched before anything reaches Kimi, so a bad one costs no upload.
         `claims`, `device_id`: the token's, when the caller knows them already (tokens.Credential);
         `model`: the account's catalogue entry for chat.model, when it has one (else the model table's)."""
-        identity = _identity(token, _access_claims(token, claims), device_id)
+        caller = self._caller(token, _access_claims(token, claims), device_id)
         model = model or self.models.resolve(chat.model)
         payloads = fetch_newest(self.fetcher, chat)
         text = prompt.build_prompt(chat.messages, is_continuation=bool(chat.conversation_id),
@@ -76,11 +78,11 @@ class KimiClient:
         parent_id = chat.parent_id or (self.conversations.last_message_id(chat.conversation_id)
                                        if chat.conversation_id else None)
         try:
-            file_ids = uploads.upload_all(self.uploader, payloads, token, identity) if payloads else []
+            file_ids = uploads.upload_all(self.uploader, payloads, token, caller.identity) if payloads else []
         finally:
             close_all(payload for payload, _ in payloads)
         body = build_chat_body(inline, model, chat, parent_id, file_ids)
-        response = self._post(self.chat_url, encode_envelope(body), _headers(self.headers, identity), self.timeout)
+        response = self._post(self._chat, encode_envelope(body), caller.headers_of_a_call())
         stream = ChatStream(response, FrameDecoder(self.max_frame_bytes), self.conversations,
                             prompt_tokens=estimate_tokens(text), model_id=model.id, stalls=self.stalls)
         try:
@@ -93,33 +95,44 @@ class KimiClient:
     def delete_chat(self, chat_id: str, credential: tokens.Credential) -> None:
         """DeleteChat, a unary Connect call (A.1), with the identity the chat was sent with; KimiError when
         Kimi refuses or cannot be reached."""
-        headers = {**_headers(self.headers, _identity(credential.token, credential.claims or {}, credential.device_id)),
-                   "Content-Type": "application/json", "Accept": "application/json"}
+        caller = self._caller(credential.token, credential.claims or {}, credential.device_id)
+        headers = {**caller.headers_of_a_call(), "Content-Type": "application/json", "Accept": "application/json"}
         data = json.dumps({"chat_id": chat_id}).encode()
-        with self._post(self.delete_url, data, headers, (self.connect_timeout, UNARY_READ_TIMEOUT)) as response:
+        with self._post(self._delete, data, headers) as response:
             read_excerpt(response, 4096)  # its small body to the end: the connection goes back to the pool
 
-    def _post(self, url: str, data: bytes, headers: dict[str, str], timeout: tuple) -> requests.Response:
-        # Prepared here rather than by session.post, which merges session defaults (none are set: our
-        # headers are complete) through requests' generic helpers: 50-90 µs of CPU per call (`python -m bench.micro`).
-        # The URL is parsed once per URL (_posting_to), about half of what preparing costs.
-        request = _posting_to(url).copy()
-        request.prepare_headers(headers)
-        request.prepare_body(data, None)
+    def _caller(self, token: str, claims: dict[str, Any], device_id: Optional[str]) -> _Caller:
+        """The headers of `token`'s calls, built on its first call (claims are the token's own, so the
+        token and device id say it all); forgotten all at once when too many callers were seen."""
+        key = (token, device_id)
+        caller = self._callers.get(key)
+        if caller is None:
+            if len(self._callers) >= CALLERS_KEPT:
+                self._callers.clear()
+            caller = self._callers[key] = _Caller(self.headers, _identity(token, claims, device_id))
+        return caller
+
+    def _post(self, poster: Poster, data: bytes, headers: dict[str, str]) -> Answer:
         with _SEND_FAULTS:
-            response = self.session.send(request, timeout=timeout, stream=True)
+            response = poster.post(data, headers)
         if response.status_code != 200:
             with response:
                 raise errors.from_http_status(response.status_code, read_excerpt(response, 2048))
         return response
 
 
-@functools.lru_cache(maxsize=8)
-def _posting_to(url: str) -> requests.PreparedRequest:
-    """A POST to `url` with nothing else prepared yet: each call copies it and adds headers and body."""
-    request = requests.PreparedRequest()
-    request.prepare(method="POST", url=url)
-    return request
+class _Caller:
+    """One caller's headers, built once: its identity (also what its uploads carry) over the constant ones."""
+
+    __slots__ = ("identity", "headers")
+
+    def __init__(self, constant: dict[str, str], identity: dict[str, str]):
+        self.identity = identity
+        self.headers = {**constant, **identity}
+
+    def headers_of_a_call(self) -> dict[str, str]:
+        """Its headers and a fresh request id."""
+        return {**self.headers, "X-Request-Id": uuid.uuid4().hex}
 
 
 def build_chat_body(text: str, model: ModelSpec, chat: ChatRequest, parent_id: Optional[str],
@@ -202,11 +215,6 @@ def _constant_headers(base_url: str) -> dict[str, str]:
         "X-Language": "en-US",
         "R-Timezone": "UTC",
     }
-
-
-def _headers(constant: dict[str, str], identity: dict[str, str]) -> dict[str, str]:
-    """The headers of one call: `constant`, the caller's `identity` and a fresh request id."""
-    return {**constant, **identity, "X-Request-Id": uuid.uuid4().hex}
 
 
 def _identity(token: str, claims: dict[str, Any], device_id: Optional[str] = None) -> dict[str, str]:

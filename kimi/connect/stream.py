@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import deque
 from typing import Iterator, Optional
 
-import requests
 
 from kimi import errors
 from kimi.connect.chunked import ChunkedDecoder
@@ -17,7 +16,7 @@ from kimi.events import (CONTENT_EVENTS, ChatStarted, Event, Finished, MessageSt
 from kimi.connect.frames import Frame, FrameDecoder
 from kimi.connect.parse import StreamParser
 from kimi.stall import StallWatch, watching
-from kimi.transport import reading_answer
+from kimi.transport import Answer, reading_answer
 
 READ_SIZE = 64 * 1024
 
@@ -25,7 +24,7 @@ READ_SIZE = 64 * 1024
 class ChatStream:
     """A closable iterator of neutral events over one open upstream response."""
 
-    def __init__(self, response: requests.Response, decoder: FrameDecoder,
+    def __init__(self, response: Answer, decoder: FrameDecoder,
                  conversations: ChatTips, prompt_tokens: int = 0,
                  model_id: str = "", stalls: Optional[StallWatch] = None):
         self._response = response
@@ -164,7 +163,7 @@ def _read_to_the_end(reads: Iterator[list[Frame]]) -> None:
         pass  # the answer is whole; this connection is merely not reused
 
 
-def _release(response: requests.Response) -> None:
+def _release(response: Answer) -> None:
     """Give the connection of a fully read chunked answer back to urllib3's pool. The body was read past
     urllib3 (`_frames`), so urllib3 cannot see that it ended: http.client's response is closed as it would
     close itself after the last chunk (its file, not the socket) and the connection released by hand."""
