@@ -9,13 +9,16 @@ Credentials always travel as explicit headers instead.
 """
 from __future__ import annotations
 
+import email.utils
 import http.client
 import http.cookiejar
 import logging
+import math
 import socket
+import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import requests
 import urllib3.exceptions
@@ -192,3 +195,22 @@ def read_excerpt(response: requests.Response, limit: int) -> str:
         return response.raw.read(limit, decode_content=True).decode("utf-8", "replace")
     except (*TIMEOUTS, *CONNECTION_FAULTS):
         return ""
+
+
+def http_error(response: requests.Response, limit: int) -> errors.KimiError:
+    """The KimiError of a non-200 answer: its status, a short excerpt of its body, and its Retry-After."""
+    return errors.from_http_status(response.status_code, read_excerpt(response, limit),
+                                   retry_after_of(response.headers.get("Retry-After")))
+
+
+def retry_after_of(value: Optional[str]) -> Optional[int]:
+    """The whole seconds a Retry-After header asks for (delay-seconds or an HTTP date); None without one."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return int(value) or None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    seconds = math.ceil(moment.timestamp() - time.time())
+    return seconds if seconds > 0 else None
