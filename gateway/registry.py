@@ -22,14 +22,14 @@ class Registry:
 
     def views(self) -> list[dict[str, Any]]:
         """Every account, oldest first, as accounts.view() shows it."""
-        now = time.time()
+        now = self.pool.clock()
         runtime = self.store.read("runtime")
         records = sorted(self.store.read("accounts").values(), key=lambda r: (r.get("added_at", 0), r["id"]))
         return [accounts.view(r, runtime.get(r["id"], {}), now) for r in records]
 
     def view(self, account_id: str) -> dict[str, Any]:
         record = self._get(account_id)
-        return accounts.view(record, self.store.read("runtime").get(account_id, {}))
+        return accounts.view(record, self.store.read("runtime").get(account_id, {}), self.pool.clock())
 
     def save(self, cookies: Optional[str], refresh_token: Optional[str], label: str = "",
              source: str = "page") -> tuple[dict[str, Any], bool]:
