@@ -14,7 +14,7 @@ from flask import Blueprint, flash, get_flashed_messages, redirect, render_templ
 
 from blueprints import admin, i18n
 from blueprints.upstream import services
-from gateway import pasted
+from gateway import pasted, policies
 from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
 
@@ -82,17 +82,67 @@ def account_action(account_id: str, action: str):
     return redirect(url_for("auth.page"), 303)
 
 
+@bp.post("/auth/accounts/<account_id>/policy")
+def account_policy(account_id: str):
+    _require_admin()
+    try:
+        interval = policies.read_seconds(request.form.get("min_interval"), "min_interval")
+        cap = policies.read_count(request.form.get("daily_cap"), "daily_cap")
+    except BadRequest as err:
+        return _render_dashboard(error=_t(_BAD_POLICY_TEXTS[err.param])), 400
+    _registry().set_policy(account_id, interval, cap)
+    admin.audit("account_policy", account_id, _described({"min_interval": interval, "daily_cap": cap}))
+    flash("policy_account_saved")
+    return redirect(url_for("auth.page"), 303)
+
+
 @bp.post("/auth/keys")
 def create_key():
     _require_admin()
-    limit, streams = _positive("rate_limit"), _positive("max_streams")
-    if limit is False:
-        return _render_dashboard(error=_t("auth_bad_rate_limit")), 400
-    if streams is False:
-        return _render_dashboard(error=_t("auth_bad_max_streams")), 400
-    key, record = services().keyring.create(request.form.get("label", ""), limit, streams)
+    try:
+        limits = _key_limits()
+    except BadRequest as err:
+        return _render_dashboard(error=_t(_BAD_POLICY_TEXTS[err.param])), 400
+    key, record = services().keyring.create(request.form.get("label", ""), **limits)
     admin.audit("key_created", record["id"], record["label"])
     return _render_dashboard(new_key=key), 201  # shown this once; only its hash is stored
+
+
+@bp.post("/auth/keys/<key_id>/policy")
+def key_policy(key_id: str):
+    _require_admin()
+    try:
+        limits = _key_limits()
+    except BadRequest as err:
+        return _render_dashboard(error=_t(_BAD_POLICY_TEXTS[err.param])), 400
+    services().keyring.set_policy(key_id, request.form.get("label", ""), **limits)
+    admin.audit("key_policy", key_id, _described({**limits, "expires_at": policies.expiry_date(limits["expires_at"])}))
+    flash("policy_key_saved")
+    return redirect(url_for("auth.page"), 303)
+
+
+def _described(values: dict) -> str:
+    """A policy change as the audit log shows it: each setting's new value (none: unset)."""
+    return ", ".join(f"{name}={','.join(value) if isinstance(value, (list, tuple)) else value or 'none'}"
+                     for name, value in values.items())
+
+
+# The page's words for a policy form's bad field (BadRequest.param).
+_BAD_POLICY_TEXTS = {"rate_limit": "auth_bad_rate_limit", "max_streams": "auth_bad_max_streams",
+                     "daily_cap": "policy_bad_daily_cap", "expires": "policy_bad_expires",
+                     "min_interval": "policy_bad_min_interval"}
+
+
+def _key_limits() -> dict[str, Any]:
+    """The limits a key form sets (None: the default); BadRequest naming the field that is not valid."""
+    form = request.form
+    limits = {"rate_limit": _positive("rate_limit"), "max_streams": _positive("max_streams")}
+    for field, value in limits.items():
+        if value is False:
+            raise BadRequest(f"{field} is not a whole number of at least 1.", param=field)
+    return {**limits, "daily_cap": policies.read_count(form.get("daily_cap"), "daily_cap"),
+            "allowed_models": policies.read_models(form.get("allowed_models")),
+            "expires_at": policies.read_expiry(form.get("expires"))}
 
 
 def _positive(field: str):
@@ -182,7 +232,9 @@ def _dashboard_context(new_key: Optional[str] = None) -> dict[str, Any]:
             "quotas": services().quotas.readouts(wait=settings["quota_page_wait"]),
             "console_snippet": CONSOLE_SNIPPET,
             "default_limit": settings["key_rate_limit_per_minute"],
-            "default_streams": settings["key_max_streams"], "base_url": request.host_url.rstrip("/")}
+            "default_streams": settings["key_max_streams"], "base_url": request.host_url.rstrip("/"),
+            "account_defaults": {"min_interval": settings["account_min_interval"],
+                                 "daily_cap": settings["account_daily_cap"]}}
 
 
 def _render_dashboard(error: Optional[str] = None, new_key: Optional[str] = None) -> str:

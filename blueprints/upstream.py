@@ -15,7 +15,7 @@ from gevent import monkey
 from blueprints.formats.common import MAX_JSON_DEPTH, nests_deeper_than
 from blueprints.proxy import came_through_proxy
 from blueprints.request_notes import note_access, note_body, note_key, note_turn
-from gateway.access import Access, choose_access
+from gateway.access import Access, choose_access, require_model
 from gateway.catalogue import pool_credentials
 from gateway.reply import Reply
 from gateway.services import Services
@@ -101,6 +101,7 @@ def open_events(chat: ChatRequest, credential: Optional[str], access: Optional[A
     """
     gateway = services()
     access = access or caller_access(credential)
+    require_model(access, chat.model, lambda model_id: gateway.router.models.resolve(model_id).id)  # 403 when not
     hold = gateway.keyring.hold_stream(access)  # 429 when the key holds KEY_MAX_STREAMS already
     turn = Turn(_with_conversation_headers(chat), access, gateway.turns, gateway.router, gateway.pool, hold)
     opened_at, reply = time.monotonic(), None

@@ -18,10 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from gateway import policies
 from gateway.accounts import short_prefix
 from gateway.store import Store
 from kimi import tokens
-from kimi.errors import AuthRejected, NotFound, RateLimited
+from kimi.errors import AuthRejected, BadRequest, NotFound, PermissionDenied, RateLimited
 
 KEY_REQUIRED_MESSAGE = ("This server lends its Kimi accounts only to callers with a valid proxy API key. "
                         "Ask its owner for one (keys are created on the /auth page) and send it as the API "
@@ -29,6 +30,9 @@ KEY_REQUIRED_MESSAGE = ("This server lends its Kimi accounts only to callers wit
                         "Storage).")
 KEY_ALPHABET_PREFIX = "sk-"
 RATE_WINDOW = 60
+# A key's daily cap counts in a window of one day: windows start at multiples of it since the epoch,
+# which are UTC midnights.
+DAY_WINDOW = 24 * 3600
 # How long Kimi's acceptance of a caller's own token is believed without asking again.
 ACCEPTED_TOKEN_SECONDS = 600
 # A held stream frees itself this long after its holder died without giving it back (a worker killed
@@ -49,6 +53,7 @@ class Access:
     presented: tuple[tokens.Credential, ...] = ()  # every own token sent (comma-separated), `own` among them
     stream_limit: int = 0  # concurrent streams the proxy key may hold (0: no cap)
     key_label: str = field(default="", compare=False)  # the proxy key's label, for the request log only
+    allowed_models: tuple[str, ...] = ()  # the models (ids or aliases) the proxy key may ask for (empty: all)
 
 
 def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring: "Keyring",
@@ -63,12 +68,21 @@ def choose_access(credential: Optional[str], remote_addr: Optional[str], keyring
         return Access(own=random.choice(own), caller="own:" + token_ref(credential or ""), presented=tuple(own))
     key = keyring.find(credential)
     if key is not None:
+        keyring.check_expiry(key)
         keyring.count_use(key)
         return Access(key_id=key["id"], caller="key:" + key["id"], stream_limit=keyring.stream_limit(key),
-                      key_label=key.get("label") or "")
+                      key_label=key.get("label") or "", allowed_models=tuple(key.get("allowed_models") or ()))
     if keyring.lends_keyless() and not forwarded and _is_loopback(remote_addr):
         return Access()
     raise AuthRejected(KEY_REQUIRED_MESSAGE, code="invalid_api_key")
+
+
+def require_model(access: Access, model_id: str, resolve: Callable[[str], str]) -> None:
+    """Returns when the access may use this model; PermissionDenied (403) naming the allowed ones when
+    its key is limited to others. `resolve` names the model table entry an id or alias stands for."""
+    if not policies.is_model_allowed(access.allowed_models, model_id, resolve):
+        raise PermissionDenied(f"This API key may use only these models: {', '.join(access.allowed_models)} "
+                               f"(not {model_id!r}).", code="model_not_allowed", param="model")
 
 
 def token_ref(token: str) -> str:
@@ -117,9 +131,23 @@ class Keyring:
             if count > limit:
                 raise RateLimited(f"This API key may make {limit} requests per minute; try again shortly.",
                                   retry_after=max(1, math.ceil(left)), code="key_rate_limited")
+        if key.get("daily_cap"):
+            count, left = self.store.hit("key-day:" + key["id"], DAY_WINDOW)
+            if count > key["daily_cap"]:
+                raise RateLimited(f"This API key may make {key['daily_cap']} requests per day (its daily cap); the "
+                                  "count starts again at midnight UTC.",
+                                  retry_after=max(1, math.ceil(left)), code="key_daily_cap")
         now = int(time.time())
         if now - (_as_int(self.store.recall("key-used:" + key["id"])) or 0) >= 60:  # a minute is precise enough
             self.store.remember("key-used:" + key["id"], str(now), 90 * 24 * 3600)
+
+    @staticmethod
+    def check_expiry(key: dict[str, Any], now: Optional[float] = None) -> None:
+        """Returns while the key has not expired; AuthRejected (401) once its expiry date has passed."""
+        expires_at = key.get("expires_at")
+        if expires_at and (time.time() if now is None else now) >= expires_at:
+            raise AuthRejected(f"This API key expired on {policies.expiry_date(expires_at)} (UTC); ask the server's "
+                               "owner for a new one.", code="key_expired")
 
     def stream_limit(self, key: dict[str, Any]) -> int:
         """How many streams the key may hold at once: its own cap, else KEY_MAX_STREAMS (0: no cap)."""
@@ -147,15 +175,35 @@ class Keyring:
         hold.is_held = True
         return hold
 
-    def create(self, label: str = "", rate_limit: Optional[int] = None,
-               max_streams: Optional[int] = None) -> tuple[str, dict[str, Any]]:
-        """A new key: (the key itself, to show once, and its record)."""
+    def create(self, label: str = "", rate_limit: Optional[int] = None, max_streams: Optional[int] = None,
+               **policy: Any) -> tuple[str, dict[str, Any]]:
+        """A new key: (the key itself, to show once, and its record). `policy`: `allowed_models`,
+        `daily_cap`, `expires_at` (see set_policy)."""
         key = KEY_ALPHABET_PREFIX + secrets.token_urlsafe(32)
         record = {"id": secrets.token_hex(4), "hash": hash_key(key), "prefix": short_prefix(key),
-                  "label": label.strip()[:80], "rate_limit": rate_limit or None,
-                  "max_streams": max_streams or None, "created_at": time.time(), "source": "page"}
+                  "label": label.strip()[:80], "created_at": time.time(), "source": "page",
+                  **_policy_fields(rate_limit=rate_limit, max_streams=max_streams, **policy)}
         self.store.modify("keys", lambda keys: keys.__setitem__(record["id"], record))
         return key, record
+
+    def set_policy(self, key_id: str, label: str, **policy: Any) -> dict[str, Any]:
+        """Replace a page key's label and limits: `rate_limit`, `max_streams`, `daily_cap` (None: the
+        default), `allowed_models` (empty: all), `expires_at` (Unix seconds, None: never). Keys from
+        API_KEYS keep the global defaults: BadRequest."""
+        if key_id.startswith("env-"):
+            raise BadRequest("Keys from API_KEYS keep the server's defaults; their limits cannot be edited.",
+                             code="key_from_env")
+
+        def put(keys: dict) -> Optional[dict[str, Any]]:
+            if key_id not in keys:
+                return None
+            keys[key_id].update(label=label.strip()[:80], **_policy_fields(**policy))
+            return keys[key_id]
+
+        record = self.store.modify("keys", put)
+        if record is None:
+            raise NotFound(f"No API key {key_id!r}.", code="key_not_found")
+        return record
 
     def revoke(self, key_id: str) -> None:
         if key_id.startswith("env-"):
@@ -168,8 +216,11 @@ class Keyring:
         """Every key without its hash, environment keys first, then by creation time."""
         stored = sorted(self.store.read("keys").values(), key=lambda k: k.get("created_at", 0))
         return [{**{k: v for k, v in key.items() if k != "hash"},
+                 "own_rate_limit": key.get("rate_limit"), "own_max_streams": key.get("max_streams"),
                  "rate_limit": key.get("rate_limit") or self.rate_limit or None,
                  "max_streams": self.stream_limit(key) or None,
+                 "expires_on": policies.expiry_date(key.get("expires_at")),
+                 "is_expired": bool(key.get("expires_at")) and time.time() >= key["expires_at"],
                  "last_used": _as_int(self.store.recall("key-used:" + key["id"]))}
                 for key in [*self.env.values(), *stored]]
 
@@ -206,6 +257,13 @@ class AcceptedTokens:
         if not self.probe(token):
             raise AuthRejected("Kimi rejected this token.", code="invalid_token")
         self.store.remember(name, "1", self.seconds)
+
+
+def _policy_fields(rate_limit: Optional[int] = None, max_streams: Optional[int] = None, daily_cap: Optional[int] = None,
+                   allowed_models: tuple[str, ...] = (), expires_at: Optional[float] = None) -> dict[str, Any]:
+    """A key record's limits as stored: None (or an empty list) where the default applies."""
+    return {"rate_limit": rate_limit or None, "max_streams": max_streams or None, "daily_cap": daily_cap or None,
+            "allowed_models": list(allowed_models), "expires_at": expires_at or None}
 
 
 def hash_key(key: str) -> str:

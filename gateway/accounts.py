@@ -11,12 +11,14 @@ import secrets
 import time
 from typing import Any, Optional
 
+from gateway import policies
 from gateway.pasted import EXPIRY_LEEWAY, is_chain_refresh, iso, short_prefix
 from kimi import tokens
 
 # States, in the order the page explains them. "reimport": Kimi refused the refresh token, so only
 # saving the account again (a fresh login's tokens) brings it back.
-STATES = ("active", "expired", "reimport", "rejected", "cooling", "disabled", "legacy")
+# "circuit": Kimi refused it ACCOUNT_CIRCUIT_REFUSALS times in a row; a passing check lends it again.
+STATES = ("active", "expired", "reimport", "rejected", "cooling", "circuit", "disabled", "legacy")
 # How long before its `exp` an access token is renewed: 2–3 minutes, as careful clients do (D.1).
 RENEW_AHEAD = 150
 SOON_SECONDS = 24 * 3600  # an access token with less left than this is flagged on the page and in /health
@@ -110,6 +112,8 @@ def state_of(record: dict[str, Any], status: dict[str, Any], now: Optional[float
         return "disabled"
     if record.get("rejected"):
         return "reimport" if record.get("reimport") else "rejected"
+    if status.get("circuit_open"):
+        return "circuit"
     if is_legacy(record):
         return "legacy"  # served by the legacy REST path with its refresh token (kimi/router.py)
     claims = access_claims(record)
@@ -135,7 +139,8 @@ def view(record: dict[str, Any], status: dict[str, Any], now: Optional[float] = 
             "token_prefix": short_prefix(record.get("access_token") or record.get("refresh_token")),
             "cooldown_until": iso(status.get("cooldown_until")) if status.get("cooldown_until", 0) > now else None,
             "last_used": iso(status.get("last_used")), "last_error": status.get("last_error") or "",
-            "last_error_at": iso(status.get("last_error_at")), "added_at": iso(record.get("added_at"))}
+            "last_error_at": iso(status.get("last_error_at")), "added_at": iso(record.get("added_at")),
+            "health": policies.health(status, now), "policy": dict(record.get("policy") or {})}
 
 
 def _refresh_expiry(record: dict[str, Any]) -> Optional[str]:

@@ -27,7 +27,9 @@ def open_pooled(open_chat: Opener, chat_for: Callable[[Lease], ChatRequest], poo
     retried = False
     while True:
         try:
-            return open_chat(chat_for(lease), tokens.credential(lease.token, lease.device_id)), lease
+            stream = open_chat(chat_for(lease), tokens.credential(lease.token, lease.device_id))
+            lease.succeeded = True  # resets the account's refusals in a row when the lease goes back
+            return stream, lease
         except (AuthRejected, RateLimited) as err:
             if retried:
                 lease.release()
@@ -45,8 +47,9 @@ def open_pooled(open_chat: Opener, chat_for: Callable[[Lease], ChatRequest], poo
 
 def note_refusal(pool: AccountPool, lease: Lease, err: KimiError) -> None:
     """Record on the account why Kimi refused it, when no retry is left."""
+    lease.succeeded = False  # a refusal mid-answer: the answer's start was no success after all
     if isinstance(err, RateLimited):
-        err.retry_after = pool.cool_down(lease.account_id, err.message)
+        err.retry_after = pool.cool_down(lease.account_id, err.message, err.kimi_retry_after)
     elif err.code not in _LOCAL_REFUSALS:
         pool.reject(lease.account_id, err.message, token=lease.token)
 
@@ -83,7 +86,7 @@ def _after_overload(pool: AccountPool, lease: Lease, err: RateLimited, cool_down
             return pool.acquire(exclude={lease.account_id})
         except KimiError:
             raise err from None  # the fallback model is tried next, on every account again
-    rest = pool.cool_down(lease.account_id, err.message)
+    rest = pool.cool_down(lease.account_id, err.message, err.kimi_retry_after)
     try:
         return pool.acquire(exclude={lease.account_id})
     except KimiError as pool_err:

@@ -5,22 +5,20 @@ that Kimi rejects, rate-limits or that needs renewing. Its state lives in the st
 from __future__ import annotations
 
 import logging
-import math
 import random
 import secrets
 import time
-from collections import Counter
 from typing import Any, Iterable, Optional
 
-from gateway import accounts
+from gateway import accounts, policies
 from gateway.store import Store, StoreUnavailable
+from gateway.unlendable import AUTH_PAGE, LENDABLE_STATES, why_unlendable
 from kimi import tokens
 from kimi.errors import AuthRejected, KimiError, RateLimited, UpstreamTimeout
 from kimi.refresh import AccountCalls
 
 log = logging.getLogger(__name__)
 
-AUTH_PAGE = "/auth"
 CHAT_MEMORY_SECONDS = 24 * 3600
 # The refresh lock frees itself this long after its holder died (Redis only: a file lock dies with its
 # process). It outlasts the longest refresh: the RPC and the legacy GET, each 10 s to connect + 20 s to answer.
@@ -28,13 +26,6 @@ REFRESH_LOCK_SECONDS = 90
 # Said with every refused chain: Kimi rotates the refresh token on each use, so two holders knock each other out.
 SHARED_SESSION_NOTE = ("Logging in to Kimi in a browser with the same session (or using that session's "
                        "tokens elsewhere) can log this gateway out: import a login of its own.")
-_STATE_WORDS = {"expired": "expired", "reimport": "needing re-import", "rejected": "rejected by Kimi",
-                "disabled": "disabled",
-                "legacy": "legacy-only (refresh token path)", "unreachable": "not renewable right now"}
-
-
-# Legacy accounts are lent too: their requests take the legacy REST path.
-LENDABLE_STATES = ("active", "legacy")
 
 
 class LegacyAccount(AuthRejected):
@@ -50,6 +41,7 @@ class Lease:
         self.lease_id = lease_id
         self.token: Optional[str] = accounts.lent_token(record)
         self.device_id: Optional[str] = record.get("device_id")  # the account's, for every call it makes
+        self.succeeded = False  # Kimi answered on it: noted with the release, in the same store write
         self._released = False
 
     def release(self, chat_id: Optional[str] = None) -> None:
@@ -67,7 +59,8 @@ class Lease:
 class AccountPool:
     def __init__(self, store: Store, calls: AccountCalls, *, max_streams: int = 4,
                  cooldown_seconds: int = 60, lease_seconds: int = 900, refresh_wait: float = 30,
-                 renew_ahead: float = accounts.RENEW_AHEAD):
+                 renew_ahead: float = accounts.RENEW_AHEAD,
+                 policy: policies.AccountPolicy = policies.AccountPolicy(), interval_wait: float = 0):
         self.store = store
         self.calls = calls
         self.max_streams = max_streams  # 0: no cap
@@ -76,6 +69,10 @@ class AccountPool:
         self.lease_seconds = lease_seconds
         self.refresh_wait = refresh_wait
         self.renew_ahead = renew_ahead  # seconds before an access token's `exp` that it is renewed
+        self.policy = policy  # spacing, daily cap and circuit, each account's record may override the first two
+        self.interval_wait = interval_wait  # a request waits this long at most for an account's spacing to pass
+        self.clock = time.time  # what the policies read as now (a test may move it)
+        self.sleep = time.sleep  # gevent's under gunicorn's worker (monkey-patched), so waiting holds no worker
 
     # Lending accounts
 
@@ -84,7 +81,7 @@ class AccountPool:
         renewed first when its token is about to expire. AuthRejected or RateLimited when none is free."""
         skipped = set(exclude)
         while True:
-            lease = self._reserve(skipped, prefer)
+            lease = self._reserve_within_interval(skipped, prefer)
             record = self.store.read("accounts").get(lease.account_id) or {}
             if accounts.is_legacy(record) or not self.needs_refresh(record):
                 return lease
@@ -197,36 +194,62 @@ class AccountPool:
                 record.update(rejected=reason[:500], rejected_at=time.time(), reimport=reimport)
 
         self.store.modify("accounts", put)
-        self.note_error(account_id, reason)
+        self.note_error(account_id, reason, refused=True)
         log.warning("account %s rejected: %s", account_id, reason)
 
     def cool_down(self, account_id: str, reason: str, seconds: Optional[int] = None) -> int:
-        """Rest the account after Kimi's rate limit; returns the seconds it rests."""
+        """Rest the account after Kimi's rate limit, for `seconds` when Kimi said how long (its
+        Retry-After), else ACCOUNT_COOLDOWN_SECONDS; returns the seconds it rests."""
         seconds = seconds or self.cooldown_seconds
-        until = time.time() + seconds
+        now = self.clock()
 
-        def put(runtime: dict) -> None:
+        def put(runtime: dict) -> bool:
             status = runtime.setdefault(account_id, {})
-            status.update(cooldown_until=until, cooldown_reason=reason[:300],
-                          last_error=reason[:300], last_error_at=time.time())
+            status.update(cooldown_until=now + seconds, cooldown_reason=reason[:300],
+                          last_error=reason[:300], last_error_at=now)
+            return policies.count_refusal(status, reason, now, self.policy.circuit_refusals)
 
-        self.store.modify("runtime", put)
+        self._say_if_opened(account_id, self.store.modify("runtime", put))
         log.info("account %s cools down for %ss: %s", account_id, seconds, reason)
         return seconds
 
-    def note_error(self, account_id: str, message: str) -> None:
-        def put(runtime: dict) -> None:
-            runtime.setdefault(account_id, {}).update(last_error=message[:300], last_error_at=time.time())
+    def note_error(self, account_id: str, message: str, refused: bool = False) -> None:
+        """Keep the account's last error; `refused`: Kimi refused the account (it counts toward the circuit)."""
+        now = self.clock()
 
-        self.store.modify("runtime", put)
+        def put(runtime: dict) -> bool:
+            status = runtime.setdefault(account_id, {})
+            status.update(last_error=message[:300], last_error_at=now)
+            return refused and policies.count_refusal(status, message, now, self.policy.circuit_refusals)
+
+        self._say_if_opened(account_id, self.store.modify("runtime", put))
+
+    def _say_if_opened(self, account_id: str, opened: bool) -> None:
+        if opened:
+            log.warning("account %s is no longer lent: Kimi refused it %d times in a row (ACCOUNT_CIRCUIT_REFUSALS); "
+                        "a passing check on %s lends it again", account_id, self.policy.circuit_refusals, AUTH_PAGE)
 
     # Internals
 
+    def _reserve_within_interval(self, skipped: set[str], prefer: Optional[str]) -> Lease:
+        """A lease as _reserve() makes it; when only the accounts' spacing (ACCOUNT_MIN_INTERVAL) holds every
+        account back for at most `interval_wait` seconds, the request waits that out once rather than failing:
+        the spacing is there to pace Kimi, not to refuse callers."""
+        try:
+            return self._reserve(skipped, prefer)
+        except RateLimited as err:
+            if err.code != policies.INTERVAL or err.retry_after > self.interval_wait:
+                raise
+            wait = err.retry_after
+        self.sleep(wait)
+        return self._reserve(skipped, prefer)
+
     def _reserve(self, skipped: set[str], prefer: Optional[str]) -> Lease:
-        now = time.time()
+        now = self.clock()
         records = self.store.read("accounts")
         candidates = [r["id"] for r in records.values()
                       if r["id"] not in skipped and accounts.state_of(r, {}, now) in LENDABLE_STATES]
+        policy_of = {account_id: self.policy.for_record(records[account_id]) for account_id in candidates}
         random.shuffle(candidates)  # equal last use (new accounts): no fixed favourite
         lease_id = secrets.token_hex(6)
 
@@ -235,10 +258,12 @@ class AccountPool:
             for account_id in ordered:
                 status = runtime.get(account_id, {})
                 streams = {k: v for k, v in status.get("streams", {}).items() if v > now}
-                if status.get("cooldown_until", 0) > now or (self.max_streams and len(streams) >= self.max_streams):
+                if status.get("cooldown_until", 0) > now or (self.max_streams and len(streams) >= self.max_streams) \
+                        or policies.blocked_by(policy_of[account_id], status, now):
                     continue
                 streams[lease_id] = now + self.lease_seconds
-                runtime[account_id] = {**status, "streams": streams, "last_used": now}
+                runtime[account_id] = {**status, "streams": streams}
+                policies.count_start(runtime[account_id], now)
                 return account_id
             return None
 
@@ -265,8 +290,13 @@ class AccountPool:
         return self.store.modify("accounts", put)
 
     def _release(self, lease: Lease, chat_id: Optional[str]) -> None:
+        now = self.clock()
+
         def put(runtime: dict) -> None:
-            runtime.get(lease.account_id, {}).get("streams", {}).pop(lease.lease_id, None)
+            status = runtime.get(lease.account_id, {})
+            status.get("streams", {}).pop(lease.lease_id, None)
+            if lease.succeeded and status:
+                policies.count_success(status, now)
 
         self.store.modify("runtime", put)
         # Which account holds a chat matters only when there is a choice of accounts.
@@ -275,32 +305,5 @@ class AccountPool:
 
     def _unavailable(self, records: dict, skipped: set[str], now: float) -> KimiError:
         """Why no account can be lent, as the error the caller gets."""
-        if not records:
-            return AuthRejected("No Kimi token: this server has no Kimi account of its own yet. Its owner adds "
-                                f"one on the {AUTH_PAGE} page (the `access_token` and `refresh_token` from "
-                                "www.kimi.com's Local Storage), or sets KIMI_TOKEN. You may also send your own "
-                                "Kimi access token as the API key.", code="no_account")
-        runtime = self.store.read("runtime")
-        states = Counter()
-        waits = []
-        for record in records.values():
-            state = accounts.state_of(record, runtime.get(record["id"], {}), now)
-            if state in LENDABLE_STATES and record["id"] in skipped:
-                state = "unreachable"
-            states[state] += 1
-            if state == "cooling":
-                waits.append(runtime[record["id"]]["cooldown_until"] - now)
-        if waits:
-            return RateLimited("Every Kimi account of this server is resting after Kimi's rate limit.",
-                               retry_after=max(1, math.ceil(min(waits))), code="accounts_cooling_down")
-        if states["active"] or states["legacy"]:
-            return RateLimited("Every Kimi account of this server is busy with other streams.",
-                               retry_after=2, code="accounts_busy")
-        summary = ", ".join(f"{count} {_STATE_WORDS[state]}" for state, count in sorted(states.items()))
-        if states["reimport"]:
-            # Kimi's reason is worth more than the count here (whose chain died, and why); one is enough.
-            reason = next(r["rejected"] for r in records.values() if r.get("reimport") and r.get("rejected"))
-            return AuthRejected(f"No usable Kimi account on this server ({summary}). {reason}",
-                                code="account_needs_reimport")
-        return AuthRejected(f"No usable Kimi account on this server ({summary}). Its owner can save a fresh "
-                            f"login on the {AUTH_PAGE} page.", code="no_usable_account")
+        runtime = self.store.read("runtime") if records else {}
+        return why_unlendable(records, runtime, skipped, now, self.policy)

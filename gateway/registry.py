@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any, Optional
 
-from gateway import accounts, pasted
+from gateway import accounts, pasted, policies
 from gateway.pool import AccountPool
 from kimi import tokens
 from kimi.errors import AuthRejected, BadRequest, KimiError, NotFound
@@ -22,14 +22,14 @@ class Registry:
 
     def views(self) -> list[dict[str, Any]]:
         """Every account, oldest first, as accounts.view() shows it."""
-        now = time.time()
+        now = self.pool.clock()
         runtime = self.store.read("runtime")
         records = sorted(self.store.read("accounts").values(), key=lambda r: (r.get("added_at", 0), r["id"]))
         return [accounts.view(r, runtime.get(r["id"], {}), now) for r in records]
 
     def view(self, account_id: str) -> dict[str, Any]:
         record = self._get(account_id)
-        return accounts.view(record, self.store.read("runtime").get(account_id, {}))
+        return accounts.view(record, self.store.read("runtime").get(account_id, {}), self.pool.clock())
 
     def save(self, cookies: Optional[str], refresh_token: Optional[str], label: str = "",
              source: str = "page") -> tuple[dict[str, Any], bool]:
@@ -53,6 +53,12 @@ class Registry:
         log.info("account %s %s (%s)", account_id, "added" if created else "updated",
                  tokens.describe(credentials["access_token"] or credentials["refresh_token"]))
         return self.view(account_id), created
+
+    def set_policy(self, account_id: str, min_interval: Optional[float], daily_cap: Optional[int]) -> dict[str, Any]:
+        """The account's own spacing and daily cap (None: ACCOUNT_MIN_INTERVAL, ACCOUNT_DAILY_CAP apply)."""
+        own = {name: value for name, value in (("min_interval", min_interval), ("daily_cap", daily_cap)) if value}
+        self._change(account_id, lambda record: record.update(policy=own))
+        return self.view(account_id)
 
     def set_disabled(self, account_id: str, disabled: bool) -> dict[str, Any]:
         self._change(account_id, lambda record: record.update(disabled=disabled))
@@ -102,6 +108,7 @@ class Registry:
             raise
         if live:
             self._change(account_id, lambda r: r.update(rejected=None))
+            self._change_status(account_id, policies.close_circuit)  # the owner saw it work: lend it again
         elif not self._get(account_id).get("rejected"):
             self.pool.reject(account_id, "Kimi did not accept this token when it was checked.")
         return {**self.view(account_id), "live": live}
@@ -140,10 +147,18 @@ class Registry:
         self.store.modify("accounts", put)
 
     def _forget_cooldown(self, account_id: str) -> None:
+        """A fresh login: Kimi's earlier refusals were of the old tokens, so no rest and no open circuit."""
+        def put(status: dict) -> None:
+            status.pop("cooldown_until", None)
+            status.pop("cooldown_reason", None)
+            policies.close_circuit(status)
+
+        self._change_status(account_id, put)
+
+    def _change_status(self, account_id: str, change) -> None:
+        """Change the account's runtime status (the pool's section), when it has one."""
         def put(runtime: dict) -> None:
-            status = runtime.get(account_id)
-            if status:
-                status.pop("cooldown_until", None)
-                status.pop("cooldown_reason", None)
+            if runtime.get(account_id):
+                change(runtime[account_id])
 
         self.store.modify("runtime", put)

@@ -21,6 +21,7 @@ from gateway.conversations import ChatOwners, ConversationMemory
 from gateway.filters import thinking_output
 from gateway.hygiene import ChatJanitor
 from gateway.login_throttle import LoginThrottle
+from gateway.policies import AccountPolicy
 from gateway.pool import AccountPool
 from gateway.quota import QuotaBoard
 from gateway.registry import Registry
@@ -74,7 +75,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     calls = AccountCalls(endpoints=endpoints, connect_timeout=settings["upstream_connect_timeout"])
     pool = AccountPool(store, calls, max_streams=settings["account_max_streams"],
                        cooldown_seconds=settings["account_cooldown_seconds"],
-                       renew_ahead=settings["refresh_ahead_seconds"])
+                       renew_ahead=settings["refresh_ahead_seconds"], **_account_policy(settings))
     registry = Registry(pool)
     registry.sync_env(settings["kimi_token"])
     ttl = int(settings["native_continuation_ttl"])
@@ -104,6 +105,13 @@ def build_services(settings: Mapping[str, Any]) -> Services:
         admin_password=_admin_password(store, settings), quotas=quotas,
         audit=AuditLog(store, settings["audit_log_days"]),
         usage=UsageBook(store, requests_log), requests_log=requests_log)
+
+
+def _account_policy(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The pool's policies that keep the owner's Kimi accounts safe (gateway/policies.py)."""
+    policy = AccountPolicy(min_interval=settings["account_min_interval"], daily_cap=settings["account_daily_cap"],
+                           circuit_refusals=settings["account_circuit_refusals"])
+    return {"policy": policy, "interval_wait": settings["account_interval_wait"]}
 
 
 def _router(settings: Mapping[str, Any], endpoints: Endpoints, models: ModelTable, tips: ConversationMemory,

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
+from gateway import policies
 from gateway.access import AcceptedTokens, Access, StreamHold, token_ref
 from gateway.catalogue import ModelCatalogue
 from gateway.continuation import ContinuationMap, Entry, history_mode
@@ -140,8 +141,12 @@ class Turn:
         raise AssertionError("unreachable: the chain is never empty")
 
     def _model_chain(self) -> list[str]:
+        """The model asked for, then its OVERLOAD_FALLBACK models that the caller's key may use."""
         model_id = self.router.models.resolve(self.chat.model).id
-        return [model_id, *self.settings.fallbacks.get(model_id, ())]
+        resolve = lambda name: self.router.models.resolve(name).id  # noqa: E731
+        fallbacks = [fallback for fallback in self.settings.fallbacks.get(model_id, ())
+                     if policies.is_model_allowed(self.access.allowed_models, fallback, resolve)]
+        return [model_id, *fallbacks]
 
     def _open_model(self, attempt: ChatRequest, cool_down: bool) -> AnswerStream:
         try:

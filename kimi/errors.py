@@ -31,12 +31,15 @@ class KimiError(Exception):
     default_message = "The gateway failed to handle this request."
 
     def __init__(self, message: str = "", *, code: str = "", param: Optional[str] = None,
-                 retry_after: Optional[int] = None):
+                 retry_after: Optional[int] = None, kimi_retry_after: Optional[int] = None):
         super().__init__(message or self.default_message)
         self.message = message or self.default_message
         self.code = code
         self.param = param
         self.retry_after = retry_after
+        # How long Kimi itself said to wait (its Retry-After header or a Connect retry delay), when it
+        # said: the account then rests exactly that long.
+        self.kimi_retry_after = kimi_retry_after
 
     def response_headers(self) -> dict[str, str]:
         """Headers the official SDKs read to decide whether and when to retry."""
@@ -154,6 +157,9 @@ def from_upstream_error(error: UpstreamError) -> KimiError:
     else:
         kind = _CONNECT_REASONS.get(error.reason) or _CONNECT_CODES.get(error.code, UpstreamUnavailable)
     text = error.message or kind.default_message
+    if error.retry_delay and issubclass(kind, RateLimited):
+        return kind(f"Kimi: {text}", code=error.code or "upstream_error", retry_after=error.retry_delay,
+                    kimi_retry_after=error.retry_delay)
     return kind(f"Kimi: {text}", code=error.code or "upstream_error")
 
 
@@ -191,8 +197,9 @@ _ERROR_TYPES: dict[str, tuple[type[KimiError], str, dict]] = {
 }
 
 
-def from_http_status(status: int, body_text: str = "") -> KimiError:
-    """The KimiError for a non-200 HTTP answer from Kimi (body shown only as a short excerpt)."""
+def from_http_status(status: int, body_text: str = "", retry_after: Optional[int] = None) -> KimiError:
+    """The KimiError for a non-200 HTTP answer from Kimi (body shown only as a short excerpt);
+    `retry_after`: the seconds of the answer's Retry-After header, when it had one."""
     excerpt = " ".join(body_text.split())[:200]
     detail = f" ({excerpt})" if excerpt else ""
     if status == 401:
@@ -200,7 +207,8 @@ def from_http_status(status: int, body_text: str = "") -> KimiError:
     if status == 403:
         return PermissionDenied(f"Kimi refused the request (HTTP 403){detail}.", code="permission_denied")
     if status == 429:
-        return RateLimited(f"Kimi is rate limiting this account (HTTP 429){detail}.", code="rate_limited")
+        return RateLimited(f"Kimi is rate limiting this account (HTTP 429){detail}.", code="rate_limited",
+                           retry_after=retry_after or 30, kimi_retry_after=retry_after)
     if status in (408, 504):
         return UpstreamTimeout(f"Kimi timed out (HTTP {status}).", code="upstream_timeout")
     return UpstreamUnavailable(f"Kimi answered HTTP {status}{detail}.", code="upstream_http_error")

@@ -146,6 +146,7 @@ class UpstreamError:
     reason: str = ""
     message: str = ""
     is_paywall: bool = False
+    retry_delay: Optional[int] = None  # seconds Kimi asked to wait (a RetryInfo detail), when it said
 
 
 Event = Union[ChatStarted, MessageStarted, ThinkingDelta, TextDelta, WebSearch, Citations, ToolCall, Finished,

@@ -122,7 +122,8 @@ def error_from_response(response: requests.Response) -> errors.KimiError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error_type"), str):
         return errors.from_error_type(body["error_type"], str(body.get("message") or ""))
-    return errors.from_http_status(response.status_code, text)
+    return errors.from_http_status(response.status_code, text,
+                                   transport.retry_after_of(response.headers.get("Retry-After")))
 
 
 def read_excerpt(response: requests.Response) -> str:

@@ -10,10 +10,13 @@ Credentials always travel as explicit headers instead.
 """
 from __future__ import annotations
 
+import email.utils
 import http.client
 import http.cookiejar
 import logging
+import math
 import socket
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
@@ -159,6 +162,10 @@ class Answer:
         self.raw = raw
         self.status_code = raw.status
 
+    @property
+    def headers(self) -> Any:
+        return self.raw.headers  # case-insensitive, as requests' Response.headers
+
     def close(self) -> None:
         self.raw.close()  # as requests' Response.close: a half-read connection is closed, not reused
         self.raw.release_conn()
@@ -245,9 +252,28 @@ def reading_answer(watched: Watched) -> Faults:
                   lambda: errors.silent_mid_answer() if watched.stalled else errors.cut_mid_answer())
 
 
-def read_excerpt(response: requests.Response, limit: int) -> str:
+def read_excerpt(response: "requests.Response | Answer", limit: int) -> str:
     """Up to `limit` bytes of an error answer's body as text; "" when even that cannot be read."""
     try:
         return response.raw.read(limit, decode_content=True).decode("utf-8", "replace")
     except (*TIMEOUTS, *CONNECTION_FAULTS):
         return ""
+
+
+def http_error(response: "requests.Response | Answer", limit: int) -> errors.KimiError:
+    """The KimiError of a non-200 answer: its status, a short excerpt of its body, and its Retry-After."""
+    return errors.from_http_status(response.status_code, read_excerpt(response, limit),
+                                   retry_after_of(response.headers.get("Retry-After")))
+
+
+def retry_after_of(value: Optional[str]) -> Optional[int]:
+    """The whole seconds a Retry-After header asks for (delay-seconds or an HTTP date); None without one."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return int(value) or None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    seconds = math.ceil(moment.timestamp() - time.time())
+    return seconds if seconds > 0 else None

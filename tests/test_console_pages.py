@@ -168,3 +168,20 @@ def test_the_banner_shows_on_every_console_page_while_bodies_are_logged(make_app
     for path in ["/auth", *CONSOLE]:
         assert '<p class="notice warn" id="bodies-banner" role="status">LOG_BODIES' in \
             with_bodies.get(path + "?lang=en").text
+
+
+def test_policy_changes_are_audited_with_their_new_values(admin):
+    page = post(admin, "/auth/keys", label="agent").text
+    key_id = re.search(r'<tr data-key="(\w+)">', page).group(1)
+    post(admin, f"/auth/keys/{key_id}/policy", label="agent", rate_limit="7", max_streams="", daily_cap="50",
+         allowed_models="kimi-k2.5-instant, kimi-k2.6", expires="2031-01-31")
+    post(admin, "/auth/accounts", cookies=make_jwt(sub="audituser00000000002"), label="main")
+    account_id = re.search(r'data-account="(\w+)"', admin.get("/auth").text).group(1)
+    post(admin, f"/auth/accounts/{account_id}/policy", min_interval="3", daily_cap="")
+    rows = re.findall(r'<tr data-action="(\w+)">(.*?)</tr>', admin.get("/auth/audit?lang=en").text, re.S)
+    assert [action for action, _ in rows] == ["account_policy", "account_saved", "key_policy", "key_created",
+                                              "login"]
+    assert "account policy changed" in rows[0][1] and "min_interval=3.0, daily_cap=none" in rows[0][1]
+    assert "key policy changed" in rows[2][1] and ("rate_limit=7, max_streams=none, daily_cap=50, "
+                                                   "allowed_models=kimi-k2.5-instant,kimi-k2.6, "
+                                                   "expires_at=2031-01-31") in unescape(rows[2][1])

@@ -19,7 +19,7 @@ from kimi.models import ModelSpec, ModelTable, choose_effort
 from kimi.stall import StallWatch
 from kimi.connect.stream import ChatStream
 from kimi.attachments import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT, Fetcher, close_all
-from kimi.transport import Answer, Endpoints, Poster, browser_headers, calling, pooled_session, read_excerpt
+from kimi.transport import Answer, Endpoints, Poster, browser_headers, calling, http_error, pooled_session, read_excerpt
 from kimi.uploads import Uploader, fetch_newest
 from kimi.usage import estimate_tokens
 
@@ -117,7 +117,7 @@ class KimiClient:
             response = poster.post(data, headers)
         if response.status_code != 200:
             with response:
-                raise errors.from_http_status(response.status_code, read_excerpt(response, 2048))
+                raise http_error(response, 2048)
         return response
 
 

@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from kimi.events import Source, UpstreamError
@@ -27,13 +28,34 @@ def parse_error(error: dict) -> UpstreamError:
     """The UpstreamError of a Connect error object (A.11); text prefers the localized message."""
     reason = message = ""
     is_paywall = False
+    retry_delay = None
     for detail in error.get("details") or ():
         debug = detail.get("debug") or {}
         reason = reason or debug.get("reason") or ""
         message = message or (debug.get("localizedMessage") or {}).get("message") or ""
         is_paywall = is_paywall or "paywall" in debug
-    return UpstreamError(code=error.get("code") or "", reason=reason,
-                         message=message or error.get("message") or "", is_paywall=is_paywall)
+        retry_delay = retry_delay or read_retry_delay(debug.get("retryDelay"))
+    return UpstreamError(code=error.get("code") or "", reason=reason, message=message or error.get("message") or "",
+                         is_paywall=is_paywall, retry_delay=retry_delay)
+
+
+def read_retry_delay(value: object) -> Optional[int]:
+    """Whole seconds (rounded up) of a google.rpc.RetryInfo `retryDelay` as Connect renders it in a
+    detail's `debug`: a protobuf Duration, "30s" or "1.5s" in JSON, or {"seconds": 30, "nanos": 0}."""
+    if isinstance(value, dict):
+        seconds = _number(value.get("seconds")) + _number(value.get("nanos")) / 1e9
+    elif isinstance(value, str) and value.endswith("s"):
+        seconds = _number(value[:-1])
+    else:
+        return None
+    return math.ceil(seconds) if 0 < seconds < 1e7 else None
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def parse_exception(exception: dict) -> UpstreamError:

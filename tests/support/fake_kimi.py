@@ -319,8 +319,10 @@ class FakeKimi(FakeServer):
         return self._push("long_answer", n_frames=n_frames, delay=delay)
 
     def http_error(self, status, body=b'{"code":"internal","message":"boom"}',
-                   content_type="application/json"):
-        return self._push("raw", body=body, status=status, content_type=content_type)
+                   content_type="application/json", headers=None):
+        """Answer the next chat with this status; `headers` adds to the answer's (e.g. Retry-After)."""
+        extra = {"headers": headers} if headers else {}
+        return self._push("raw", body=body, status=status, content_type=content_type, **extra)
 
     def cut(self, after_frames=3, fixture="plain_text.jsonl"):
         return self._push("cut", after_frames=after_frames, fixture=fixture)

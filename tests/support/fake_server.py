@@ -31,10 +31,12 @@ class FakeHandler(BaseHTTPRequestHandler):
         finally:
             self.fake._connection_closed(self.connection)
 
-    def _send_body(self, status, body, content_type="application/json"):
+    def _send_body(self, status, body, content_type="application/json", headers=None):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
