@@ -39,10 +39,14 @@ def require_login():
 def usage():
     span = request.args.get("span") if request.args.get("span") in SPANS else "24h"
     summary = services().usage.summary(span)
-    t = _texts()
-    charts = build_usage_charts(summary, _key_names(), _account_names(), t)
+    t, keys, accounts = _texts(), _key_names(), _account_names()
+    charts = build_usage_charts(summary, keys, accounts, t)
+    # The same figures per key and per account, as tables: what the charts draw, and what they cannot.
+    tables = [("keys", t["console_per_key"], [(subject_name(s.subject, keys, t), s.totals) for s in summary.keys]),
+              ("accounts", t["console_per_account"],
+               [(subject_name(s.subject, accounts, t), s.totals) for s in summary.accounts])]
     return _render("auth/console_usage.html", span=span, spans=tuple(SPANS), totals=summary.overall.totals,
-                   charts=[render_chart(chart) for chart in charts])
+                   charts=[render_chart(chart) for chart in charts], tables=tables)
 
 
 @bp.get("/auth/requests")

@@ -158,6 +158,11 @@ def test_the_usage_dashboard_counts_the_requests_and_draws_them_per_key_and_acco
         assert f'<figure class="chart" id="{chart}">' in page
     assert "<title id=\"chart-keys-title\">Requests per API key</title>" in page
     assert '<th scope="row">ci</th><td>2</td><td>0</td>' in page and '<th scope="row">main</th>' in page
+    per_key = re.search(r'<table class="per-subject" id="per-keys">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    rows = [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S) for row in re.findall(r"<tr>(.*?)</tr>", per_key, re.S)]
+    # The wrong key's 401 counts in the totals only: a credential no key matches has no row of its own.
+    assert rows == [["ci", "2", "0", "10", "10", rows[0][5]]] and rows[0][5].endswith(" ms")
+    assert re.search(r'<table class="per-subject" id="per-accounts">.*?<th scope="row">main</th><td>2</td>', page, re.S)
     week = admin.get("/auth/usage?span=7d&lang=en").text
     assert '<a href="?span=7d" aria-current="page">Last 7 days</a>' in week and "Day (UTC)" in week
 
