@@ -81,14 +81,21 @@ class Gateway:
     """gunicorn -c configs/gunicorn.conf.py with `workers` gevent workers (one unless asked) on an ephemeral
     loopback port; `ca_file` is the authority it trusts for Kimi (the bench's TLS upstream)."""
 
-    def __init__(self, upstream_url: str, workdir: Path, workers: int = 1, ca_file: Optional[Path] = None):
+    def __init__(self, upstream_url: str, workdir: Path, workers: int = 1, ca_file: Optional[Path] = None,
+                 lent: Optional[tuple[str, str]] = None):
+        """`lent`: (a Kimi token the gateway keeps as its account, a proxy key that borrows it); without
+        it, callers bring their own Kimi tokens."""
         self.log_path = workdir / "gateway.log"
         self.workers = workers
         # A throwaway admin password, so the gateway does not generate one and write it to its log.
         env = {**os.environ, "KIMI_BASE_URL": upstream_url, "WEB_CONCURRENCY": str(workers),
                "DATA_DIR": str(workdir / "data"), "KIMI_TOKEN": "", "API_KEYS": "",
-               "LEND_WITHOUT_KEY": "false",  # callers bring their own tokens: nothing is lent key-less
+               "LEND_WITHOUT_KEY": "false",  # nothing is lent key-less
                "ADMIN_PASSWORD": secrets.token_urlsafe(24)}
+        if lent is not None:
+            # One saved account serves every stream: no per-account or per-key cap or rate may refuse one.
+            env.update(KIMI_TOKEN=lent[0], API_KEYS=lent[1], ACCOUNT_MAX_STREAMS="0", KEY_MAX_STREAMS="0",
+                       KEY_RATE_LIMIT_PER_MINUTE="0")
         if ca_file is not None:
             env["REQUESTS_CA_BUNDLE"] = str(ca_file)
         with open(self.log_path, "wb") as log:

@@ -154,8 +154,9 @@ def table(plan: dict, summary: dict) -> str:
                       [("errors", "errors", ""), ("chunks/s", "chunks_per_s", ""),
                        ("chunks per read", "chunks_per_read", ""), ("CPU per chunk", "worker_cpu_us_per_chunk", " us"),
                        ("worker CPU", "worker_cpu_pct", "%")])
+    caller = "a proxy key, served by the gateway's saved account" if plan.get("pooled") else "their own Kimi token"
     rows += ["", f"gateway: {plan['workers']} worker(s), reaching the fake upstream over "
-                 f"{'TLS' if plan['tls'] else 'plain HTTP'}; conns/100 req: new upstream connections per 100 "
+                 f"{'TLS' if plan['tls'] else 'plain HTTP'}, callers sending {caller}; conns/100 req: new upstream connections per 100 "
                  "requests (the load generator's own opens one per stream)",
              f"worker peak RSS (VmHWM): {summary['worker_vm_hwm_mb']} MB; "
                  f"gateway log lines at WARNING or worse: {summary['gateway_log_problems']}; "

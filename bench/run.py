@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 from bench import processes, report
 from tests.support.fake_kimi import encode_envelope
@@ -55,8 +57,10 @@ def _request(target: str, port: int, token: str, frames: int, delay_ms: int) -> 
 
 class Bench:
     def __init__(self, upstream: processes.Upstream, gateway: processes.Gateway, relay: processes.Relay,
-                 token: str):
+                 token: str, gateway_credential: Optional[str] = None):
         self.upstream, self.gateway, self.relay, self.token = upstream, gateway, relay, token
+        # What the load generator presents to the gateway: the Kimi token itself, or a proxy key (--pooled).
+        self.gateway_credential = gateway_credential or token
 
     def run(self, target: str, streams: int, frames: int, delay_ms: int, ramp: float) -> dict:
         """One scenario against one target; for the gateway and the relay also their CPU and RSS
@@ -64,7 +68,8 @@ class Bench:
         port = {"direct": self.upstream.port, "relay": self.relay.port, "gateway": self.gateway.port}[target]
         scenario = {"target": target, "host": "127.0.0.1", "port": port, "streams": streams,
                     "frames": frames, "ramp": ramp, "timeout": frames * delay_ms / 1000 * 3 + 30,
-                    "request": _request(target, port, self.token, frames, delay_ms)}
+                    "request": _request(target, port, self.gateway_credential if target == "gateway" else self.token,
+                                        frames, delay_ms)}
         workers = [self.relay.pid] if target == "relay" else self.gateway.worker_pids
         sampler = processes.RssSampler(workers) if target != "direct" else None
         cpu_worker, cpu_upstream = processes.cpu_seconds(workers), self.upstream.cpu_seconds()
@@ -130,6 +135,9 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers of the gateway (default 1)")
     parser.add_argument("--tls", action="store_true",
                         help="the gateway reaches the fake over TLS (a throwaway certificate it alone trusts)")
+    parser.add_argument("--pooled", action="store_true",
+                        help="callers send a proxy key and the gateway lends its saved account (the path of a shared "
+                             "deployment) instead of each caller sending its own Kimi token")
     args = parser.parse_args(argv)
     parts = tuple(part for part in PARTS if part in args.parts.split(","))
     name = "quick" if args.quick else "smoke" if args.smoke else "full"
@@ -139,9 +147,12 @@ def main(argv=None) -> None:
         upstream = processes.Upstream(Path(workdir) if args.tls else None)
         try:
             relay = processes.Relay(upstream.port)
-            gateway = processes.Gateway(upstream.gateway_url, Path(workdir), args.workers, upstream.ca_file)
+            token = make_jwt(sub="benchuser00000000001")
+            proxy_key = "sk-bench-" + secrets.token_urlsafe(24) if args.pooled else None
+            gateway = processes.Gateway(upstream.gateway_url, Path(workdir), args.workers, upstream.ca_file,
+                                        lent=(token, proxy_key) if proxy_key else None)
             try:
-                bench = Bench(upstream, gateway, relay, make_jwt(sub="benchuser00000000001"))
+                bench = Bench(upstream, gateway, relay, token, proxy_key)
                 results = run_plan(plan, bench, parts)
                 worker_memory = processes.memory_kb(gateway.worker_pid)
             finally:
@@ -152,11 +163,11 @@ def main(argv=None) -> None:
             upstream.stop()
     load_average = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     summary = report.summarize(results, worker_memory, problems, load_average)
-    output = {"plan": name, **plan, "workers": args.workers, "tls": args.tls, "cpus": os.cpu_count(), "seconds": round(time.monotonic() - started, 1),
+    output = {"plan": name, **plan, "workers": args.workers, "tls": args.tls, "pooled": args.pooled, "cpus": os.cpu_count(), "seconds": round(time.monotonic() - started, 1),
               "summary": summary, "results": results, "gateway_log_problems": problems}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(output, indent=2) + "\n")
-    print(report.table({**plan, "workers": args.workers, "tls": args.tls}, summary))
+    print(report.table({**plan, "workers": args.workers, "tls": args.tls, "pooled": args.pooled}, summary))
     print(f"\n{name} run in {output['seconds']} s; raw results in {args.output}")
 
 

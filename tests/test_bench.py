@@ -51,3 +51,18 @@ def test_the_smoke_plan_relays_every_frame_of_every_part(tmp_path):
                     "Per-request cost", "Paced relay", "CPU per chunk", "worker peak RSS (VmHWM)",
                     f"raw results in {output}"):
         assert heading in done.stdout, heading
+
+
+def test_the_pooled_smoke_plan_serves_every_stream_through_a_proxy_key_and_the_saved_account(tmp_path):
+    output = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--pooled", "--parts", "setup,burst",
+                           "--output", str(output)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads(output.read_text())
+    assert results["pooled"] is True
+    summary = results["summary"]
+    setup, [burst_streams] = SMOKE["setup"], SMOKE["burst"]["streams"]
+    assert (summary["setup"]["gateway"]["errors"], summary["setup"]["gateway"]["chunks"]) == (0, setup["streams"])
+    assert summary["burst"][0]["gateway"]["errors"] == 0 and summary["gateway_log_problems"] == 0
+    assert f"Burst: {burst_streams} streams" in done.stdout
+    assert "callers sending a proxy key, served by the gateway's saved account" in done.stdout
