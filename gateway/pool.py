@@ -261,7 +261,10 @@ class AccountPool:
                 if status.get("cooldown_until", 0) > now or (self.max_streams and len(streams) >= self.max_streams) \
                         or policies.blocked_by(policy_of[account_id], status, now):
                     continue
-                streams[lease_id] = now + self.lease_seconds
+                if self.max_streams:
+                    streams[lease_id] = now + self.lease_seconds
+                # Uncapped (ACCOUNT_MAX_STREAMS=0), open streams are not counted, so none is written down:
+                # the section every request rewrites stays small however many streams one account serves.
                 runtime[account_id] = {**status, "streams": streams}
                 policies.count_start(runtime[account_id], now)
                 return account_id

@@ -132,6 +132,24 @@ def test_concurrent_requests_renew_once(pool, registry, kimi_auth):
     assert len(kimi_auth.refresh_calls) == 1 and set(tokens) == {kimi_auth.issued[0][0]}
 
 
+def test_an_uncapped_account_writes_down_no_open_stream(pool, registry):
+    """With ACCOUNT_MAX_STREAMS=0 nothing counts open streams: none is kept, so the runtime section every
+    request rewrites does not grow with a burst of a thousand streams on one account."""
+    view, _ = registry.save(make_jwt(sub="burstuser00000000001"), None)
+    pool.max_streams = 0
+    leases = [pool.acquire() for _ in range(50)]
+    assert pool.store.read("runtime")[view["id"]]["streams"] == {}
+    for lease in leases:
+        lease.release()
+    pool.max_streams = 2
+    held = [pool.acquire(), pool.acquire()]
+    assert len(pool.store.read("runtime")[view["id"]]["streams"]) == 2
+    with pytest.raises(RateLimited):
+        pool.acquire()
+    held[0].release()
+    assert len(pool.store.read("runtime")[view["id"]]["streams"]) == 1
+
+
 def _renew_in_process(data_dir, urls, account_id, stale, start, results):
     calls = AccountCalls(endpoints=Endpoints(**urls))
     pool = AccountPool(FileStore(data_dir), calls)
