@@ -10,7 +10,7 @@ import pytest
 from gateway.pool import AccountPool
 from gateway.registry import Registry
 from gateway.store import FileStore
-from gateway.store.file import RECORDS_DATABASE
+from gateway.store.file import RECORDS_DATABASE, RUNTIME_DATABASE
 from kimi.refresh import AccountCalls
 from kimi.transport import Endpoints
 from tests.support.jwts import make_jwt
@@ -48,6 +48,26 @@ def test_an_older_accounts_file_is_adopted_once(data):
     assert not (data / "accounts.json").exists()
     FileStore(data).modify("accounts", lambda records: records.update(a2={"label": "new"}))
     assert FileStore(data).read("accounts") == {"a1": {"label": "kept"}, "a2": {"label": "new"}}
+
+
+def test_the_runtime_status_is_a_row_per_account_written_without_a_sync(data):
+    """Changed twice per lent request (the lease taken and given back): no file made and renamed, no fsync."""
+    store = FileStore(data)
+    store.modify("runtime", lambda runtime: runtime.update(a1={"streams": {"l1": 9e9}}, a2={"last_used": 5}))
+    store.modify("runtime", lambda runtime: runtime["a1"]["streams"].pop("l1"))
+    assert FileStore(data).read("runtime") == {"a1": {"streams": {}}, "a2": {"last_used": 5}}
+    assert not (data / "runtime.json").exists()
+    with contextlib.closing(sqlite3.connect(data / RUNTIME_DATABASE)) as db:
+        assert sorted(key for (key,) in db.execute("SELECT key FROM record WHERE section = 'runtime'")) == ["a1", "a2"]
+    # PRAGMA synchronous is per connection: the store's own are the ones that say it.
+    assert store._records["runtime"]._db._synchronous == "OFF" and store._records["accounts"]._db._synchronous == "FULL"
+
+
+def test_an_older_runtime_file_is_adopted(data):
+    data.mkdir()
+    (data / "runtime.json").write_text('{"a1": {"cooldown_until": 9999999999}}')
+    assert FileStore(data).read("runtime") == {"a1": {"cooldown_until": 9999999999}}
+    assert not (data / "runtime.json").exists()
 
 
 def test_temporary_files_of_cut_short_writes_are_swept_at_start(data):

@@ -18,7 +18,7 @@ from gateway.store.base import Store, window_bounds
 from gateway.store.locks import file_lock
 from gateway.store.sqlite import PRUNE_EVERY, RecordTable, UsageTables, ValueTable
 
-__all__ = ["FileStore", "PRUNE_EVERY", "RECORDS_DATABASE", "USAGE_DATABASE", "VALUES_DATABASE"]
+__all__ = ["FileStore", "PRUNE_EVERY", "RECORDS_DATABASE", "RUNTIME_DATABASE", "USAGE_DATABASE", "VALUES_DATABASE"]
 
 T = TypeVar("T")
 
@@ -26,10 +26,13 @@ T = TypeVar("T")
 # they reach the disk before a change returns. Runtime status and counters may lose the last write.
 DURABLE_SECTIONS = {"keys", "secrets"}
 # Sections of many records changed one at a time: a save writes one row, not thousands (11k accounts
-# rewritten and fsynced as one file took 300 ms per save). Durable too (RecordTable).
-RECORD_SECTIONS = {"accounts"}
+# rewritten and fsynced as one file took 300 ms per save). Accounts are durable (RecordTable); the runtime
+# status (leases, cooldowns, the policies' counts), changed twice per lent request, is a hint like the
+# remembered values: a row per account, written without fsync, instead of a whole file made and renamed.
+RECORD_SECTIONS = ("accounts", "runtime")
 VALUES_DATABASE = "values.sqlite3"
 RECORDS_DATABASE = "records.sqlite3"
+RUNTIME_DATABASE = "runtime.sqlite3"
 USAGE_DATABASE = "usage.sqlite3"  # apart from the values: the flushers' batches never queue behind an answer's write
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -52,7 +55,8 @@ class FileStore(Store):
         self._local_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._values = ValueTable(self.dir / VALUES_DATABASE)
-        self._records = RecordTable(self.dir / RECORDS_DATABASE)
+        self._records = {"accounts": RecordTable(self.dir / RECORDS_DATABASE),
+                         "runtime": RecordTable(self.dir / RUNTIME_DATABASE, synchronous="OFF")}
         self._usage = UsageTables(self.dir / USAGE_DATABASE)
         self.sweep_temporary()
         for section in RECORD_SECTIONS:
@@ -60,14 +64,14 @@ class FileStore(Store):
 
     def read(self, section: str) -> dict[str, Any]:
         if section in RECORD_SECTIONS:
-            return self._records.read(section)
+            return self._records[section].read(section)
         raw = self._read_bytes(section)
         return json.loads(raw) if raw else {}  # a fresh copy, quicker than deepcopy of the cached one
 
     def modify(self, section: str, change: Callable[[dict[str, Any]], T]) -> T:
         with self._section_lock(section):
             if section in RECORD_SECTIONS:
-                return self._records.modify(section, change)
+                return self._records[section].modify(section, change)
             raw = self._read_bytes(section)
             data = json.loads(raw) if raw else {}
             result = change(data)
@@ -115,7 +119,8 @@ class FileStore(Store):
 
     def close(self) -> None:
         self._values.close()
-        self._records.close()
+        for table in self._records.values():
+            table.close()
         self._usage.close()
 
     def sweep_temporary(self) -> int:
@@ -152,7 +157,7 @@ class FileStore(Store):
         if legacy.exists():
             with self._section_lock(section):
                 if legacy.exists():
-                    self._records.adopt(section, legacy)
+                    self._records[section].adopt(section, legacy)
 
     def _local_lock(self, name: str) -> threading.Lock:
         # gunicorn's gevent worker patches threading, so this lock makes greenlets wait their turn.

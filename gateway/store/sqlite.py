@@ -143,10 +143,10 @@ class RecordTable:
     """Sections kept one record per row: `modify` reads the section whole, as for any section, but writes
     back only the records its change added, altered or removed, in one transaction. `synchronous=FULL`:
     a saved account (a rotated refresh token exists nowhere else) is on disk when the change returns,
-    and a process killed mid-write leaves the last committed version."""
+    and a process killed mid-write leaves the last committed version (`OFF` for sections that are hints)."""
 
-    def __init__(self, path: Path):
-        self._db = Database(path, "FULL", (
+    def __init__(self, path: Path, synchronous: str = "FULL"):
+        self._db = Database(path, synchronous, (
             "CREATE TABLE IF NOT EXISTS record (section TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
             "PRIMARY KEY (section, key))",
             "CREATE TABLE IF NOT EXISTS adopted (section TEXT PRIMARY KEY)"))
