@@ -105,17 +105,20 @@ def _start() -> None:
 
 def _finish(response: Response) -> Response:
     now = time.monotonic()
-    response.headers["X-Request-Id"] = g.request_id
-    notes = g.get("request_notes")
-    response.headers["Server-Timing"] = server_timing((now - g.started) * 1000, notes, now)
-    labels = {"route": request.url_rule.rule if request.url_rule else "unmatched",
-              "format": request.blueprint or "none", "status": str(response.status_code)}
-    record = _Record(labels, g.request_id, request.method, request.path, g.started)
-    if request.blueprint in API_BLUEPRINTS:
-        record.usage, record.notes, record.arrived = services().usage, notes, g.arrived
+    # The request and g bound once: each access through flask's proxies is a context-variable lookup.
+    asked, kept = request._get_current_object(), g._get_current_object()
+    headers, started = response.headers, kept.started
+    headers["X-Request-Id"] = kept.request_id
+    notes = kept.get("request_notes")
+    headers["Server-Timing"] = server_timing((now - started) * 1000, notes, now)
+    rule, blueprint = asked.url_rule, asked.blueprint
+    record = _Record(_metrics(rule.rule if rule else "unmatched", blueprint or "none", response.status_code),
+                     kept.request_id, asked.method, asked.path, started)
+    if blueprint in API_BLUEPRINTS:
+        record.usage, record.notes, record.arrived = services().usage, notes, kept.arrived
     if response.is_streamed:
         response.response = _WatchedBody(response.response, record, current_app.extensions[_WRITES],
-                                         request.environ.get("gunicorn.socket"))
+                                         asked.environ.get("gunicorn.socket"))
         # The body is bytes already and closes itself: handed to the server as it is, without werkzeug's
         # encoding and closing wrappers, two layers fewer on every chunk of a long stream.
         response.direct_passthrough = True
@@ -124,11 +127,31 @@ def _finish(response: Response) -> Response:
     return response
 
 
+class _Metrics:
+    """The labelled series one (route, format, status) counts in, resolved once: labels() checks and
+    looks up its label values under a lock on every call."""
+
+    def __init__(self, route: str, api: str, status: int):
+        self.api, self.status = api, status
+        self.requests = REQUESTS.labels(route=route, format=api, status=str(status))
+        self.first_byte, self.duration = FIRST_BYTE.labels(api), DURATION.labels(api)
+
+
+_METRICS: dict[tuple[str, str, int], _Metrics] = {}  # a few routes x formats x statuses: bounded
+
+
+def _metrics(route: str, api: str, status: int) -> _Metrics:
+    found = _METRICS.get((route, api, status))
+    if found is None:
+        found = _METRICS[(route, api, status)] = _Metrics(route, api, status)
+    return found
+
+
 class _Record:
     """One request's measurements, finished when its body has been written (or abandoned)."""
 
-    def __init__(self, labels: dict, request_id: str, method: str, path: str, started: float):
-        self.labels, self.request_id, self.method, self.path = labels, request_id, method, path
+    def __init__(self, metrics: _Metrics, request_id: str, method: str, path: str, started: float):
+        self.metrics, self.request_id, self.method, self.path = metrics, request_id, method, path
         self.started = started
         self.first_byte_at = None
         self.usage = None  # the usage book, for an API request
@@ -138,19 +161,19 @@ class _Record:
     def close(self) -> None:
         now = time.monotonic()
         first = self.first_byte_at or now
-        REQUESTS.labels(**self.labels).inc()
-        FIRST_BYTE.labels(self.labels["format"]).observe(first - self.started)
-        DURATION.labels(self.labels["format"]).observe(now - self.started)
+        metrics, status = self.metrics, self.metrics.status
+        first_byte, duration = first - self.started, now - self.started
+        metrics.requests.inc()
+        metrics.first_byte.observe(first_byte)
+        metrics.duration.observe(duration)
         # The path only: query strings can carry API keys (Gemini's ?key=).
-        access_log.info("%s %s %s", self.method, self.path, self.labels["status"], extra={
-            "request_id": self.request_id, "status": int(self.labels["status"]),
-            "duration_ms": round((now - self.started) * 1000, 1),
-            "first_byte_ms": round((first - self.started) * 1000, 1)})
+        access_log.info("%s %s %s", self.method, self.path, status, extra={
+            "request_id": self.request_id, "status": status, "duration_ms": round(duration * 1000, 1),
+            "first_byte_ms": round(first_byte * 1000, 1)})
         if self.usage is not None:
             self.usage.record(request_entry(
                 self.notes, at=self.arrived, request_id=self.request_id, method=self.method, path=self.path,
-                api=self.labels["format"], status=int(self.labels["status"]),
-                first_byte_ms=(first - self.started) * 1000, duration_ms=(now - self.started) * 1000))
+                api=metrics.api, status=status, first_byte_ms=first_byte * 1000, duration_ms=duration * 1000))
 
 
 def _cut_quietly(sock: socket.socket) -> None:

@@ -72,12 +72,19 @@ class ContinuationMap:
     def remember(self, caller: str, messages: Sequence[Message], tools: Sequence[Tool], answer_text: str,
                  calls: Sequence[ToolCall], chat_id: str, message_id: str, account: str) -> float:
         """Record that this history was answered so; returns when the entry expires."""
+        item, expires = self.entry_item(caller, messages, tools, answer_text, calls, chat_id, message_id, account)
+        self.store.remember(*item)
+        return expires
+
+    def entry_item(self, caller: str, messages: Sequence[Message], tools: Sequence[Tool], answer_text: str,
+                   calls: Sequence[ToolCall], chat_id: str, message_id: str,
+                   account: str) -> tuple[tuple[str, str, int], float]:
+        """remember() as a (name, value, ttl) item for a batch, and when the entry expires."""
         text = _canonical_text(answer_text)
         expires = time.time() + self.ttl
         record = {"chat": chat_id, "message": message_id, "account": account, "expires": expires,
                   "answer": _digest(text), "length": len(text), "calls": _calls_digest(calls)}
-        self.store.remember(_key(caller, messages, tools), json.dumps(record), self.ttl)
-        return expires
+        return (_key(caller, messages, tools), json.dumps(record), self.ttl), expires
 
 
 def split_history(messages: Sequence[Message]) -> Optional[tuple[Sequence[Message], Message]]:

@@ -4,6 +4,7 @@ each chat: only that caller may continue it.
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 from typing import Optional
 
@@ -13,23 +14,55 @@ from kimi.errors import NotFound
 
 log = logging.getLogger(__name__)
 
+Item = tuple[str, str, int]  # (name, value, ttl): one value for Store.remember_many
+
 # How long the gateway remembers who opened a chat after its last turn: a conversation left longer is
 # no longer continued by id through the server's accounts.
 OWNER_SECONDS = 30 * 24 * 3600
 
 
 class ConversationMemory:
-    """kimi.conversations.ChatTips in the store; a store outage costs a parent id, never the answer."""
+    """kimi.conversations.ChatTips in the store; a store outage costs a parent id, never the answer.
+
+    A turn may hold the tips its answer brings (hold/take/let_go): Kimi's client tells the tip just
+    before the answer's Finished, when the turn writes its own values too, so both go in one write."""
 
     def __init__(self, store: Store, ttl_seconds: float = DEFAULT_TTL):
         self.store = store
         self._ttl = ttl_seconds
+        # Per thread, and per greenlet under gevent (each has its own context): the holding turn's dict.
+        self._held: contextvars.ContextVar[Optional[dict[str, str]]] = contextvars.ContextVar("held_tips",
+                                                                                             default=None)
 
     def remember(self, chat_id: str, message_id: str) -> None:
+        held = self._held.get()
+        if held is not None:
+            held[chat_id] = message_id
+            return
         try:
-            self.store.remember("tip:" + chat_id, message_id, int(self._ttl))
+            self.store.remember(*self.item(chat_id, message_id))
         except Exception as exc:  # the answer is complete: a store outage only costs the next parent id
             log.warning("could not remember the last message of chat %s: %s", chat_id, type(exc).__name__)
+
+    def item(self, chat_id: str, message_id: str) -> Item:
+        return "tip:" + chat_id, message_id, int(self._ttl)
+
+    def hold(self, held: dict[str, str]) -> None:
+        """Until let_go(held): tips told in this thread or greenlet (the request's) go into `held`, for the
+        turn to write with its own values."""
+        self._held.set(held)
+
+    def take(self, held: dict[str, str]) -> list[Item]:
+        """The tips held so far, as items to write now (`held` is emptied)."""
+        items = [self.item(chat_id, message_id) for chat_id, message_id in held.items()]
+        held.clear()
+        return items
+
+    def let_go(self, held: dict[str, str]) -> list[Item]:
+        """Stop holding (from here on tips are written as they come); the tips still held, to write now."""
+        if self._held.get() is held:  # a reply closed from elsewhere leaves that context's holder alone
+            self._held.set(None)
+        return self.take(held)
 
     def last_message_id(self, chat_id: str) -> Optional[str]:
         try:
@@ -48,9 +81,9 @@ class ChatOwners:
         self.store = store
         self._ttl = ttl_seconds
 
-    def claim(self, chat_id: str, caller: str) -> None:
-        """`caller` opened (or continued) the chat: theirs for another OWNER_SECONDS."""
-        self.store.remember("owner:" + chat_id, caller, self._ttl)
+    def claim_item(self, chat_id: str, caller: str) -> Item:
+        """What records that `caller` opened (or continued) the chat: theirs for another OWNER_SECONDS."""
+        return "owner:" + chat_id, caller, self._ttl
 
     def check(self, chat_id: str, caller: str, is_own_account: bool) -> None:
         """NotFound (404) unless `caller` opened the chat. A chat the gateway never served passes only on

@@ -31,11 +31,9 @@ class ReplyIds:
         self.store = store
         self.ttl = ttl
 
-    def remember(self, key: str, chat_id: str, message_id: str) -> None:
-        try:
-            self.store.remember("reply:" + key, json.dumps([chat_id, message_id]), self.ttl)
-        except Exception as exc:  # the answer is out: a store outage costs continuing from this id only
-            log.warning("could not remember reply %s: %s", key, type(exc).__name__)
+    def item(self, key: str, chat_id: str, message_id: str) -> tuple[str, str, int]:
+        """The (name, value, ttl) that links reply `key` to its chat and message, for Store.remember_many."""
+        return "reply:" + key, json.dumps([chat_id, message_id]), self.ttl
 
     def resolve(self, conversation_id: str) -> tuple[str, Optional[str]]:
         """(chat id, parent message id) for what a caller sent as its conversation: a reply id the

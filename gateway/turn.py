@@ -13,7 +13,7 @@ from gateway import policies
 from gateway.access import AcceptedTokens, Access, StreamHold, token_ref
 from gateway.catalogue import ModelCatalogue
 from gateway.continuation import ContinuationMap, Entry, history_mode
-from gateway.conversations import ChatOwners
+from gateway.conversations import ChatOwners, ConversationMemory, Item
 from gateway.filters import Transform, limit_answer, record_answer, stop_at_sequences
 from gateway.hygiene import ChatJanitor
 from gateway.lending import note_stream_error, open_pooled
@@ -68,6 +68,9 @@ class Turn:
         self.remembered_until: Optional[float] = None
         self.stream: Optional[AnswerStream] = None  # the opened stream, once open() has returned
         self._claimed: Optional[str] = None  # the chat id recorded as this caller's
+        # The tips of this turn's answer, held from open to Finished to go in the turn's own writes.
+        self._tips: Optional[ConversationMemory] = settings.continuations.tips if self.may_continue else None
+        self._held_tips: dict[str, str] = {}
         if self.may_continue:
             self._find_entry()
 
@@ -103,21 +106,25 @@ class Turn:
     def open(self) -> Reply:
         """The reply, after overload fallback and native continuation have had their say (KimiError
         before any byte is sent)."""
+        if self._tips is not None:  # the answer's tip goes with this turn's own writes (_keep)
+            self._tips.hold(self._held_tips)
         try:
             if self.chat.conversation_id:  # body, X-Conversation-Id or previous_response_id alike
                 self.settings.owners.check(self.chat.conversation_id, self.access.caller,
                                            is_own_account=self.own is not None)
             self.stream, position = self._open_chain()
-            self._claim(self.stream.chat_id)
         except KimiError as err:
             count_upstream_error(err)
             raise
         finally:
             if self.stream is None:  # nothing opened: the key's stream is free again at once
                 self._release_hold()
-        # Kimi names the answer's message before its first delta: the id resolves before the caller
-        # could send it back (a stream's close runs only after its last byte left).
-        self._remember_reply(self.stream)
+                self._let_go_tips()
+        # One write before the first byte: the chat's owner, and the reply id (Kimi names the answer's
+        # message before its first delta, so the id resolves before the caller could send it back; a
+        # stream's close runs only after its last byte left), with the tip of an answer read whole.
+        self._keep(self._claim_items(self.stream.chat_id) + self._reply_items(self.stream)
+                   + self._tips_items(), self.stream.chat_id)
         # Never a silent downgrade: a reply a fallback model gave names the overloaded one it stands for.
         return Reply(self.stream, self._transforms(), continuation=self.mode, on_error=self._on_stream_error,
                      on_close=self._after_close, reply_key=self.reply_key, chat_id=self.upstream_chat_id,
@@ -212,15 +219,18 @@ class Turn:
         return transforms
 
     def _record(self, text: str, calls: tuple, finished: Finished) -> None:
+        # Before Finished is rendered: the answer's tip (Kimi's client told it just now) and the
+        # continuation entry, in one write; no tip comes after Finished.
+        items = self._let_go_tips()
         chat_id, message_id = self.stream.chat_id, self.stream.message_id
-        if finished.reason not in RECORDED_REASONS or not chat_id or not message_id:
-            return
-        try:
-            self.remembered_until = self.settings.continuations.remember(
+        until = None
+        if finished.reason in RECORDED_REASONS and chat_id and message_id:
+            entry, until = self.settings.continuations.entry_item(
                 self.access.caller, self.chat.messages, self.chat.tools, text, calls, chat_id, message_id,
                 self.account)
-        except Exception as exc:  # the store is down: the answer still goes out, the next turn folds
-            log.warning("could not remember chat %s for continuation: %s", chat_id, type(exc).__name__)
+            items.append(entry)
+        if self._keep(items, chat_id):  # else the next turn folds, and hygiene deletes the chat soon
+            self.remembered_until = until
 
     def _on_stream_error(self, err: KimiError) -> None:
         if self.lease is not None:
@@ -235,30 +245,49 @@ class Turn:
                 self.lease.release(stream.chat_id)
         finally:
             self._release_hold()
-            self._claim(stream.chat_id)  # a chat id that came only after the answer's head
             count_unknown_kinds(stream.unknown_kinds)
-            self._remember_reply(stream, is_final=True)
+            # A chat id that came only after the answer's head, the legacy path's reply id (it names no
+            # message), and the tip of an answer abandoned before its Finished went out.
+            self._keep(self._claim_items(stream.chat_id) + self._reply_items(stream, is_final=True)
+                       + self._let_go_tips(), stream.chat_id)
             self._plan_deletion(stream.chat_id)
 
-    def _remember_reply(self, stream: AnswerStream, is_final: bool = False) -> None:
+    def _reply_items(self, stream: AnswerStream, is_final: bool = False) -> list[Item]:
         """Link the reply id to its chat and message once both are known (at open, else at close,
         where the legacy path, which names no message, links the chat alone)."""
         # Kimi may not name a continued chat again (docs/kimi-protocol.md): it is the one the turn went to.
         chat_id = stream.chat_id or self.upstream_chat_id
         if self.is_reply_remembered or self.settings.reply_ids is None or not chat_id:
-            return
-        if stream.message_id or is_final:
-            self.settings.reply_ids.remember(self.reply_key, chat_id, stream.message_id or "")
-            self.is_reply_remembered = True
+            return []
+        if not (stream.message_id or is_final):
+            return []
+        self.is_reply_remembered = True
+        return [self.settings.reply_ids.item(self.reply_key, chat_id, stream.message_id or "")]
 
-    def _claim(self, chat_id: Optional[str]) -> None:
+    def _claim_items(self, chat_id: Optional[str]) -> list[Item]:
+        """The chat's owner, once per chat id the turn learns."""
         if not chat_id or chat_id == self._claimed:
-            return
+            return []
         self._claimed = chat_id
+        return [self.settings.owners.claim_item(chat_id, self.access.caller)]
+
+    def _tips_items(self) -> list[Item]:
+        return self._tips.take(self._held_tips) if self._tips is not None else []
+
+    def _let_go_tips(self) -> list[Item]:
+        return self._tips.let_go(self._held_tips) if self._tips is not None else []
+
+    def _keep(self, items: list[Item], chat_id: Optional[str]) -> bool:
+        """Write what the turn remembers at one moment, in one store call; False when the store failed."""
+        if not items:
+            return True
         try:
-            self.settings.owners.claim(chat_id, self.access.caller)
+            self.settings.owners.store.remember_many(items)  # every helper keeps its values in this store
+            return True
         except Exception as exc:  # the store is down: the answer still goes out; continuing it will be refused
-            log.warning("could not record who opened chat %s: %s", chat_id, type(exc).__name__)
+            log.warning("could not remember chat %s (its owner, reply id or continuation): %s", chat_id,
+                        type(exc).__name__)
+            return False
 
     def _release_hold(self) -> None:
         if self.hold is None:

@@ -103,6 +103,27 @@ def test_a_remembered_value_is_seen_by_another_store_and_can_be_replaced(store, 
     other.close()
 
 
+def test_values_remembered_in_one_batch_come_back_until_they_expire(store, backend):
+    store.remember("tip:c1", "old", ttl=60)
+    store.remember_many([("owner:c1", "key-1", 60), ("reply:r1", '["c1","m1"]', 60), ("tip:c1", "m1", 60),
+                         ("tip:c2", "gone", -1)])
+    other = open_backend(*backend)
+    assert [other.recall(name) for name in ("owner:c1", "reply:r1", "tip:c1", "tip:c2")] == \
+        ["key-1", '["c1","m1"]', "m1", None]
+    other.close()
+
+
+def test_a_batch_with_a_value_that_cannot_be_stored_writes_none_of_it(store):
+    with pytest.raises(Exception):
+        store.remember_many([("owner:c1", "key-1", 60), ("tip:c1", None, 60)])
+    assert store.recall("owner:c1") is None
+
+
+def test_an_empty_batch_writes_nothing(store):
+    store.remember_many([])
+    assert store.recall("tip:c1") is None
+
+
 def _remember_many(kind: str, where: str, writer: int, start) -> None:
     opened = open_backend(kind, where)
     start.wait(30)

@@ -53,6 +53,12 @@ class Store:
         """Keep a small value under `name` for `ttl` seconds (older values may be dropped sooner)."""
         raise NotImplementedError
 
+    def remember_many(self, items: Iterable[tuple[str, str, int]]) -> None:
+        """remember() each (name, value, ttl) in one write: the values a turn keeps at one moment cost
+        one transaction or round trip, not one each."""
+        for name, value, ttl in items:
+            self.remember(name, value, ttl)
+
     def recall(self, name: str) -> Optional[str]:
         """The value remembered under `name`, or None."""
         raise NotImplementedError

@@ -102,6 +102,10 @@ class FileStore(Store):
     def remember(self, name: str, value: str, ttl: int) -> None:
         self._values.put(name, value, time.time() + ttl)
 
+    def remember_many(self, items: Iterable[tuple[str, str, int]]) -> None:
+        now = time.time()
+        self._values.put_many([(name, value, now + ttl) for name, value, ttl in items])
+
     def recall(self, name: str) -> Optional[str]:
         return self._values.get(name, time.time())
 

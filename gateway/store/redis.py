@@ -73,10 +73,20 @@ class RedisStore(Store):
 
     def remember(self, name: str, value: str, ttl: int) -> None:
         with _reachable():
-            if ttl > 0:
-                self.redis.set(self._key("value", name), value, ex=ttl)
-            else:
-                self.redis.delete(self._key("value", name))
+            self._put_value(self.redis, name, value, ttl)
+
+    def remember_many(self, items: Iterable[tuple[str, str, int]]) -> None:
+        with _reachable(), self.redis.pipeline(transaction=False) as pipe:
+            for name, value, ttl in items:
+                self._put_value(pipe, name, value, ttl)
+            pipe.execute()
+
+    def _put_value(self, target: Any, name: str, value: str, ttl: int) -> None:
+        """SET with an expiry on the client or a pipeline; a ttl that is over already deletes."""
+        if ttl > 0:
+            target.set(self._key("value", name), value, ex=ttl)
+        else:
+            target.delete(self._key("value", name))
 
     def recall(self, name: str) -> Optional[str]:
         with _reachable():
