@@ -38,6 +38,12 @@ class _SessionCookies(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return request.is_secure
 
+    def open_session(self, app: Flask, request):  # noqa: ANN001 - Flask's signature
+        # API callers never send the admin cookie: an empty session without building the signer each time.
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
 
 def install(app: Flask, services: Services) -> None:
     """The admin session cookie: signed with the gateway's secret key, kept a week at most."""
