@@ -120,4 +120,5 @@ def request_entry(taken: Optional[Notes], *, at: float, request_id: str, method:
         first_byte_ms=round(first_byte_ms, 1), duration_ms=round(duration_ms, 1),
         upstream_first_byte_ms=None if taken.upstream_ms is None else round(taken.upstream_ms, 1),
         tokens_in=reply.prompt_tokens if reply is not None else 0,
-        tokens_out=reply.output_tokens.tokens if reply is not None else 0, body=taken.body)
+        tokens_out=reply.output_tokens.tokens if reply is not None else 0,
+        body=taken.body if taken.key_id else None)  # a refused stranger's body is not worth a byte of the store

@@ -17,13 +17,16 @@ _FIELDS = tuple(field.name for field in fields(RequestEntry))  # in declaration 
 
 
 class RequestLog:
-    def __init__(self, store: Store, keep_days: float, clock: Callable[[], float] = time.time):
+    def __init__(self, store: Store, keep_days: float, max_rows: int = 0, clock: Callable[[], float] = time.time):
         self.store, self.clock = store, clock
         self.keep_seconds = keep_days * 86400
+        # Strangers' refused requests are logged too: however many come, the log stays this size.
+        self.max_rows = max_rows
 
     def write(self, entries: Iterable[RequestEntry]) -> None:
         """Append the entries in one store call (StoreUnavailable when the store cannot be reached)."""
-        self.store.append_rows(LOG_NAME, [(entry.at, encode_entry(entry)) for entry in entries], self.keep_seconds)
+        self.store.append_rows(LOG_NAME, [(entry.at, encode_entry(entry)) for entry in entries], self.keep_seconds,
+                               self.max_rows)
 
     def entries(self, key: Optional[str] = None, account: Optional[str] = None,
                 status: Union[int, str, None] = None, model: Optional[str] = None,

@@ -96,7 +96,7 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     _say_who_is_served(keyring)
     quotas = QuotaBoard(QuotaClient(endpoints, router.connect.session, settings["upstream_connect_timeout"]),
                         store, ttl=settings["quota_ttl"])
-    requests_log = RequestLog(store, settings["request_log_days"])
+    requests_log = RequestLog(store, settings["request_log_days"], int(settings["request_log_max_rows"]))
     return Services(
         settings=settings, store=store, pool=pool, registry=registry, router=router, turns=turns,
         keyring=keyring, responses=ResponseArchive(store, int(settings["responses_ttl"])),

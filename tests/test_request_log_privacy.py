@@ -65,3 +65,15 @@ def test_a_logged_body_is_cut_at_64_kib(app, client, kimi):
     services(app).usage.flush()
     (entry,) = services(app).requests_log.entries()
     assert entry.body == body[:64 * 1024]
+
+
+@pytest.mark.app("served", model_catalogue_ttl=0, log_bodies=True)
+def test_a_refused_strangers_body_is_not_kept_even_with_log_bodies(app, client, kimi):
+    services(app).keyring.create(label="the only key")
+    chat = {"model": "kimi-k2.5-instant", "messages": [{"role": "user", "content": PROMPT}]}
+    response = client.post("/v1/chat/completions", json=chat, headers={"Authorization": "Bearer sk-guessed"})
+    assert response.status_code == 401
+    response.close()
+    services(app).usage.flush()
+    (entry,) = services(app).requests_log.entries()
+    assert (entry.status, entry.key_id, entry.body) == (401, "", None)

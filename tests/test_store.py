@@ -292,3 +292,12 @@ def test_rows_read_back_newest_first_from_a_time_on_and_old_ones_are_dropped(sto
     store.append_rows("log", [(1101.0, "d")], keep_seconds=1000)  # keeps 101.0 on: exactly 1000 s older
     assert store.read_rows("log", since=0, limit=10) == [(1101.0, "d"), (102.0, "c"), (101.0, "b")]
     assert store.read_rows("other", since=0, limit=10) == [(101.5, "x")]
+
+
+def test_a_log_keeps_its_newest_rows_up_to_a_count_whatever_their_age(store):
+    store.append_rows("log", [(float(at), f"row {at}") for at in range(10)], keep_seconds=1000, keep_rows=4)
+    assert store.read_rows("log", since=0, limit=100) == [(float(at), f"row {at}") for at in (9, 8, 7, 6)]
+    store.append_rows("log", [(10.0, "row 10")], keep_seconds=1000, keep_rows=4)
+    assert [at for at, _ in store.read_rows("log", since=0, limit=100)] == [10.0, 9.0, 8.0, 7.0]
+    store.append_rows("other", [(1.0, "x")], keep_seconds=1000, keep_rows=4)  # another log is left alone
+    assert len(store.read_rows("log", since=0, limit=100)) == 4

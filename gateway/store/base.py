@@ -72,9 +72,9 @@ class Store:
         """Each named hash's fields and totals, in the order asked (an empty dict for one never written)."""
         raise NotImplementedError
 
-    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float) -> None:
+    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float, keep_rows: int = 0) -> None:
         """Append (time, text) rows to the named log in one batch, and drop its rows older than
-        `keep_seconds` before the newest row given."""
+        `keep_seconds` before the newest row given and, with `keep_rows`, all but about the newest that many."""
         raise NotImplementedError
 
     def read_rows(self, name: str, since: float, limit: int) -> list[tuple[float, str]]:

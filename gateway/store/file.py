@@ -115,8 +115,8 @@ class FileStore(Store):
     def read_counts(self, names: Iterable[str]) -> list[dict[str, float]]:
         return self._usage.read_counts(list(names), time.time())
 
-    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float) -> None:
-        self._usage.append_rows(name, rows, keep_seconds)
+    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float, keep_rows: int = 0) -> None:
+        self._usage.append_rows(name, rows, keep_seconds, keep_rows)
 
     def read_rows(self, name: str, since: float, limit: int) -> list[tuple[float, str]]:
         return self._usage.read_rows(name, since, limit)

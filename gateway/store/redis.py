@@ -112,13 +112,15 @@ class RedisStore(Store):
             found = pipe.execute()
         return [{field.decode(): float(value) for field, value in fields.items()} for fields in found]
 
-    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float) -> None:
+    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float, keep_rows: int = 0) -> None:
         if not rows:
             return
         key = self._key("rows", name)
         with _reachable(), self.redis.pipeline() as pipe:
             pipe.zadd(key, {value: at for at, value in rows})
             pipe.zremrangebyscore(key, "-inf", f"({max(at for at, _ in rows) - keep_seconds}")
+            if keep_rows:
+                pipe.zremrangebyrank(key, 0, -keep_rows - 1)
             pipe.expire(key, max(1, int(keep_seconds)))
             pipe.execute()
 

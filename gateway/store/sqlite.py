@@ -136,12 +136,15 @@ class UsageTables:
                     found[name][field] = value
         return [found[name] for name in names]
 
-    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float) -> None:
+    def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float, keep_rows: int = 0) -> None:
         if not rows:
             return
         with self._db.connection() as db, _transaction(db):
             db.executemany("INSERT INTO row (name, at, value) VALUES (?, ?, ?)", [(name, at, value) for at, value in rows])
             db.execute("DELETE FROM row WHERE name = ? AND at < ?", (name, max(at for at, _ in rows) - keep_seconds))
+            if keep_rows:  # the index walked back from the newest row: rows of the cut-off's time are kept
+                db.execute("DELETE FROM row WHERE name = ? AND at < (SELECT at FROM row WHERE name = ? "
+                           "ORDER BY at DESC LIMIT 1 OFFSET ?)", (name, name, keep_rows - 1))
 
     def read_rows(self, name: str, since: float, limit: int) -> list[tuple[float, str]]:
         with self._db.connection() as db:
