@@ -49,10 +49,10 @@ class _Handler(FakeHandler):
         data = obj if isinstance(obj, bytes) else json.dumps(obj, ensure_ascii=False).encode()
         self._send_body(status, data, content_type)
 
-    def send_stream(self, chunks, release, delay=0.0, finish=True, hold=False):
+    def send_stream(self, chunks, release, delay=0.0, finish=True, hold=False, before_last=None):
         """Each chunk as its own HTTP chunk; `release` (reset/stop) abandons the stream. `finish=False`
         cuts the connection without the end marker; `hold` keeps it open until released first."""
-        sent = self._send_chunks("text/event-stream; charset=utf-8", chunks, release, delay)
+        sent = self._send_chunks("text/event-stream; charset=utf-8", chunks, release, delay, before_last)
         if hold:
             release.wait(60)
         self._end_chunks(finish and sent and not hold)

@@ -154,11 +154,17 @@ class Routes:
             if options.get("split"):
                 data, size = b"".join(chunks), options["split"]
                 chunks = [data[i:i + size] for i in range(0, len(data), size)]
+            # The answer is over once its last event leaves, as on Kimi: a client that asks again as soon
+            # as it reads that event must not find the chat still streaming (the race a CI run met).
+            answered = None if kind == "hold" else (lambda: self._answered(chat_id))
             handler.send_stream(chunks, release, options.get("delay", 0.0), options.get("finish", True),
-                                hold=kind == "hold")
+                                hold=kind == "hold", before_last=answered)
         finally:
-            with self._lock:
-                self.streaming_chats.discard(chat_id)
+            self._answered(chat_id)
+
+    def _answered(self, chat_id):
+        with self._lock:
+            self.streaming_chats.discard(chat_id)
 
     def _events_for(self, kind, options, chat_id, body, chat):
         prompt = str(((body.get("messages") or [{}])[0] or {}).get("content", ""))

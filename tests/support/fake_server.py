@@ -40,10 +40,11 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _send_chunks(self, content_type, chunks, release, delay=0.0):
+    def _send_chunks(self, content_type, chunks, release, delay=0.0, before_last=None):
         """Send a 200, then each item as its own HTTP chunk, `delay` seconds apart (wfile is unbuffered, so
         each leaves at once). True when all were written, False when `release` was set first (reset() or
-        stop() abandoning the response). The body stays open: _end_chunks() ends it."""
+        stop() abandoning the response). The body stays open: _end_chunks() ends it. `before_last` runs
+        just before the last chunk leaves: a client may act on that chunk before this thread runs again."""
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
@@ -51,6 +52,8 @@ class FakeHandler(BaseHTTPRequestHandler):
         for i, chunk in enumerate(chunks):
             if (i and delay > 0 and release.wait(delay)) or release.is_set():
                 return False
+            if before_last is not None and i == len(chunks) - 1:
+                before_last()
             if chunk:  # an empty chunk would mean end of body
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         return True
