@@ -139,10 +139,12 @@ def read_expiry(text: Optional[str]) -> Optional[float]:
         return None
     try:
         day = date.fromisoformat(text)
-    except ValueError:
-        raise BadRequest("The expiry must be a date written YYYY-MM-DD.", code="bad_policy",
-                         param="expires") from None
-    return datetime.combine(day + timedelta(days=1), clock_time(), timezone.utc).timestamp()
+        end = datetime.combine(day + timedelta(days=1), clock_time(), timezone.utc).timestamp()
+    except (ValueError, OverflowError):  # not a date, or 9999-12-31, whose end is past the calendar's
+        end = -1
+    if end <= 0:  # nor a day before 1970, which a stored expiry of 0 would read as "never"
+        raise BadRequest("The expiry must be a date written YYYY-MM-DD.", code="bad_policy", param="expires")
+    return end
 
 
 def expiry_date(expires_at: Optional[float]) -> str:

@@ -53,6 +53,8 @@ def test_a_keys_edit_form_saves_its_new_limits(app, admin):
 @pytest.mark.parametrize("field, value, notice", [
     ("daily_cap", "-3", "Batas harian: bilangan bulat, 0 atau lebih."),
     ("expires", "31/01/2031", "Tanggal berlaku: tulis sebagai YYYY-MM-DD."),
+    ("expires", "9999-12-31", "Tanggal berlaku: tulis sebagai YYYY-MM-DD."),  # its end is past the calendar
+    ("expires", "0001-01-01", "Tanggal berlaku: tulis sebagai YYYY-MM-DD."),
     ("rate_limit", "0", "Batas permintaan: bilangan bulat, jumlah permintaan per menit."),
 ])
 def test_a_bad_key_limit_answers_the_page_with_a_notice(app, admin, field, value, notice):
