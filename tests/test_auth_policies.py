@@ -97,3 +97,23 @@ def test_the_health_line_shows_refusals_and_the_open_circuit_in_english(app, adm
     health = re.search(r'<small class="health" data-circuit="open">(.*?)</small>', row.group(2), re.S).group(1)
     assert "Last success: never" in health and "(Kimi: resource_exhausted)" in health
     assert "Refusals today: 2" in health and "circuit open: not lent until a passing Check" in health
+
+
+ODD_VALUES = ["", "0", "-1", "1e309", "nan", "inf", "99999999999999999999999999", "abc", "\u0000", "💥", "1,5", " 3 ",
+              "2031-13-01", "9999-12-31", "<script>", "a" * 5000, "kimi-k2.5-instant, " * 300]
+
+
+def test_no_odd_form_value_or_console_query_is_answered_with_a_server_error(app, admin):
+    view, _ = services(app).registry.save(make_jwt(sub="pagepolicyaccount009"), None)
+    admin.submit("/auth/keys", label="agent")
+    key_id = only_key(app)["id"]
+    for value in ODD_VALUES:
+        for field in ("rate_limit", "max_streams", "daily_cap", "allowed_models", "expires", "label"):
+            for path in ("/auth/keys", f"/auth/keys/{key_id}/policy", "/auth/keys/nosuchkey/policy"):
+                assert admin.submit(path, **{field: value}).status_code < 500, (path, field, value[:20])
+        for field in ("min_interval", "daily_cap"):
+            for path in (f"/auth/accounts/{view['id']}/policy", "/auth/accounts/nosuchaccount/policy"):
+                assert admin.submit(path, **{field: value}).status_code < 500, (path, field, value[:20])
+        for path in ("/auth/usage", "/auth/requests", "/auth/audit"):
+            for name in ("span", "key", "account", "status", "model", "lang"):
+                assert admin.client.get(path, query_string={name: value}).status_code == 200, (path, name)
