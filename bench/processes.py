@@ -47,7 +47,9 @@ class _Helper:
 
 class Upstream(_Helper):
     """bench/upstream.py: the fake Kimi; with `tls_dir`, also over TLS with a throwaway certificate whose
-    authority is written to `ca_file` there (for the gateway's REQUESTS_CA_BUNDLE only)."""
+    authority is written to `ca_file` there (for the gateway's REQUESTS_CA_BUNDLE only), after certifi's
+    authorities: the bundle is as large as the one the gateway trusts against www.kimi.com, so loading it
+    costs what it costs there."""
 
     def __init__(self, tls_dir: Optional[Path] = None):
         self.ca_file: Optional[Path] = None
@@ -59,7 +61,8 @@ class Upstream(_Helper):
             issued = authority.issue_cert("127.0.0.1")
             cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
             issued.private_key_pem.write_to_path(str(key))
-            authority.cert_pem.write_to_path(str(self.ca_file))
+            import certifi  # requests' own dependency: the bundle it verifies www.kimi.com with
+            self.ca_file.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + authority.cert_pem.bytes())
             args = ["--tls-cert", str(cert), "--tls-key", str(key)]
         super().__init__("bench.upstream", *args)
         self.gateway_url = self.urls[-1]  # over TLS when there is a TLS port

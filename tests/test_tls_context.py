@@ -1,0 +1,86 @@
+"""New TLS connections to Kimi share one verifying context per CA bundle (kimi/transport.VerifiedOnceAdapter):
+urllib3 would otherwise parse the whole bundle again for every connection it opens. Verification stays as
+strict: another authority's certificate, or one for another host name, is refused."""
+import ssl
+
+import pytest
+import trustme
+
+from configs.settings import load_models
+from kimi.connect.client import KimiClient
+from kimi.errors import UpstreamUnavailable
+from kimi.events import ChatRequest, Message
+from kimi.models import ModelTable
+from kimi.transport import Endpoints, VerifiedOnceAdapter
+from tests.support.fake_kimi import FakeKimi
+from tests.support.fixture_streams import PLAIN_TEXT
+from tests.support.jwts import make_jwt
+
+AUTHORITY = trustme.CA()
+TOKEN = make_jwt(sub="tlscontexttlscontext")
+CHAT = ChatRequest(model="kimi-k2.5-instant", messages=[Message("user", "Hello")])
+
+
+def tls_fake(host_name):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    AUTHORITY.issue_cert(host_name).configure_cert(context)
+    return FakeKimi().start(tls=context)
+
+
+@pytest.fixture
+def ca_file():
+    with AUTHORITY.cert_pem.tempfile() as path:
+        yield path
+
+
+def client_for(kimi, ca_file):
+    client = KimiClient(endpoints=Endpoints(base_url=kimi.url), models=ModelTable(load_models()))
+    client.session.verify = ca_file
+    return client
+
+
+def test_each_new_connection_verifies_with_the_one_context_loaded_from_the_bundle(ca_file):
+    kimi = tls_fake("127.0.0.1")
+    try:
+        client = client_for(kimi, ca_file)
+        for _ in range(3):  # each stream abandoned before its end closes its connection: three new ones
+            kimi.replay("plain_text.jsonl")
+            client.open_chat(CHAT, TOKEN).close()
+        kimi.replay("plain_text.jsonl")
+        stream = client.open_chat(CHAT, TOKEN)
+        assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
+        stream.close()
+        assert kimi.connections_accepted == 4
+        adapter = client.session.get_adapter(kimi.url)
+        assert isinstance(adapter, VerifiedOnceAdapter)
+        pool = client._chat._pool  # the Chat call's pool, as its Poster took it from the adapter
+        # The bundle went into one context that every new connection is given; urllib3 is no longer
+        # handed its path, which it would parse again for each connection.
+        assert pool.conn_kw["ssl_context"] is adapter._context_for(ca_file) and pool.ca_certs is None
+        assert pool.conn_kw["ssl_context"].verify_mode == ssl.CERT_REQUIRED
+        assert pool.conn_kw["ssl_context"].check_hostname is True
+    finally:
+        kimi.stop()
+
+
+def test_a_certificate_of_another_authority_is_refused(ca_file):
+    other = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    other.issue_cert("127.0.0.1").configure_cert(context)
+    kimi = FakeKimi().start(tls=context)
+    try:
+        with pytest.raises(UpstreamUnavailable):
+            client_for(kimi, ca_file).open_chat(CHAT, TOKEN)
+        assert kimi.requests == []
+    finally:
+        kimi.stop()
+
+
+def test_a_certificate_for_another_host_name_is_refused(ca_file):
+    kimi = tls_fake("kimi.example")
+    try:
+        with pytest.raises(UpstreamUnavailable):
+            client_for(kimi, ca_file).open_chat(CHAT, TOKEN)
+        assert kimi.requests == []
+    finally:
+        kimi.stop()
