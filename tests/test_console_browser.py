@@ -30,18 +30,13 @@ def traffic(admin_gateway):
 
 
 @pytest.fixture
-def open_console(browser, traffic):
+def open_console(new_page, traffic):
     """open_console(path, viewport, csp=True) -> a logged-in page once the request log lists both requests
     (each worker's flusher writes within about a second)."""
-    contexts = []
 
     def open_(path, viewport=DESKTOP, csp=True):
         # Without the page's CSP only where axe-core is injected; the clipboard is granted either way.
-        context = browser.new_context(viewport=viewport, bypass_csp=not csp)
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=traffic.url)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
+        page = new_page(viewport, bypass_csp=not csp, clipboard_origin=traffic.url)
         page.goto(traffic.url + "/auth?lang=en")
         page.locator("input[name=password]").fill(ADMIN_PASSWORD)
         page.get_by_role("button", name="Log in").click()
@@ -50,9 +45,7 @@ def open_console(browser, traffic):
         page.goto(traffic.url + path)
         return page
 
-    yield open_
-    for context in contexts:
-        context.close()
+    return open_
 
 
 def test_the_request_log_filters_through_its_form_and_copies_a_curl_command(open_console, traffic):

@@ -17,22 +17,15 @@ pytest_plugins = ["tests.support.auth_fixtures", "tests.support.browser_fixtures
 
 
 @pytest.fixture
-def open_page(browser, gateway):
+def open_page(new_page, gateway):
     """open_page(path, viewport=DESKTOP) -> a page of the gateway, in a fresh context (empty storage)."""
-    contexts = []
 
     def open_(path, viewport=DESKTOP):
-        # bypass_csp: the /auth page's Content-Security-Policy would refuse the injected axe-core.
-        context = browser.new_context(viewport=viewport, bypass_csp=True)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
+        page = new_page(viewport)  # CSP bypassed: the /auth page's would refuse the injected axe-core
         page.goto(gateway.url + path)
         return page
 
-    yield open_
-    for context in contexts:
-        context.close()
+    return open_
 
 
 def open_operation(page, operation_id):
