@@ -43,6 +43,14 @@ def _read_request(client: socket.socket) -> bytes:
     return data
 
 
+def _send(sock: socket.socket, data: bytes) -> None:
+    """As the gateway's worker sends (configs/gunicorn_worker.py): one send, gevent's sendall only for a
+    rest the kernel did not take (its sendall makes a getsockopt call each time), so this stays the floor."""
+    sent = sock.send(data)
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])
+
+
 def serve(upstream: tuple[str, int]):
     def handle(client: socket.socket, _address) -> None:
         request = _read_request(client)
@@ -54,7 +62,7 @@ def serve(upstream: tuple[str, int]):
                 data = connection.recv(READ_SIZE)
                 if not data:
                     break
-                client.sendall(data)
+                _send(client, data)
                 if data.endswith(LAST_CHUNK):
                     break
     return handle

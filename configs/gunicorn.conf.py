@@ -4,7 +4,7 @@ import os
 import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
-worker_class = "gevent"
+worker_class = "configs.gunicorn_worker.GatewayWorker"
 # One worker per core: a gevent worker is one process on one core. Hosts that size the dyno set
 # WEB_CONCURRENCY themselves (Heroku does), and their value wins.
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)

@@ -35,7 +35,7 @@ def test_the_gevent_resolver_is_c_ares_unless_the_operator_chose_one(monkeypatch
 def test_the_server_binds_the_hosts_port(monkeypatch):
     assert _load_config(monkeypatch, PORT="6123")["bind"] == "0.0.0.0:6123"
     assert _load_config(monkeypatch)["bind"] == "0.0.0.0:5000"
-    assert _load_config(monkeypatch)["worker_class"] == "gevent"
+    assert _load_config(monkeypatch)["worker_class"] == "configs.gunicorn_worker.GatewayWorker"
 
 
 def test_every_core_gets_a_worker_unless_the_host_sets_web_concurrency(monkeypatch):
