@@ -55,13 +55,17 @@ def _added(direct: dict, gateway: dict, key: str) -> Optional[float]:
 
 def _pair(direct: dict, gateway: dict, relay: Optional[dict] = None) -> dict:
     d, g = _target(direct), _target(gateway)
-    g["worker_cpu_ms_per_stream"] = round(1000 * gateway["worker_cpu"] / gateway["streams"], 3)
+    g["worker_cpu_ms_per_stream"] = _cpu_ms_per_stream(gateway)
     pair = {"streams": direct.get("level", direct["streams"]), "direct": d, "gateway": g,
             **{"added_" + key: _added(d, g, key)
                for key in ("ttfb_p50_ms", "ttfb_p99_ms", "ttfb_full_p50_ms", "ttfb_full_p99_ms")}}
     if relay:
-        pair["relay"] = _target(relay)
+        pair["relay"] = {**_target(relay), "worker_cpu_ms_per_stream": _cpu_ms_per_stream(relay)}
     return pair
+
+
+def _cpu_ms_per_stream(result: dict) -> float:
+    return round(1000 * result["worker_cpu"] / result["streams"], 3)
 
 
 def summarize(results: dict, worker_memory: dict, problems: dict[str, int], load_average: list) -> dict:

@@ -116,7 +116,9 @@ def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
         # Every stream of a burst opened at the same instant: new requests queue behind each one's setup.
         "burst": lambda: [[{**result, "level": n} for result in
                            pair(n, burst["frames"], plan["delay_ms"], 0.0, with_relay)] for n in burst["streams"]],
-        "setup": lambda: pair(setup["streams"], 1, 0, (setup["streams"] - 1) / setup["rate"]),
+        # With the relay: its CPU per request is the floor of one gevent process (it reads a request, opens
+        # an upstream connection, copies the answer back; no HTTP parsing, no Flask).
+        "setup": lambda: pair(setup["streams"], 1, 0, (setup["streams"] - 1) / setup["rate"], with_relay),
         "throughput": lambda: pair(load["streams"], load["frames"], 0, 0.0),
         # Each frame in its own upstream write, as Kimi paces them: the CPU per relayed frame users meet.
         "paced": lambda: pair(paced["streams"], paced["frames"], paced["delay_ms"], 0.0, with_relay),
