@@ -35,10 +35,13 @@ class LegacyAccount(AuthRejected):
 class Lease:
     """One account lent to one request; release() gives its stream slot back (once)."""
 
-    def __init__(self, pool: "AccountPool", account_id: str, lease_id: str, record: dict[str, Any]):
+    def __init__(self, pool: "AccountPool", account_id: str, lease_id: str, record: dict[str, Any],
+                 is_one_of_several: bool):
         self.pool = pool
         self.account_id = account_id
         self.lease_id = lease_id
+        self.record = record  # the account as it was read when it was lent
+        self.is_one_of_several = is_one_of_several  # other accounts were saved too when it was lent
         self.token: Optional[str] = accounts.lent_token(record)
         self.device_id: Optional[str] = record.get("device_id")  # the account's, for every call it makes
         self.succeeded = False  # Kimi answered on it: noted with the release, in the same store write
@@ -82,7 +85,7 @@ class AccountPool:
         skipped = set(exclude)
         while True:
             lease = self._reserve_within_interval(skipped, prefer)
-            record = self.store.read("accounts").get(lease.account_id) or {}
+            record = lease.record
             if accounts.is_legacy(record) or not self.needs_refresh(record):
                 return lease
             try:
@@ -276,7 +279,7 @@ class AccountPool:
         record = records[chosen]
         if not record.get("device_id"):
             record = {**record, "device_id": self._keep_device_id(chosen)}
-        return Lease(self, chosen, lease_id, record)
+        return Lease(self, chosen, lease_id, record, is_one_of_several=len(records) > 1)
 
     def _keep_device_id(self, account_id: str) -> Optional[str]:
         """The device id of an account saved before they were kept, made now once and stored: whichever
@@ -303,7 +306,7 @@ class AccountPool:
 
         self.store.modify("runtime", put)
         # Which account holds a chat matters only when there is a choice of accounts.
-        if chat_id and len(self.store.read("accounts")) > 1 and self.account_for_chat(chat_id) != lease.account_id:
+        if chat_id and lease.is_one_of_several and self.account_for_chat(chat_id) != lease.account_id:
             self.store.remember("chat:" + chat_id, lease.account_id, CHAT_MEMORY_SECONDS)
 
     def _unavailable(self, records: dict, skipped: set[str], now: float) -> KimiError:
