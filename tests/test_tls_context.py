@@ -1,6 +1,8 @@
 """New TLS connections to Kimi share one verifying context per CA bundle (kimi/transport.VerifiedOnceAdapter):
 urllib3 would otherwise parse the whole bundle again for every connection it opens. Verification stays as
-strict: another authority's certificate, or one for another host name, is refused."""
+strict: another authority's certificate, or one for another host name, is refused. A new connection resumes
+the TLS session of an earlier one to the same host name, and falls back to a full handshake where the server
+no longer accepts it."""
 import ssl
 
 import pytest
@@ -27,6 +29,14 @@ def ca_file():
         yield path
 
 
+def tls_kimi(authority=AUTHORITY, *host_names, port=0):
+    """A fake Kimi over TLS with a certificate from `authority` for `host_names` (127.0.0.1 by default);
+    each call a new server context, so its own session-ticket keys."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(*(host_names or ("127.0.0.1",))).configure_cert(context)
+    return FakeKimi().start(port=port, tls=context)
+
+
 def client_for(kimi, ca_file):
     client = KimiClient(endpoints=Endpoints(base_url=kimi.url), models=ModelTable(load_models()))
     client.session.verify = ca_file
@@ -34,9 +44,7 @@ def client_for(kimi, ca_file):
 
 
 def test_each_new_connection_verifies_with_the_one_context_loaded_from_the_bundle(ca_file):
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    AUTHORITY.issue_cert("127.0.0.1").configure_cert(context)
-    kimi = FakeKimi().start(tls=context)
+    kimi = tls_kimi()
     try:
         client = client_for(kimi, ca_file)
         for _ in range(3):  # each stream abandoned before its end closes its connection: three new ones
@@ -62,12 +70,60 @@ def test_each_new_connection_verifies_with_the_one_context_loaded_from_the_bundl
 @pytest.mark.parametrize("authority, host_name", [(trustme.CA(), "127.0.0.1"), (AUTHORITY, "kimi.example")],
                          ids=["another authority", "another host name"])
 def test_a_certificate_of_another_authority_or_host_is_refused(ca_file, authority, host_name):
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert(host_name).configure_cert(context)
-    kimi = FakeKimi().start(tls=context)
+    kimi = tls_kimi(authority, host_name)
     try:
         with pytest.raises(UpstreamUnavailable):
             client_for(kimi, ca_file).open_chat(CHAT, TOKEN)
         assert kimi.requests == []
+    finally:
+        kimi.stop()
+
+
+def test_a_new_connection_resumes_the_tls_session_of_an_earlier_one_to_the_same_host(ca_file):
+    kimi = tls_kimi(AUTHORITY, "127.0.0.1", "localhost")
+    try:
+        client = client_for(kimi, ca_file)
+        for _ in range(3):  # read whole, then one abandoned on the same connection, which closes it
+            kimi.replay("plain_text.jsonl").replay("plain_text.jsonl")
+            stream = client.open_chat(CHAT, TOKEN)
+            assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
+            stream.close()
+            client.open_chat(CHAT, TOKEN).close()
+        # The first connection made the session; every later one resumed it.
+        assert (kimi.connections_accepted, kimi.connections_resumed) == (3, 2)
+
+        # Another host name is never offered that session, though the certificate names both.
+        other = KimiClient(endpoints=Endpoints(base_url=kimi.url.replace("127.0.0.1", "localhost")),
+                           models=ModelTable(load_models()), session=client.session)
+        kimi.replay("plain_text.jsonl")
+        other.open_chat(CHAT, TOKEN).close()
+        assert (kimi.connections_accepted, kimi.connections_resumed) == (4, 2)
+    finally:
+        kimi.stop()
+
+
+def test_a_session_the_server_no_longer_accepts_falls_back_to_a_full_handshake(ca_file):
+    kimi = tls_kimi()
+    try:
+        client = client_for(kimi, ca_file)
+        kimi.replay("plain_text.jsonl").replay("plain_text.jsonl")
+        stream = client.open_chat(CHAT, TOKEN)
+        assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
+        stream.close()
+        port = int(kimi.url.rsplit(":", 1)[1])
+        assert (kimi.connections_accepted, kimi.connections_resumed) == (1, 0)
+        kimi.close_connections()  # the pooled one too: the next call opens a new connection
+        kimi.stop()
+        # The same port, a server context with new ticket keys: the session is refused, the call is not.
+        kimi = tls_kimi(port=port)
+        kimi.replay("plain_text.jsonl")
+        stream = client.open_chat(CHAT, TOKEN)
+        assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
+        stream.close()
+        assert (kimi.connections_accepted, kimi.connections_resumed) == (1, 0)
+        kimi.replay("plain_text.jsonl").replay("plain_text.jsonl")
+        client.open_chat(CHAT, TOKEN).close()  # closes the connection: the next one is new, and resumes
+        client.open_chat(CHAT, TOKEN).close()
+        assert (kimi.connections_accepted, kimi.connections_resumed) == (2, 1)
     finally:
         kimi.stop()

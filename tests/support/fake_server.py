@@ -88,6 +88,7 @@ class FakeServer:
         # Connections are counted for the whole life of the server (reset() keeps them): a test compares
         # the count before and after what it does. HTTP/1.1 keeps each one open for the next request.
         self.connections_accepted = 0
+        self.connections_resumed = 0  # over TLS: those whose handshake resumed an earlier TLS session
         self._connections: dict = {}  # open connection -> its number
         self.reset()
 
@@ -152,6 +153,7 @@ class FakeServer:
     def _connection_opened(self, connection):
         with self._lock:
             self.connections_accepted += 1
+            self.connections_resumed += bool(getattr(connection, "session_reused", False))
             self._connections[connection] = self.connections_accepted
 
     def _connection_closed(self, connection):
