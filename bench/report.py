@@ -43,7 +43,10 @@ def _target(result: dict) -> dict:
             rss_per_stream_kb=round((result["rss_peak_kb"] - result["rss_before_kb"])
                                     / max(1, result["max_open"]), 1),
             upstream_connections_per_100=round(100 * result["upstream_connections"]
-                                               / max(1, result["upstream_requests"]), 1))
+                                               / max(1, result["upstream_requests"]), 1),
+            # Of the new upstream connections, those whose TLS handshake resumed an earlier session.
+            upstream_resumed_pct=round(100 * result["upstream_resumed"] / result["upstream_connections"])
+            if result.get("upstream_resumed") is not None and result["upstream_connections"] else None)
     return summary
 
 
@@ -140,11 +143,13 @@ def table(plan: dict, summary: dict) -> str:
     rows = _levels(plan, summary) if summary["levels"] else []
     for level in summary.get("burst", []):
         rows += _part(f"Burst: {level['streams']} streams opened at once, {burst['frames']} frames "
-                      f"{plan['delay_ms']} ms apart", level, latency + [("CPU", "worker_cpu_pct", "%")])
+                      f"{plan['delay_ms']} ms apart", level, latency + [("CPU", "worker_cpu_pct", "%"),
+                                                                       ("TLS resumed", "upstream_resumed_pct", "%")])
     if "setup" in summary:
         rows += _part(f"Per-request cost: {setup['streams']} one-frame answers, {setup['rate']} new streams/s",
                       summary["setup"], latency[:3] + [("CPU per request", "worker_cpu_ms_per_stream", " ms"),
-                                                       ("conns/100 req", "upstream_connections_per_100", "")])
+                                                       ("conns/100 req", "upstream_connections_per_100", ""),
+                                                       ("TLS resumed", "upstream_resumed_pct", "%")])
     if "throughput" in summary:
         rows += _part(f"CPU-bound relay: {load['streams']} streams x {load['frames']} frames, no delay",
                       summary["throughput"],
@@ -161,7 +166,8 @@ def table(plan: dict, summary: dict) -> str:
     caller = "a proxy key, served by the gateway's saved account" if plan.get("pooled") else "their own Kimi token"
     rows += ["", f"gateway: {plan['workers']} worker(s), reaching the fake upstream over "
                  f"{'TLS' if plan['tls'] else 'plain HTTP'}, callers sending {caller}; conns/100 req: new upstream connections per 100 "
-                 "requests (the load generator's own opens one per stream)",
+                 "requests (the load generator's own opens one per stream); TLS resumed: the share of the new upstream "
+                 "connections whose TLS handshake resumed an earlier session (--tls)",
              f"worker peak RSS (VmHWM): {summary['worker_vm_hwm_mb']} MB; "
                  f"gateway log lines at WARNING or worse: {summary['gateway_log_problems']}; "
                  "1-minute load average at start and end: {} and {} (other processes share the CPUs)".format(

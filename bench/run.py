@@ -81,6 +81,9 @@ class Bench:
         # New connections the upstream saw per Chat request: 1 when each request opens its own.
         result["upstream_connections"] = upstream_after["connections"] - upstream_before["connections"]
         result["upstream_requests"] = upstream_after["requests"] - upstream_before["requests"]
+        # Only the gateway reaches the fake over TLS (--tls): of its new connections, the resumed handshakes.
+        result["upstream_resumed"] = (upstream_after["resumed"] - upstream_before["resumed"]
+                                      if target == "gateway" and self.upstream.ca_file is not None else None)
         if sampler:
             result.update(sampler.stop())
         result.update(target=target, streams=streams, frames=frames, delay_ms=delay_ms, ramp=ramp)

@@ -45,7 +45,9 @@ def _answer() -> tuple[list[bytes], list[bytes]]:
     return frames[:_PREAMBLE], frames[_PREAMBLE:] + [b"0\r\n\r\n"]
 
 
-STATS = {"connections": 0, "requests": 0}  # connections that carried a Chat request; Chat requests
+# Connections that carried a Chat request, Chat requests, and (over TLS) connections whose handshake resumed
+# an earlier TLS session.
+STATS = {"connections": 0, "requests": 0, "resumed": 0}
 _CONTENT: list[bytes] = []  # content frame i of every answer, rendered once (identical across streams)
 
 
@@ -98,6 +100,8 @@ class _Stream(asyncio.Protocol):
         self.buffer.clear()  # a client sends its next request only after this answer's end
         if not self.answered:
             STATS["connections"] += 1
+            tls = self.transport.get_extra_info("ssl_object")
+            STATS["resumed"] += bool(tls is not None and tls.session_reused)
         self.answered += 1
         STATS["requests"] += 1
         self.delay = delay_ms / 1000

@@ -3,9 +3,11 @@ urllib3 would otherwise parse the whole bundle again for every connection it ope
 strict: another authority's certificate, or one for another host name, is refused. A new connection resumes
 the TLS session of an earlier one to the same host name, and falls back to a full handshake where the server
 no longer accepts it."""
+import os
 import ssl
 
 import pytest
+import requests
 import trustme
 
 from configs.settings import load_models
@@ -16,6 +18,7 @@ from kimi.models import ModelTable
 from kimi.transport import Endpoints, VerifiedOnceAdapter
 from tests.support.fake_kimi import FakeKimi
 from tests.support.fixture_streams import PLAIN_TEXT
+from tests.support.gateways import Gateway
 from tests.support.jwts import make_jwt
 
 AUTHORITY = trustme.CA()
@@ -126,4 +129,25 @@ def test_a_session_the_server_no_longer_accepts_falls_back_to_a_full_handshake(c
         client.open_chat(CHAT, TOKEN).close()
         assert (kimi.connections_accepted, kimi.connections_resumed) == (2, 1)
     finally:
+        kimi.stop()
+
+
+def test_a_gunicorn_worker_resumes_tls_sessions_to_kimi(ca_file, tmp_path, user_token):
+    """The deployment's own path: gevent's TLS sockets under the Procfile's server."""
+    kimi = tls_kimi()
+    env = {**os.environ, "KIMI_BASE_URL": kimi.url, "REQUESTS_CA_BUNDLE": ca_file, "DATA_DIR": str(tmp_path / "data"),
+           "KIMI_TOKEN": "", "API_KEYS": "", "WEB_CONCURRENCY": "1", "MODEL_CATALOGUE_TTL": "0"}
+    gateway = Gateway(env, tmp_path)
+    try:
+        for _ in range(3):
+            kimi.replay("plain_text.jsonl")
+            response = requests.post(gateway.url + "/v1/chat/completions", timeout=10,
+                                     headers={"Authorization": f"Bearer {user_token}"},
+                                     json={"model": "kimi-k2.5-instant", "messages": [{"role": "user", "content": "hi"}]})
+            assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == PLAIN_TEXT
+            kimi.close_connections()  # as Kimi closes idle ones: the next answer needs a new connection
+            assert kimi.wait_for(lambda: not kimi.is_connection_open(kimi.connections_accepted))
+        assert (kimi.connections_accepted, kimi.connections_resumed) == (3, 2)
+    finally:
+        gateway.stop()
         kimi.stop()
