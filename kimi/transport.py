@@ -159,18 +159,19 @@ class VerifiedOnceAdapter(requests.adapters.HTTPAdapter):
 
 
 class _SessionResumption:
-    """Makes `context` offer each new connection to a host the TLS session of an earlier one to it (a TLS 1.3
-    ticket, which Kimi's servers send after the handshake and which is read with the answer's head). A
-    resumed handshake skips the certificate and its verification: a Chat answer on a new TLS connection
-    cost 1.38-1.42 ms of CPU here, resumed 1.17-1.22 ms, which a burst opening many pays one after another,
-    and the server signs nothing. A session is only offered to the host name it was verified for, and only by this context; a
-    server that no longer accepts it answers with a full handshake, whose session is kept instead."""
+    """Makes `context` offer each new connection to a host the TLS session of an earlier one to it: a TLS 1.3
+    ticket, which Kimi's servers send after the handshake and which a Chat connection keeps once it has read
+    its first answer's head (_KeptHTTPSConnection). A resumed handshake skips the certificate and its
+    verification: a Chat answer on a new TLS connection cost 1.38-1.42 ms of CPU here, resumed 1.17-1.22 ms,
+    which a burst opening many pays one after another, and the server signs nothing. A session is only
+    offered to the host name it was verified for, and only by this context; a server that no longer accepts
+    it answers with a full handshake, whose session is kept instead."""
 
     def __init__(self, context: ssl.SSLContext):
         self._wrap = context.wrap_socket
         self._sessions: dict[str, ssl.SSLSession] = {}  # host name -> a session with a ticket
         context.wrap_socket = self.wrap_socket  # what urllib3 calls for every new connection
-        context.session_resumption = self  # found again from a connection (`keep_tls_session`)
+        context.session_resumption = self  # found again by the connection it made (_KeptHTTPSConnection)
 
     def wrap_socket(self, sock: socket.socket, *args: Any, server_hostname: Optional[str] = None,
                     session: Optional[ssl.SSLSession] = None, **kwargs: Any) -> ssl.SSLSocket:
@@ -179,22 +180,10 @@ class _SessionResumption:
         return self._wrap(sock, *args, server_hostname=server_hostname, session=session, **kwargs)
 
     def keep(self, connection: ssl.SSLSocket) -> None:
-        """Keep the session of a connection that made a new one (the first, or one the server refused to
-        resume), once its ticket is in."""
-        if connection.session_reused or not connection.server_hostname:
-            return
+        """Keep the session of a connection whose handshake made a new one, once its ticket is in."""
         session = connection.session
-        if session is not None and session.has_ticket:
+        if session is not None and session.has_ticket and connection.server_hostname:
             self._sessions[connection.server_hostname] = session
-
-
-def keep_tls_session(response: urllib3.BaseHTTPResponse) -> None:
-    """After an answer's head came over TLS on a context of VerifiedOnceAdapter's: keep its session for the
-    next new connection (`_SessionResumption`)."""
-    connection = getattr(getattr(response, "connection", None), "sock", None)
-    resumption = getattr(getattr(connection, "context", None), "session_resumption", None)
-    if resumption is not None:
-        resumption.keep(connection)
 
 
 def shared_session() -> requests.Session:
@@ -272,6 +261,21 @@ class _KeptHTTPConnection(urllib3.connection.HTTPConnection):
 
 class _KeptHTTPSConnection(urllib3.connection.HTTPSConnection):
     is_connected = property(_idle_connection_is_open)
+    _has_new_session = False  # a full handshake's session, to keep once its ticket has arrived
+
+    def connect(self) -> None:
+        super().connect()
+        # Through an HTTPS proxy the socket is urllib3's TLS-in-TLS wrapper, which resumes nothing.
+        self._has_new_session = getattr(self.sock, "session_reused", True) is False
+
+    def getresponse(self) -> Any:
+        response = super().getresponse()
+        if self._has_new_session:  # once per connection: the ticket came before the answer's head
+            self._has_new_session = False
+            resumption = getattr(self.ssl_context, "session_resumption", None)
+            if resumption is not None:
+                resumption.keep(self.sock)
+        return response
 
 
 class Poster:
@@ -294,11 +298,9 @@ class Poster:
         pool = self._pool
         if pool is None or pool.pool is None:  # first call, or the pool manager dropped (closed) it
             pool = self._pool = self._open_pool()
-        raw = pool.urlopen("POST", self._target, body=body, headers=headers, retries=False, redirect=False,
-                           assert_same_host=False, timeout=self.timeout, preload_content=False,
-                           decode_content=False)
-        keep_tls_session(raw)
-        return Answer(raw)
+        return Answer(pool.urlopen("POST", self._target, body=body, headers=headers, retries=False,
+                                   redirect=False, assert_same_host=False, timeout=self.timeout,
+                                   preload_content=False, decode_content=False))
 
     def _open_pool(self) -> urllib3.HTTPConnectionPool:
         adapter = self.session.get_adapter(self.url)
