@@ -20,6 +20,8 @@ import socket  # noqa: E402
 
 from gevent.server import StreamServer  # noqa: E402
 
+from configs.gunicorn_worker import send_in_one_call  # noqa: E402
+
 READ_SIZE = 64 * 1024
 LAST_CHUNK = b"0\r\n\r\n"  # the fake upstream keeps its connection open after an answer
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
@@ -43,16 +45,11 @@ def _read_request(client: socket.socket) -> bytes:
     return data
 
 
-def _send(sock: socket.socket, data: bytes) -> None:
-    """As the gateway's worker sends (configs/gunicorn_worker.py): one send, gevent's sendall only for a
-    rest the kernel did not take (its sendall makes a getsockopt call each time), so this stays the floor."""
-    sent = sock.send(data)
-    if sent < len(data):
-        sock.sendall(memoryview(data)[sent:])
-
-
 def serve(upstream: tuple[str, int]):
     def handle(client: socket.socket, _address) -> None:
+        # Sent as the gateway's worker sends (gevent's sendall makes a getsockopt call each time): the floor
+        # must not pay what the gateway no longer pays.
+        send_in_one_call(client)
         request = _read_request(client)
         if not request:
             return
@@ -62,7 +59,7 @@ def serve(upstream: tuple[str, int]):
                 data = connection.recv(READ_SIZE)
                 if not data:
                     break
-                _send(client, data)
+                client.sendall(data)
                 if data.endswith(LAST_CHUNK):
                     break
     return handle

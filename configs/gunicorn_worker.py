@@ -26,9 +26,14 @@ class _OneSendSocket(gevent.socket.socket):
             super().sendall(memoryview(data)[sent:], flags)
 
 
+def send_in_one_call(client: Any) -> None:
+    """Give an accepted plain TCP socket the one-send sendall; a TLS one (gunicorn's own certfile) keeps
+    gevent's SSL socket class."""
+    if type(client) is gevent.socket.socket:
+        client.__class__ = _OneSendSocket
+
+
 class GatewayWorker(GeventWorker):
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
-        # Only a plain TCP socket: a TLS one (gunicorn's own certfile) keeps gevent's SSL socket class.
-        if type(client) is gevent.socket.socket:
-            client.__class__ = _OneSendSocket
+        send_in_one_call(client)
         super().handle(listener, client, addr)

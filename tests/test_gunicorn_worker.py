@@ -1,16 +1,18 @@
 """configs/gunicorn_worker.py: the gevent worker whose client sockets send a reply's chunk with one send,
 and still deliver every byte, in order, when the client reads slowly."""
+import ssl
+
 import gevent
 import gevent.socket
+import gevent.ssl
 import pytest
-from gunicorn.workers.ggevent import GeventWorker
 
-from configs.gunicorn_worker import GatewayWorker, _OneSendSocket
+from configs.gunicorn_worker import _OneSendSocket, send_in_one_call
 
 
 def _pair():
     server, client = gevent.socket.socketpair()
-    server.__class__ = _OneSendSocket  # what GatewayWorker.handle makes of an accepted socket
+    send_in_one_call(server)  # what GatewayWorker.handle does with an accepted socket
     return server, client
 
 
@@ -25,8 +27,15 @@ def _read_all(sock, size: int, pause: float = 0.0) -> bytes:
     return received
 
 
-def test_the_worker_is_gunicorns_gevent_worker():
-    assert issubclass(GatewayWorker, GeventWorker)
+def test_an_accepted_plain_socket_sends_in_one_call_and_a_tls_one_keeps_its_class():
+    server, client = _pair()
+    with server, client:
+        assert type(server) is _OneSendSocket
+        tls = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).wrap_socket(
+            client, server_hostname="kimi.example", do_handshake_on_connect=False)
+        send_in_one_call(tls)
+        assert type(tls) is gevent.ssl.SSLSocket
+        tls.close()
 
 
 def test_a_small_chunk_arrives_whole():
