@@ -141,6 +141,13 @@ class VerifiedOnceAdapter(requests.adapters.HTTPAdapter):
         self._contexts: dict[str, ssl.SSLContext] = {}
         super().__init__(*args, **kwargs)
 
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # Every pool's connections, from its first: the first call to a host (a model catalogue, say)
+        # opens the connection that the Chat calls after it reuse most.
+        self.poolmanager.pool_classes_by_scheme = {"http": _KeptHTTPConnectionPool,
+                                                   "https": _KeptHTTPSConnectionPool}
+
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         super().cert_verify(conn, url, verify, cert)
         bundle = getattr(conn, "ca_certs", None)
@@ -278,6 +285,14 @@ class _KeptHTTPSConnection(urllib3.connection.HTTPSConnection):
         return response
 
 
+class _KeptHTTPConnectionPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _KeptHTTPConnection
+
+
+class _KeptHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _KeptHTTPSConnection
+
+
 class Poster:
     """POSTs to one URL through `session`'s connection pool (its adapter, proxies and CA bundle), straight
     to urllib3: requests' Session.send and HTTPAdapter.send cost ~100 µs of CPU per call on top (hooks,
@@ -307,8 +322,6 @@ class Poster:
         proxies = self.session.proxies
         pool = adapter.get_connection_with_tls_context(self._request, self.session.verify, proxies, None)
         adapter.cert_verify(pool, self.url, self.session.verify, None)
-        pool.ConnectionCls = _KeptHTTPSConnection if isinstance(pool, urllib3.HTTPSConnectionPool) \
-            else _KeptHTTPConnection
         self._target = adapter.request_url(self._request, proxies)  # the full URL through an http:// proxy
         return pool
 

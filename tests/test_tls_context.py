@@ -11,6 +11,7 @@ import requests
 import trustme
 
 from configs.settings import load_models
+from kimi.catalogue import CatalogueClient
 from kimi.connect.client import KimiClient
 from kimi.errors import UpstreamUnavailable
 from kimi.events import ChatRequest, Message
@@ -101,6 +102,21 @@ def test_a_new_connection_resumes_the_tls_session_of_an_earlier_one_to_the_same_
         kimi.replay("plain_text.jsonl")
         other.open_chat(CHAT, TOKEN).close()
         assert (kimi.connections_accepted, kimi.connections_resumed) == (4, 2)
+    finally:
+        kimi.stop()
+
+
+def test_a_connection_a_catalogue_call_opened_gives_its_session_to_later_ones(ca_file):
+    # An account's first call is often its model catalogue: the Chat calls after it reuse that connection.
+    kimi = tls_kimi()
+    try:
+        client = client_for(kimi, ca_file)
+        kimi.catalogue_for(TOKEN)
+        CatalogueClient(Endpoints(base_url=kimi.url), client.session).fetch(TOKEN)
+        kimi.replay("plain_text.jsonl").replay("plain_text.jsonl")
+        client.open_chat(CHAT, TOKEN).close()  # on the catalogue's connection, abandoned: closes it
+        client.open_chat(CHAT, TOKEN).close()
+        assert (kimi.connections_accepted, kimi.connections_resumed) == (2, 1)
     finally:
         kimi.stop()
 
