@@ -15,7 +15,10 @@ import uvloop
 # answers: the words are "word<i> " and the OpenAI role chunk carries `"role"` before its empty content).
 CONTENT_MARKERS = {"direct": b'"mask":"block.text.content"', "gateway": b'{"content":"'}
 END_MARKERS = {"direct": b"0\r\n\r\n", "gateway": b"data: [DONE]\n\n"}
-CONTENT_MARKERS["relay"], END_MARKERS["relay"] = CONTENT_MARKERS["direct"], END_MARKERS["direct"]  # passed through
+# Passed through: the relay copies the fake's bytes; the minimal app sends each frame in its own chunk,
+# and gunicorn's last chunk is the same end marker.
+for _target in ("relay", "minimal"):
+    CONTENT_MARKERS[_target], END_MARKERS[_target] = CONTENT_MARKERS["direct"], END_MARKERS["direct"]
 
 
 class _Client(asyncio.Protocol):

@@ -85,10 +85,11 @@ class Gateway:
     loopback port; `ca_file` is the authority it trusts for Kimi (the bench's TLS upstream)."""
 
     def __init__(self, upstream_url: str, workdir: Path, workers: int = 1, ca_file: Optional[Path] = None,
-                 lent: Optional[tuple[str, str]] = None):
+                 lent: Optional[tuple[str, str]] = None, app: str = "app:app"):
         """`lent`: (a Kimi token the gateway keeps as its account, a proxy key that borrows it); without
-        it, callers bring their own Kimi tokens."""
-        self.log_path = workdir / "gateway.log"
+        it, callers bring their own Kimi tokens. `app`: another WSGI app on the same set-up
+        (bench/minimal_app.py)."""
+        self.log_path = workdir / f"{app.split(':')[0].replace('.', '_')}.log"
         self.workers = workers
         # A throwaway admin password, so the gateway does not generate one and write it to its log.
         env = {**os.environ, "KIMI_BASE_URL": upstream_url, "WEB_CONCURRENCY": str(workers),
@@ -104,7 +105,7 @@ class Gateway:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", "configs/gunicorn.conf.py",
-                 "-b", "127.0.0.1:0", "app:app"],
+                 "-b", "127.0.0.1:0", app],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready()
         self.worker_pids = self._find_workers()

@@ -56,14 +56,15 @@ def _added(direct: dict, gateway: dict, key: str) -> Optional[float]:
     return round(gateway[key] - direct[key], 2)
 
 
-def _pair(direct: dict, gateway: dict, relay: Optional[dict] = None) -> dict:
+def _pair(direct: dict, gateway: dict, relay: Optional[dict] = None, minimal: Optional[dict] = None) -> dict:
     d, g = _target(direct), _target(gateway)
     g["worker_cpu_ms_per_stream"] = _cpu_ms_per_stream(gateway)
     pair = {"streams": direct.get("level", direct["streams"]), "direct": d, "gateway": g,
             **{"added_" + key: _added(d, g, key)
                for key in ("ttfb_p50_ms", "ttfb_p99_ms", "ttfb_full_p50_ms", "ttfb_full_p99_ms")}}
-    if relay:
-        pair["relay"] = {**_target(relay), "worker_cpu_ms_per_stream": _cpu_ms_per_stream(relay)}
+    for name, floor in (("relay", relay), ("minimal", minimal)):
+        if floor:
+            pair[name] = {**_target(floor), "worker_cpu_ms_per_stream": _cpu_ms_per_stream(floor)}
     return pair
 
 
@@ -119,7 +120,7 @@ def _part(title: str, pair: dict, columns: list[tuple[str, str, str]]) -> list[s
     """A small table of one direct/gateway pair; columns are (heading, summary key, unit)."""
     line = "{:<8}" + "{:>16}" * len(columns)
     rows = ["", title, "", line.format("target", *(heading for heading, _, _ in columns))]
-    for name in ("direct", "relay", "gateway"):
+    for name in ("direct", "relay", "minimal", "gateway"):
         if name in pair:
             rows.append(line.format(name, *(_cell(pair[name].get(key), unit) for _, key, unit in columns)))
     if any(key == "ttfb_p50_ms" for _, key, _ in columns):
@@ -130,10 +131,9 @@ def _part(title: str, pair: dict, columns: list[tuple[str, str, str]]) -> list[s
 
 
 def _relay_adds(pair: dict) -> str:
-    if "relay" not in pair:
-        return ""
-    added = _added(pair["direct"], pair["relay"], "ttfb_p50_ms")
-    return f"; the bare relay adds {_cell(added, ' ms', True)} (p50)"
+    floors = [f"the {title} adds {_cell(_added(pair['direct'], pair[name], 'ttfb_p50_ms'), ' ms', True)} (p50)"
+              for name, title in (("relay", "bare relay"), ("minimal", "minimal app")) if name in pair]
+    return "".join("; " + floor for floor in floors)
 
 
 def table(plan: dict, summary: dict) -> str:
@@ -168,6 +168,9 @@ def table(plan: dict, summary: dict) -> str:
                  f"{'TLS' if plan['tls'] else 'plain HTTP'}, callers sending {caller}; conns/100 req: new upstream connections per 100 "
                  "requests (the load generator's own opens one per stream); TLS resumed: the share of the new upstream "
                  "connections whose TLS handshake resumed an earlier session (--tls)",
+             "relay: a bare gevent pass-through (bench/relay.py); minimal: a Flask app on the gateway's gunicorn "
+                 "set-up passing each upstream chunk through a pooled urllib3 call (bench/minimal_app.py), the "
+                 "product's fixed shape with nothing of the gateway in it; CPU: that process's or worker's",
              f"worker peak RSS (VmHWM): {summary['worker_vm_hwm_mb']} MB; "
                  f"gateway log lines at WARNING or worse: {summary['gateway_log_problems']}; "
                  "1-minute load average at start and end: {} and {} (other processes share the CPUs)".format(

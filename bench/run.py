@@ -57,20 +57,23 @@ def _request(target: str, port: int, token: str, frames: int, delay_ms: int) -> 
 
 class Bench:
     def __init__(self, upstream: processes.Upstream, gateway: processes.Gateway, relay: processes.Relay,
-                 token: str, gateway_credential: Optional[str] = None):
+                 token: str, gateway_credential: Optional[str] = None, minimal: Optional[processes.Gateway] = None):
         self.upstream, self.gateway, self.relay, self.token = upstream, gateway, relay, token
+        self.minimal = minimal  # bench/minimal_app.py on the gateway's gunicorn set-up
         # What the load generator presents to the gateway: the Kimi token itself, or a proxy key (--pooled).
         self.gateway_credential = gateway_credential or token
 
     def run(self, target: str, streams: int, frames: int, delay_ms: int, ramp: float) -> dict:
-        """One scenario against one target; for the gateway and the relay also their CPU and RSS
-        (`worker_cpu`: the gateway's worker, or the relay process)."""
-        port = {"direct": self.upstream.port, "relay": self.relay.port, "gateway": self.gateway.port}[target]
+        """One scenario against one target; for the gateway, the relay and the minimal app also their CPU
+        and RSS (`worker_cpu`: the gunicorn worker(s), or the relay process)."""
+        servers = {"gateway": self.gateway, "minimal": self.minimal}
+        port = self.upstream.port if target == "direct" else self.relay.port if target == "relay" \
+            else servers[target].port
         scenario = {"target": target, "host": "127.0.0.1", "port": port, "streams": streams,
                     "frames": frames, "ramp": ramp, "timeout": frames * delay_ms / 1000 * 3 + 30,
                     "request": _request(target, port, self.gateway_credential if target == "gateway" else self.token,
                                         frames, delay_ms)}
-        workers = [self.relay.pid] if target == "relay" else self.gateway.worker_pids
+        workers = [self.relay.pid] if target == "relay" else servers.get(target, self.gateway).worker_pids
         sampler = processes.RssSampler(workers) if target != "direct" else None
         cpu_worker, cpu_upstream = processes.cpu_seconds(workers), self.upstream.cpu_seconds()
         upstream_before = self.upstream.stats()
@@ -81,9 +84,9 @@ class Bench:
         # New connections the upstream saw per Chat request: 1 when each request opens its own.
         result["upstream_connections"] = upstream_after["connections"] - upstream_before["connections"]
         result["upstream_requests"] = upstream_after["requests"] - upstream_before["requests"]
-        # Only the gateway reaches the fake over TLS (--tls): of its new connections, the resumed handshakes.
+        # Only the gunicorn apps reach the fake over TLS (--tls): of their new connections, the resumed handshakes.
         result["upstream_resumed"] = (upstream_after["resumed"] - upstream_before["resumed"]
-                                      if target == "gateway" and self.upstream.ca_file is not None else None)
+                                      if target in servers and self.upstream.ca_file is not None else None)
         if sampler:
             result.update(sampler.stop())
         result.update(target=target, streams=streams, frames=frames, delay_ms=delay_ms, ramp=ramp)
@@ -95,8 +98,9 @@ PARTS = ("levels", "burst", "setup", "throughput", "paced")
 
 def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
     """The chosen parts of the plan, each sent direct and then through the gateway (and, where the
-    gateway's cost is compared with the floor, the bare relay)."""
+    gateway's cost is compared with the floors, the bare relay and the minimal app)."""
     bench.run("gateway", 20, 20, 0, 0.0)  # warm-up: imports, first connections, allocator arenas
+    bench.run("minimal", 20, 20, 0, 0.0)
 
     def pair(streams: int, frames: int, delay_ms: int, ramp: float,
              targets: tuple[str, ...] = ("direct", "gateway")) -> list[dict]:
@@ -113,14 +117,16 @@ def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
         return [{**result, "level": n} for result in results]
 
     burst, setup, load, paced = plan["burst"], plan["setup"], plan["throughput"], plan["paced"]
-    with_relay = ("direct", "gateway", "relay")
+    # The two floors: the bare relay (one gevent process, sockets only) and the minimal app (Flask on the
+    # same gunicorn worker, a pooled urllib3 call: the product's fixed shape with nothing of the gateway).
+    with_relay = ("direct", "gateway", "relay", "minimal")
     runs = {
         "levels": lambda: [level(n) for n in plan["levels"]],
         # Every stream of a burst opened at the same instant: new requests queue behind each one's setup.
         "burst": lambda: [[{**result, "level": n} for result in
                            pair(n, burst["frames"], plan["delay_ms"], 0.0, with_relay)] for n in burst["streams"]],
-        # With the relay: its CPU per request is the floor of one gevent process (it reads a request, opens
-        # an upstream connection, copies the answer back; no HTTP parsing, no Flask).
+        # With the floors: the relay's CPU per request is that of one gevent process (it reads a request,
+        # opens an upstream connection, copies the answer back), the minimal app's that of the shape.
         "setup": lambda: pair(setup["streams"], 1, 0, (setup["streams"] - 1) / setup["rate"], with_relay),
         "throughput": lambda: pair(load["streams"], load["frames"], 0, 0.0),
         # Each frame in its own upstream write, as Kimi paces them: the CPU per relayed frame users meet.
@@ -156,12 +162,15 @@ def main(argv=None) -> None:
             proxy_key = "sk-bench-" + secrets.token_urlsafe(24) if args.pooled else None
             gateway = processes.Gateway(upstream.gateway_url, Path(workdir), args.workers, upstream.ca_file,
                                         lent=(token, proxy_key) if proxy_key else None)
+            minimal = processes.Gateway(upstream.gateway_url, Path(workdir), args.workers, upstream.ca_file,
+                                        app="bench.minimal_app:app")
             try:
-                bench = Bench(upstream, gateway, relay, token, proxy_key)
+                bench = Bench(upstream, gateway, relay, token, proxy_key, minimal)
                 results = run_plan(plan, bench, parts)
                 worker_memory = processes.memory_kb(gateway.worker_pid)
             finally:
                 gateway.stop()
+                minimal.stop()
                 relay.stop()
             problems = gateway.log_problems()
         finally:

@@ -35,20 +35,23 @@ def test_the_smoke_plan_relays_every_frame_of_every_part(tmp_path):
         return [(pair[target]["errors"], pair[target]["chunks"]) for target in targets]
 
     burst, setup, throughput, paced = SMOKE["burst"], SMOKE["setup"], SMOKE["throughput"], SMOKE["paced"]
-    with_relay = ("direct", "gateway", "relay")
+    with_relay = ("direct", "gateway", "relay", "minimal")  # the floors beside the gateway
     [burst_streams] = burst["streams"]
     [burst_level] = summary["burst"]
     assert burst_level["streams"] == burst_streams
-    assert errors_and_chunks(burst_level, with_relay) == [(0, burst_streams * burst["frames"])] * 3
-    assert errors_and_chunks(summary["setup"], with_relay) == [(0, setup["streams"])] * 3  # one frame per answer
-    assert "worker_cpu_ms_per_stream" in summary["setup"]["relay"]  # may read 0: 10 ms ticks
+    assert errors_and_chunks(burst_level, with_relay) == [(0, burst_streams * burst["frames"])] * 4
+    assert errors_and_chunks(summary["setup"], with_relay) == [(0, setup["streams"])] * 4  # one frame per answer
+    for floor in ("relay", "minimal"):
+        assert "worker_cpu_ms_per_stream" in summary["setup"][floor]  # may read 0: 10 ms ticks
+    # The minimal app keeps its upstream connections, as the gateway does; the relay opens one per request.
+    assert summary["setup"]["minimal"]["upstream_connections_per_100"] == 0
     assert errors_and_chunks(summary["throughput"]) == [(0, throughput["streams"] * throughput["frames"])] * 2
-    assert errors_and_chunks(summary["paced"], with_relay) == [(0, paced["streams"] * paced["frames"])] * 3
+    assert errors_and_chunks(summary["paced"], with_relay) == [(0, paced["streams"] * paced["frames"])] * 4
     for part in ("throughput", "paced"):
         assert {"chunks_per_s", "worker_cpu_us_per_chunk"} <= summary[part]["gateway"].keys()
     assert summary["gateway_log_problems"] == 0
 
-    for heading in ("TTFB p50", "added", f"Burst: {burst_streams} streams", "the bare relay adds",
+    for heading in ("TTFB p50", "added", f"Burst: {burst_streams} streams", "the bare relay adds", "the minimal app adds",
                     "Per-request cost", "Paced relay", "CPU per chunk", "worker peak RSS (VmHWM)",
                     f"raw results in {output}"):
         assert heading in done.stdout, heading
