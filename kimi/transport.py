@@ -145,8 +145,13 @@ class VerifiedOnceAdapter(requests.adapters.HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         # Every pool's connections, from its first: the first call to a host (a model catalogue, say)
         # opens the connection that the Chat calls after it reuse most.
-        self.poolmanager.pool_classes_by_scheme = {"http": _KeptHTTPConnectionPool,
-                                                   "https": _KeptHTTPSConnectionPool}
+        self.poolmanager.pool_classes_by_scheme = _KEPT_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.PoolManager:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is urllib3.ProxyManager:  # a SOCKS proxy's manager brings connection classes of its own
+            manager.pool_classes_by_scheme = _KEPT_POOLS
+        return manager
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         super().cert_verify(conn, url, verify, cert)
@@ -291,6 +296,9 @@ class _KeptHTTPConnectionPool(urllib3.HTTPConnectionPool):
 
 class _KeptHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _KeptHTTPSConnection
+
+
+_KEPT_POOLS = {"http": _KeptHTTPConnectionPool, "https": _KeptHTTPSConnectionPool}
 
 
 class Poster:

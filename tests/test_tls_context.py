@@ -1,8 +1,8 @@
 """New TLS connections to Kimi share one verifying context per CA bundle (kimi/transport.VerifiedOnceAdapter):
 urllib3 would otherwise parse the whole bundle again for every connection it opens. Verification stays as
 strict: another authority's certificate, or one for another host name, is refused. A new connection resumes
-the TLS session of an earlier one to the same host name, and falls back to a full handshake where the server
-no longer accepts it."""
+the TLS session of an earlier one to the same host name (through an HTTPS_PROXY tunnel too), and falls back to
+a full handshake where the server no longer accepts it."""
 import os
 import ssl
 
@@ -17,6 +17,7 @@ from kimi.errors import UpstreamUnavailable
 from kimi.events import ChatRequest, Message
 from kimi.models import ModelTable
 from kimi.transport import Endpoints, VerifiedOnceAdapter
+from tests.support.connect_proxy import ConnectProxy
 from tests.support.fake_kimi import FakeKimi
 from tests.support.fixture_streams import PLAIN_TEXT
 from tests.support.gateways import Gateway
@@ -118,6 +119,31 @@ def test_a_connection_a_catalogue_call_opened_gives_its_session_to_later_ones(ca
         client.open_chat(CHAT, TOKEN).close()
         assert (kimi.connections_accepted, kimi.connections_resumed) == (2, 1)
     finally:
+        kimi.stop()
+
+
+def test_through_an_https_proxy_connections_are_kept_and_resume_the_session(ca_file):
+    # HTTPS_PROXY: each connection to Kimi is a CONNECT tunnel, and TLS to Kimi runs inside it as without one.
+    kimi, proxy = tls_kimi(), ConnectProxy()
+    try:
+        client = client_for(kimi, ca_file)
+        client.session.proxies = {"https": proxy.url}  # as pooled_session reads HTTPS_PROXY
+        kimi.catalogue_for(TOKEN)
+        CatalogueClient(Endpoints(base_url=kimi.url), client.session).fetch(TOKEN)
+        kimi.replay("plain_text.jsonl").replay("plain_text.jsonl").replay("plain_text.jsonl")
+        for _ in range(2):  # read whole: the connection goes back to the pool, and is taken again
+            stream = client.open_chat(CHAT, TOKEN)
+            assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
+            stream.close()
+        assert (proxy.tunnels, kimi.connections_accepted, kimi.connections_resumed) == (1, 1, 0)
+        client.open_chat(CHAT, TOKEN).close()  # abandoned: closes it; the next call opens a new tunnel
+        kimi.replay("plain_text.jsonl")
+        stream = client.open_chat(CHAT, TOKEN)
+        assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
+        stream.close()
+        assert (proxy.tunnels, kimi.connections_accepted, kimi.connections_resumed) == (2, 2, 1)
+    finally:
+        proxy.stop()
         kimi.stop()
 
 
