@@ -1,4 +1,5 @@
-"""Two choices on the gateway's hot paths, each measured in isolation (CPU time of this process only).
+"""Three choices on the gateway's hot paths, each measured in isolation (CPU time of this process only,
+and wall time where the disk has its say).
 
 - socket timeout: what a timeout on a gevent socket costs each read (a timer armed and disarmed around
   every wait). 200 loopback socket pairs, one greenlet reading each through a buffered file as the
@@ -7,6 +8,11 @@
   `session.post`, through a request prepared by hand and given to `session.send`, and through
   KimiClient._post itself (urllib3's pool called directly: kimi/transport.py Poster, plus the status check
   and failure mapping). The reason for KimiClient._post's shape.
+- store writes (the file store, in a temporary folder on the disk DATA_DIR would use): what a turn's write
+  of its remembered values costs (a reply id, a chat's owner and a continuation entry: three rows in one
+  SQLite commit without fsync, twice per answer, on the event loop), and what a durable account save costs
+  (one row in a commit that reaches the disk, fsync included: a token refresh, once per account every
+  ~15 minutes, or an owner's change). The reason the per-answer values are written without fsync.
 
 Run: .venv/bin/python -m bench.micro
 """
@@ -18,8 +24,11 @@ from gevent import monkey  # noqa: E402
 
 monkey.patch_all()
 
+import secrets  # noqa: E402
 import socket  # noqa: E402  (after the patch, as in the gateway)
+import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 import requests  # noqa: E402
@@ -27,6 +36,7 @@ import requests  # noqa: E402
 from bench import processes  # noqa: E402
 from bench.run import CHAT_PATH, _prompt  # noqa: E402
 from configs.settings import load_models  # noqa: E402
+from gateway.store.file import FileStore  # noqa: E402
 from kimi.connect.client import KimiClient, _access_claims, _constant_headers, _identity  # noqa: E402
 from kimi.connect.frames import encode_envelope  # noqa: E402
 from kimi.models import ModelTable  # noqa: E402
@@ -35,6 +45,7 @@ from tests.support.jwts import make_jwt  # noqa: E402
 
 PAIRS, ROUNDS = 200, 300
 CALLS = 1000
+VALUE_WRITES, ACCOUNT_SAVES, ACCOUNTS = 3000, 200, 100
 
 
 def cpu_per_read(timeout) -> float:
@@ -98,6 +109,31 @@ def upstream_calls(upstream: processes.Upstream) -> tuple[float, float, float]:
     return cpu_per_call(via_post), cpu_per_call(via_send), cpu_per_call(via_client)
 
 
+def store_writes(folder: Path) -> tuple[float, float, float, float]:
+    """(CPU µs per turn write, wall ms of a durable account save at p50, p90 and max)."""
+    store = FileStore(folder)
+    # Names and values shaped as a turn's: a reply id, a chat's owner, a continuation entry.
+    writes = [[(f"reply:{secrets.token_hex(16)}", f'{{"chat":"{secrets.token_hex(10)}","message":"{secrets.token_hex(10)}"}}', 86400),
+               (f"owner:{secrets.token_hex(10)}", secrets.token_hex(8), 86400),
+               (f"continuation:{secrets.token_hex(16)}", secrets.token_hex(120), 86400)] for _ in range(VALUE_WRITES + 50)]
+    for items in writes[:50]:  # warm-up: the database and its WAL exist
+        store.remember_many(items)
+    started = time.process_time()
+    for items in writes[50:]:
+        store.remember_many(items)
+    per_write = (time.process_time() - started) / VALUE_WRITES * 1e6
+    store.modify("accounts", lambda accounts: accounts.update(
+        {f"acct{i}": {"token": secrets.token_hex(200), "refresh": secrets.token_hex(200)} for i in range(ACCOUNTS)}))
+    saves = []
+    for i in range(ACCOUNT_SAVES):
+        started_wall = time.perf_counter()
+        store.modify("accounts", lambda accounts: accounts[f"acct{i % ACCOUNTS}"].update(refresh=secrets.token_hex(200)))
+        saves.append((time.perf_counter() - started_wall) * 1000)
+    store.close()
+    saves.sort()
+    return per_write, saves[len(saves) // 2], saves[len(saves) * 9 // 10], saves[-1]
+
+
 def main() -> None:
     for _ in range(3):
         print(f"CPU per read: {cpu_per_read(60):.2f} µs with a 60 s socket timeout, "
@@ -110,6 +146,11 @@ def main() -> None:
                   f"{client:.0f} µs by KimiClient._post (urllib3 directly)")
     finally:
         upstream.stop()
+    with tempfile.TemporaryDirectory(prefix="kimi-bench-store-", dir=os.environ.get("DATA_DIR") or None) as folder:
+        for round_ in range(3):
+            write, p50, p90, longest = store_writes(Path(folder) / str(round_))
+            print(f"Store: {write:.0f} µs of CPU per turn write (three values, no fsync); a durable account "
+                  f"save {p50:.2f} ms p50, {p90:.2f} ms p90, {longest:.2f} ms at most (wall, fsync included)")
 
 
 if __name__ == "__main__":
