@@ -38,12 +38,13 @@ def ping() -> str:
 @app.post(CHAT_PATH)
 def chat() -> Response:
     answer = upstream.urlopen("POST", CHAT_PATH, body=request.get_data(), retries=False, redirect=False,
-                              headers={"Content-Type": request.content_type}, preload_content=False)
+                              headers={"Content-Type": request.content_type or "application/connect+json"},
+                              preload_content=False)
 
     def chunks():
         try:
             yield from answer.read_chunked()  # an upstream chunk as it arrives, its framing removed
         finally:
-            answer.release_conn()  # back to the pool once read to its end (closed when abandoned)
+            answer.release_conn()  # back to the pool (urllib3 closed it first if the read was cut short)
 
     return Response(chunks(), status=answer.status, content_type=answer.headers.get("Content-Type"))

@@ -99,8 +99,12 @@ PARTS = ("levels", "burst", "setup", "throughput", "paced")
 def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
     """The chosen parts of the plan, each sent direct and then through the gateway (and, where the
     gateway's cost is compared with the floors, the bare relay and the minimal app)."""
+    # The two floors: the bare relay (one gevent process, sockets only) and the minimal app (Flask on the
+    # same gunicorn worker, a pooled urllib3 call: the product's fixed shape with nothing of the gateway).
+    floors = ("relay", "minimal") if bench.minimal is not None else ("relay",)
     bench.run("gateway", 20, 20, 0, 0.0)  # warm-up: imports, first connections, allocator arenas
-    bench.run("minimal", 20, 20, 0, 0.0)
+    if bench.minimal is not None:
+        bench.run("minimal", 20, 20, 0, 0.0)
 
     def pair(streams: int, frames: int, delay_ms: int, ramp: float,
              targets: tuple[str, ...] = ("direct", "gateway")) -> list[dict]:
@@ -117,20 +121,18 @@ def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
         return [{**result, "level": n} for result in results]
 
     burst, setup, load, paced = plan["burst"], plan["setup"], plan["throughput"], plan["paced"]
-    # The two floors: the bare relay (one gevent process, sockets only) and the minimal app (Flask on the
-    # same gunicorn worker, a pooled urllib3 call: the product's fixed shape with nothing of the gateway).
-    with_relay = ("direct", "gateway", "relay", "minimal")
+    with_floors = ("direct", "gateway", *floors)
     runs = {
         "levels": lambda: [level(n) for n in plan["levels"]],
         # Every stream of a burst opened at the same instant: new requests queue behind each one's setup.
         "burst": lambda: [[{**result, "level": n} for result in
-                           pair(n, burst["frames"], plan["delay_ms"], 0.0, with_relay)] for n in burst["streams"]],
+                           pair(n, burst["frames"], plan["delay_ms"], 0.0, with_floors)] for n in burst["streams"]],
         # With the floors: the relay's CPU per request is that of one gevent process (it reads a request,
         # opens an upstream connection, copies the answer back), the minimal app's that of the shape.
-        "setup": lambda: pair(setup["streams"], 1, 0, (setup["streams"] - 1) / setup["rate"], with_relay),
+        "setup": lambda: pair(setup["streams"], 1, 0, (setup["streams"] - 1) / setup["rate"], with_floors),
         "throughput": lambda: pair(load["streams"], load["frames"], 0, 0.0),
         # Each frame in its own upstream write, as Kimi paces them: the CPU per relayed frame users meet.
-        "paced": lambda: pair(paced["streams"], paced["frames"], paced["delay_ms"], 0.0, with_relay),
+        "paced": lambda: pair(paced["streams"], paced["frames"], paced["delay_ms"], 0.0, with_floors),
     }
     return {part: runs[part]() for part in parts}
 
@@ -162,15 +164,17 @@ def main(argv=None) -> None:
             proxy_key = "sk-bench-" + secrets.token_urlsafe(24) if args.pooled else None
             gateway = processes.Gateway(upstream.gateway_url, Path(workdir), args.workers, upstream.ca_file,
                                         lent=(token, proxy_key) if proxy_key else None)
-            minimal = processes.Gateway(upstream.gateway_url, Path(workdir), args.workers, upstream.ca_file,
-                                        app="bench.minimal_app:app")
+            minimal = None
             try:
+                minimal = processes.Gateway(upstream.gateway_url, Path(workdir), args.workers, upstream.ca_file,
+                                            app="bench.minimal_app:app")
                 bench = Bench(upstream, gateway, relay, token, proxy_key, minimal)
                 results = run_plan(plan, bench, parts)
                 worker_memory = processes.memory_kb(gateway.worker_pid)
             finally:
                 gateway.stop()
-                minimal.stop()
+                if minimal is not None:
+                    minimal.stop()
                 relay.stop()
             problems = gateway.log_problems()
         finally:
