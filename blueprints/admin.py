@@ -39,8 +39,9 @@ class _SessionCookies(SecureCookieSessionInterface):
         return request.is_secure
 
     def open_session(self, app: Flask, request):  # noqa: ANN001 - Flask's signature
-        # API callers never send the admin cookie: an empty session without building the signer each time.
-        if self.get_cookie_name(app) not in request.cookies:
+        # API callers never send the admin cookie: an empty session without building the signer each time,
+        # nor parsing a Cookie header the request does not have.
+        if "HTTP_COOKIE" not in request.environ or self.get_cookie_name(app) not in request.cookies:
             return self.session_class()
         return super().open_session(app, request)
 

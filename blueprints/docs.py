@@ -52,7 +52,9 @@ def inline_code(text: str) -> Markup:
 def remember_language(response: Response) -> Response:
     # App-wide and the only place the cookie is set: every HTML page (these and /auth's, redirects
     # included) remembers an explicit ?lang=; API responses never carry it.
+    if response.mimetype != "text/html":  # before the query string is parsed: most responses are an API's
+        return response
     lang = request.args.get("lang")
-    if lang in i18n.LANGUAGES and response.mimetype == "text/html":
+    if lang in i18n.LANGUAGES:
         response.set_cookie(i18n.COOKIE, lang, max_age=ONE_YEAR, samesite="Lax", httponly=True)
     return response
