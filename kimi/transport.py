@@ -135,7 +135,8 @@ class VerifiedOnceAdapter(requests.adapters.HTTPAdapter):
     then builds a context and parses the whole bundle for every connection it opens: ~14 ms of CPU each
     with certifi's 140-odd authorities, paid by every new connection to www.kimi.com (a burst opens many).
     The shared context verifies exactly as the per-connection one did: the same bundle, CERT_REQUIRED, the
-    host name checked."""
+    host name checked. Its pools (a proxy's too) make connections of the kept classes below, which check an
+    idle connection with one plain poll and keep a TLS session for later connections."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         self._contexts: dict[str, ssl.SSLContext] = {}

@@ -48,6 +48,19 @@ def client_for(kimi, ca_file):
     return client
 
 
+def read_whole(client):
+    """One Chat answer read to its end (its connection goes back to the pool), checked."""
+    stream = client.open_chat(CHAT, TOKEN)
+    assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
+    stream.close()
+
+
+def fetch_catalogue(kimi, client):
+    """The account's model catalogue, through the client's session: often an account's first call."""
+    kimi.catalogue_for(TOKEN)
+    CatalogueClient(Endpoints(base_url=kimi.url), client.session).fetch(TOKEN)
+
+
 def test_each_new_connection_verifies_with_the_one_context_loaded_from_the_bundle(ca_file):
     kimi = tls_kimi()
     try:
@@ -56,9 +69,7 @@ def test_each_new_connection_verifies_with_the_one_context_loaded_from_the_bundl
             kimi.replay("plain_text.jsonl")
             client.open_chat(CHAT, TOKEN).close()
         kimi.replay("plain_text.jsonl")
-        stream = client.open_chat(CHAT, TOKEN)
-        assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
-        stream.close()
+        read_whole(client)
         assert kimi.connections_accepted == 4
         adapter = client.session.get_adapter(kimi.url)
         assert isinstance(adapter, VerifiedOnceAdapter)
@@ -90,9 +101,7 @@ def test_a_new_connection_resumes_the_tls_session_of_an_earlier_one_to_the_same_
         client = client_for(kimi, ca_file)
         for _ in range(3):  # read whole, then one abandoned on the same connection, which closes it
             kimi.replay("plain_text.jsonl").replay("plain_text.jsonl")
-            stream = client.open_chat(CHAT, TOKEN)
-            assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
-            stream.close()
+            read_whole(client)
             client.open_chat(CHAT, TOKEN).close()
         # The first connection made the session; every later one resumed it.
         assert (kimi.connections_accepted, kimi.connections_resumed) == (3, 2)
@@ -112,8 +121,7 @@ def test_a_connection_a_catalogue_call_opened_gives_its_session_to_later_ones(ca
     kimi = tls_kimi()
     try:
         client = client_for(kimi, ca_file)
-        kimi.catalogue_for(TOKEN)
-        CatalogueClient(Endpoints(base_url=kimi.url), client.session).fetch(TOKEN)
+        fetch_catalogue(kimi, client)
         kimi.replay("plain_text.jsonl").replay("plain_text.jsonl")
         client.open_chat(CHAT, TOKEN).close()  # on the catalogue's connection, abandoned: closes it
         client.open_chat(CHAT, TOKEN).close()
@@ -128,19 +136,14 @@ def test_through_an_https_proxy_connections_are_kept_and_resume_the_session(ca_f
     try:
         client = client_for(kimi, ca_file)
         client.session.proxies = {"https": proxy.url}  # as pooled_session reads HTTPS_PROXY
-        kimi.catalogue_for(TOKEN)
-        CatalogueClient(Endpoints(base_url=kimi.url), client.session).fetch(TOKEN)
+        fetch_catalogue(kimi, client)
         kimi.replay("plain_text.jsonl").replay("plain_text.jsonl").replay("plain_text.jsonl")
         for _ in range(2):  # read whole: the connection goes back to the pool, and is taken again
-            stream = client.open_chat(CHAT, TOKEN)
-            assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
-            stream.close()
+            read_whole(client)
         assert (proxy.tunnels, kimi.connections_accepted, kimi.connections_resumed) == (1, 1, 0)
         client.open_chat(CHAT, TOKEN).close()  # abandoned: closes it; the next call opens a new tunnel
         kimi.replay("plain_text.jsonl")
-        stream = client.open_chat(CHAT, TOKEN)
-        assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
-        stream.close()
+        read_whole(client)
         assert (proxy.tunnels, kimi.connections_accepted, kimi.connections_resumed) == (2, 2, 1)
     finally:
         proxy.stop()
@@ -152,9 +155,7 @@ def test_a_session_the_server_no_longer_accepts_falls_back_to_a_full_handshake(c
     try:
         client = client_for(kimi, ca_file)
         kimi.replay("plain_text.jsonl").replay("plain_text.jsonl")
-        stream = client.open_chat(CHAT, TOKEN)
-        assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
-        stream.close()
+        read_whole(client)
         port = int(kimi.url.rsplit(":", 1)[1])
         assert (kimi.connections_accepted, kimi.connections_resumed) == (1, 0)
         kimi.close_connections()  # the pooled one too: the next call opens a new connection
@@ -162,9 +163,7 @@ def test_a_session_the_server_no_longer_accepts_falls_back_to_a_full_handshake(c
         # The same port, a server context with new ticket keys: the session is refused, the call is not.
         kimi = tls_kimi(port=port)
         kimi.replay("plain_text.jsonl")
-        stream = client.open_chat(CHAT, TOKEN)
-        assert "".join(getattr(event, "text", "") for event in stream) == PLAIN_TEXT
-        stream.close()
+        read_whole(client)
         assert (kimi.connections_accepted, kimi.connections_resumed) == (1, 0)
         kimi.replay("plain_text.jsonl").replay("plain_text.jsonl")
         client.open_chat(CHAT, TOKEN).close()  # closes the connection: the next one is new, and resumes
