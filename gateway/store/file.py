@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, TypeVar
 
 from gateway.store.base import Store, window_bounds
+from gateway.store.cooperative import off_the_loop
 from gateway.store.locks import file_lock
 from gateway.store.sqlite import PRUNE_EVERY, RecordTable, UsageTables, ValueTable
 
@@ -193,11 +194,11 @@ class FileStore(Store):
             with os.fdopen(fd, "wb") as handle:
                 handle.write(encoded)
                 handle.flush()
-                if durable:
-                    os.fsync(handle.fileno())
+                if durable:  # off the event loop: the disk may take milliseconds or more
+                    off_the_loop(os.fsync, handle.fileno())
             os.replace(tmp, path)
             if durable:
-                _fsync_directory(path.parent)  # the rename itself must survive a crash too
+                off_the_loop(_fsync_directory, path.parent)  # the rename itself must survive a crash too
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

@@ -1,35 +1,30 @@
-"""File locks shared by the file store's processes: an exclusive flock, waited for or polled."""
+"""File locks shared by the file store's processes: an exclusive flock, polled without blocking."""
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
-import time
 from pathlib import Path
 from typing import Iterator, Optional
+
+from gateway.store.cooperative import Pauses
 
 
 @contextlib.contextmanager
 def file_lock(path: Path, timeout: Optional[float] = None) -> Iterator[None]:
-    """An exclusive flock on `path` across processes: waited for, or polled up to `timeout` seconds."""
+    """An exclusive flock on `path` across processes, waited for up to `timeout` seconds (None: as long
+    as it takes). Polled, never a blocking flock: that would stall every greenlet of a gevent worker
+    while another worker holds the lock (for a section's write, or an fsync to come back)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        if timeout is None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held by others only for one small write
-        else:
-            _poll_flock(fd, timeout)
+        pauses = Pauses(timeout)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not pauses.wait():
+                    raise TimeoutError("another worker holds the lock") from None
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
-
-
-def _poll_flock(fd: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise TimeoutError("another worker holds the lock") from None
-            time.sleep(0.02)
