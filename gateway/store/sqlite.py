@@ -55,8 +55,9 @@ class Database:
                                  factory=_TakingTurns)
             db.execute(f"PRAGMA synchronous={self._synchronous}")
             # Workers opening a new database at the same moment each try to switch it to WAL, and SQLite
-            # refuses all but one with "database is locked" at once, without waiting out `timeout`. So
-            # the set-up takes turns under a file lock, held for milliseconds once per process.
+            # refuses all but one with "database is locked" at once (its busy handler, when there was one,
+            # was never asked). So the set-up takes turns under a file lock, held for milliseconds once
+            # per process.
             with file_lock(self.path.with_name(self.path.name + ".lock")):
                 db.execute("PRAGMA journal_mode=WAL")
                 for statement in self._schema:
