@@ -14,8 +14,8 @@ def test_the_store_leaves_the_event_loop_free_while_it_waits():
     seen = json.loads(done.stdout)
     # Another process held the values table's write lock, or a section's file lock: the loop ticked all
     # the while, and each write landed once the lock was let go. (SQLite's own busy handler slept inside
-    # the library, loop and all, and failed after its 5 s before the first tick; a blocking flock waited
-    # with the loop until the holder was told to let go, which the loop itself had to do.)
+    # the library, loop and all, and failed after its 5 s before the first tick; a blocking flock waited,
+    # loop and all, until the holder gave up after its 10 s, also before the first tick.)
     assert (seen["database"], seen["section"], seen["written"]) == \
         ({"ticks_when_written": 20, "error": None}, {"ticks_when_written": 20, "error": None}, ["v", 1])
     # A durable key section's file and folder fsyncs and the accounts' commit (synchronous=FULL) ran
