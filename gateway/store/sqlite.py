@@ -84,7 +84,8 @@ class _TakingTurns(sqlite3.Connection):
             try:
                 return super().execute(sql, parameters)
             except sqlite3.OperationalError as exc:
-                if not (may_retry and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY):
+                code = getattr(exc, "sqlite_errorcode", None) or 0  # None: raised by the module, not by SQLite
+                if not (may_retry and code & 0xFF == sqlite3.SQLITE_BUSY):
                     raise
                 pauses = pauses or Pauses(BUSY_WAIT_SECONDS)
                 if not pauses.wait():
