@@ -38,6 +38,22 @@ class Database:
         with self._lock:
             yield self._open()
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an error). Where the commit waits
+        for the disk (synchronous other than OFF) it runs off the event loop."""
+        with self.connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            if self._synchronous == "OFF":
+                db.execute("COMMIT")
+            else:  # the write lock is held since BEGIN IMMEDIATE: in WAL mode COMMIT waits for nobody
+                off_the_loop(sqlite3.Connection.execute, db, "COMMIT")
+
     def close(self) -> None:
         with self._lock:
             if self._connection is not None and self._pid == os.getpid():
@@ -152,7 +168,7 @@ class UsageTables:
 
     def add_counts(self, counts: Mapping[str, Mapping[str, float]], expires: float) -> None:
         added = [(name, field, amount, expires) for name, fields in counts.items() for field, amount in fields.items()]
-        with self._db.connection() as db, _transaction(db):
+        with self._db.transaction() as db:
             db.executemany("INSERT INTO count (name, field, value, expires) VALUES (?, ?, ?, ?) "
                            "ON CONFLICT (name, field) DO UPDATE SET value = value + excluded.value, "
                            "expires = excluded.expires", added)
@@ -170,7 +186,7 @@ class UsageTables:
     def append_rows(self, name: str, rows: list[tuple[float, str]], keep_seconds: float, keep_rows: int = 0) -> None:
         if not rows:
             return
-        with self._db.connection() as db, _transaction(db):
+        with self._db.transaction() as db:
             db.executemany("INSERT INTO row (name, at, value) VALUES (?, ?, ?)", [(name, at, value) for at, value in rows])
             db.execute("DELETE FROM row WHERE name = ? AND at < ?", (name, max(at for at, _ in rows) - keep_seconds))
             if keep_rows:  # the index walked back from the newest row: rows of the cut-off's time are kept
@@ -197,7 +213,6 @@ class RecordTable:
             "CREATE TABLE IF NOT EXISTS record (section TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
             "PRIMARY KEY (section, key))",
             "CREATE TABLE IF NOT EXISTS adopted (section TEXT PRIMARY KEY)"))
-        self._is_durable = synchronous != "OFF"
         self._known: dict[str, dict[str, tuple[str, Any]]] = {}
 
     def read(self, section: str) -> dict[str, Any]:
@@ -206,7 +221,7 @@ class RecordTable:
 
     def modify(self, section: str, change: Callable[[dict[str, Any]], T]) -> T:
         """Apply `change` atomically; the caller holds the section's lock, so no re-run is needed."""
-        with self._db.connection() as db, _transaction(db, durable=self._is_durable):
+        with self._db.transaction() as db:
             before = _rows(db, section)
             data = {key: json.loads(value) for key, value in before.items()}
             result = change(data)
@@ -230,15 +245,14 @@ class RecordTable:
         """Move a section an older version kept as one JSON file into the table, once: the copy and the
         mark that it was made commit together, so a crash before the file is deleted never copies again
         (over changes made since)."""
-        with self._db.connection() as db:
-            with _transaction(db, durable=self._is_durable):
-                if db.execute("SELECT 1 FROM adopted WHERE section = ?", (section,)).fetchone() is None:
-                    records = json.loads(legacy.read_bytes() or b"{}")
-                    db.execute("DELETE FROM record WHERE section = ?", (section,))
-                    db.executemany("INSERT INTO record (section, key, value) VALUES (?, ?, ?)",
-                                   [(section, key, json.dumps(value, separators=(",", ":")))
-                                    for key, value in records.items()])
-                    db.execute("INSERT INTO adopted (section) VALUES (?)", (section,))
+        with self._db.transaction() as db:
+            if db.execute("SELECT 1 FROM adopted WHERE section = ?", (section,)).fetchone() is None:
+                records = json.loads(legacy.read_bytes() or b"{}")
+                db.execute("DELETE FROM record WHERE section = ?", (section,))
+                db.executemany("INSERT INTO record (section, key, value) VALUES (?, ?, ?)",
+                               [(section, key, json.dumps(value, separators=(",", ":")))
+                                for key, value in records.items()])
+                db.execute("INSERT INTO adopted (section) VALUES (?)", (section,))
         legacy.unlink()
 
     def close(self) -> None:
@@ -247,18 +261,3 @@ class RecordTable:
 
 def _rows(db: sqlite3.Connection, section: str) -> dict[str, str]:
     return dict(db.execute("SELECT key, value FROM record WHERE section = ?", (section,)))
-
-
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection, durable: bool = False) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT; a durable commit (it waits for fsync) runs off the event loop."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    if durable:  # the write lock is held since BEGIN IMMEDIATE: in WAL mode COMMIT waits for nobody
-        off_the_loop(sqlite3.Connection.execute, db, "COMMIT")
-    else:
-        db.execute("COMMIT")
