@@ -57,7 +57,7 @@ def _request(target: str, port: int, token: str, frames: int, delay_ms: int) -> 
 
 class Bench:
     def __init__(self, upstream: processes.Upstream, gateway: processes.Gateway, relay: processes.Relay,
-                 token: str, gateway_credential: Optional[str] = None, minimal: Optional[processes.Gateway] = None):
+                 minimal: processes.Gateway, token: str, gateway_credential: Optional[str] = None):
         self.upstream, self.gateway, self.relay, self.token = upstream, gateway, relay, token
         self.minimal = minimal  # bench/minimal_app.py on the gateway's gunicorn set-up
         # What the load generator presents to the gateway: the Kimi token itself, or a proxy key (--pooled).
@@ -99,12 +99,8 @@ PARTS = ("levels", "burst", "setup", "throughput", "paced")
 def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
     """The chosen parts of the plan, each sent direct and then through the gateway (and, where the
     gateway's cost is compared with the floors, the bare relay and the minimal app)."""
-    # The two floors: the bare relay (one gevent process, sockets only) and the minimal app (Flask on the
-    # same gunicorn worker, a pooled urllib3 call: the product's fixed shape with nothing of the gateway).
-    floors = ("relay", "minimal") if bench.minimal is not None else ("relay",)
     bench.run("gateway", 20, 20, 0, 0.0)  # warm-up: imports, first connections, allocator arenas
-    if bench.minimal is not None:
-        bench.run("minimal", 20, 20, 0, 0.0)
+    bench.run("minimal", 20, 20, 0, 0.0)
 
     def pair(streams: int, frames: int, delay_ms: int, ramp: float,
              targets: tuple[str, ...] = ("direct", "gateway")) -> list[dict]:
@@ -121,7 +117,9 @@ def run_plan(plan: dict, bench: Bench, parts: tuple[str, ...] = PARTS) -> dict:
         return [{**result, "level": n} for result in results]
 
     burst, setup, load, paced = plan["burst"], plan["setup"], plan["throughput"], plan["paced"]
-    with_floors = ("direct", "gateway", *floors)
+    # The two floors: the bare relay (one gevent process, sockets only) and the minimal app (Flask on the
+    # same gunicorn worker, a pooled urllib3 call: the product's fixed shape with nothing of the gateway).
+    with_floors = ("direct", "gateway", "relay", "minimal")
     runs = {
         "levels": lambda: [level(n) for n in plan["levels"]],
         # Every stream of a burst opened at the same instant: new requests queue behind each one's setup.
@@ -168,7 +166,7 @@ def main(argv=None) -> None:
             try:
                 minimal = processes.Gateway(upstream.gateway_url, Path(workdir), args.workers, upstream.ca_file,
                                             app="bench.minimal_app:app")
-                bench = Bench(upstream, gateway, relay, token, proxy_key, minimal)
+                bench = Bench(upstream, gateway, relay, minimal, token, proxy_key)
                 results = run_plan(plan, bench, parts)
                 worker_memory = processes.memory_kb(gateway.worker_pid)
             finally:
